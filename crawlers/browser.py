@@ -1,0 +1,98 @@
+"""Capture of browser-rendered pages (scrapy-playwright): the navigation response and every
+subresource as WARC ``response`` records, the rendered DOM at ``urn:dom:<url>`` and a full-page
+screenshot at ``urn:screenshot:<url>``, both as ``resource`` records.
+
+The rendered DOM is never written as a ``response`` paired with the navigation headers: Playwright
+hands us decoded bodies, so transfer headers are dropped and the real length written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from archive.records import DECODED_BODY_DROP, Headers, clean_headers
+from crawlers.capture import WarcCapture
+
+logger = logging.getLogger(__name__)
+
+
+def _pairs(array: list[dict[str, str]]) -> Headers:
+    return [(h["name"], h["value"]) for h in array]
+
+
+class PageCapture:
+    """Attach ``on_response`` to a page's ``response`` event; call ``finish`` before closing it."""
+
+    def __init__(self, capture: WarcCapture, url: str) -> None:
+        self.capture = capture
+        self.url = url
+        self.navigation_id: str | None = None
+        self.navigation_status: int | None = None
+        self.navigation_headers: dict[str, str] = {}
+        self.responses = 0
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def on_response(self, response: Any) -> None:
+        self._tasks.append(asyncio.ensure_future(self._record(response)))
+
+    async def _record(self, response: Any) -> None:
+        url = response.url
+        if not url.startswith(("http://", "https://")):
+            return
+        request = response.request
+        try:
+            body = await response.body() if not 300 <= response.status < 400 else b""
+        except Exception as exc:  # the page navigated away or the body was evicted
+            logger.debug("no body for %s: %s", url, exc)
+            body = b""
+        try:
+            request_headers = _pairs(await request.headers_array())
+            response_headers = clean_headers(_pairs(await response.headers_array()), DECODED_BODY_DROP)
+            address = await response.server_addr()
+        except Exception as exc:
+            logger.warning("could not read the exchange for %s: %s", url, exc)
+            return
+        response_headers.append(("Content-Length", str(len(body))))
+        record = self.capture.exchange(
+            url=url,
+            method=request.method,
+            request_headers=request_headers,
+            request_body=request.post_data_buffer or b"",
+            status=response.status,
+            reason=response.status_text,
+            response_headers=response_headers,
+            body=body,
+            ip_address=address["ipAddress"] if address else None,
+        )
+        self.responses += 1
+        frame = response.frame
+        if request.is_navigation_request() and frame.parent_frame is None and response.status < 300:
+            self.navigation_id = record
+            self.navigation_status = response.status
+            self.navigation_headers = {k.lower(): v for k, v in response_headers}
+
+    async def drain(self) -> None:
+        """Wait for every response seen so far to be written."""
+        while self._tasks:
+            tasks, self._tasks = self._tasks, []
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def finish(self, page: Any, *, screenshot: bool) -> str | None:
+        """Write the DOM and screenshot; returns the navigation response's record id."""
+        await self.drain()
+        builder = self.capture.builder
+        try:
+            dom = (await page.content()).encode("utf-8")
+            records = [builder.resource(f"urn:dom:{self.url}", "text/html; charset=utf-8", dom,
+                                        refers_to=self.navigation_id)]
+            if screenshot:
+                png = await page.screenshot(full_page=True, type="png")
+                records.append(builder.resource(f"urn:screenshot:{self.url}", "image/png", png,
+                                                refers_to=self.navigation_id))
+            self.capture.write(*records)
+        except Exception as exc:
+            logger.warning("could not capture the rendered page %s: %s", self.url, exc)
+        await self.drain()
+        return self.navigation_id

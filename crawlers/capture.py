@@ -1,0 +1,142 @@
+"""WARC capture for Scrapy: an extension that owns the crawl's WARC writer, and a downloader
+middleware that records every plain-HTTP exchange.
+
+The middleware sits at priority 950 (``LISTWATCH_CAPTURE_PRIORITY``): it sees the final request
+headers and the response body still compressed with ``Content-Encoding`` intact — the closest to
+wire bytes Scrapy offers. Browser-rendered requests are captured from the page's own network
+events instead (``crawlers.browser``).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from scrapy import Request, Spider, signals
+from scrapy.crawler import Crawler
+from scrapy.exceptions import NotConfigured
+from scrapy.http import Response
+
+from archive.records import HOP_BY_HOP, Headers, clean_headers, record_id
+from archive.writer import RollingWarcWriter, WrittenRecord
+
+logger = logging.getLogger(__name__)
+
+
+def scrapy_headers(headers: Any) -> Headers:
+    """Scrapy's multi-valued bytes headers as (name, value) text pairs, order kept."""
+    pairs = []
+    for name, values in headers.items():
+        key = name.decode("latin-1")
+        pairs.extend((key, v.decode("latin-1")) for v in values)
+    return pairs
+
+
+class WarcCapture:
+    """Extension: one rolling WARC writer per crawl, closed (and renamed) when the spider closes."""
+
+    def __init__(self, writer: RollingWarcWriter) -> None:
+        self.writer = writer
+        self.builder = writer.builder
+        self.records_written = 0
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> WarcCapture:
+        settings = crawler.settings
+        spool = settings.get("LISTWATCH_SPOOL_DIR")
+        if not spool:
+            raise NotConfigured("LISTWATCH_SPOOL_DIR is not set: WARC capture is off")
+        source_id = settings.get("LISTWATCH_SOURCE_ID", "adhoc")
+        info = {
+            "operator": settings.get("LISTWATCH_OPERATOR", ""),
+            "isPartOf": source_id,
+            "description": f"listwatch crawl {settings.get('LISTWATCH_RUN_ID', '')} of {source_id}",
+            "robots": "obey" if settings.getbool("ROBOTSTXT_OBEY") else "ignore",
+            "http-header-user-agent": settings.get("USER_AGENT", ""),
+        }
+        writer = RollingWarcWriter(
+            Path(spool),
+            prefix=settings.get("LISTWATCH_WARC_PREFIX", source_id),
+            warcinfo={k: v for k, v in info.items() if v},
+            max_size=settings.getint("LISTWATCH_WARC_MAX_SIZE", 1_000_000_000),
+        )
+        extension = cls(writer)
+        crawler.signals.connect(extension.spider_closed, signal=signals.spider_closed)
+        return extension
+
+    def spider_closed(self, spider: Spider) -> None:
+        files = self.writer.close()
+        spider.crawler.stats.set_value("listwatch/warc_files", [str(f) for f in files])
+        spider.crawler.stats.set_value("listwatch/warc_bytes", self.writer.bytes_written)
+
+    def write(self, *records: Any) -> list[WrittenRecord]:
+        self.records_written += len(records)
+        return self.writer.write(*records)
+
+    def exchange(
+        self,
+        *,
+        url: str,
+        method: str,
+        request_headers: Headers,
+        request_body: bytes,
+        status: int,
+        response_headers: Headers,
+        body: bytes,
+        reason: str = "",
+        protocol: str = "HTTP/1.1",
+        ip_address: str | None = None,
+    ) -> str:
+        """Write a request + response pair; returns the response record's id."""
+        date = self.builder.now()
+        response = self.builder.response(url, status, response_headers, body, reason=reason,
+                                         protocol=protocol, ip_address=ip_address, date=date)
+        response_id = record_id(response)
+        request = self.builder.request(url, method, request_headers, request_body, protocol=protocol,
+                                       date=date, concurrent_to=response_id)
+        self.write(response, request)
+        return response_id
+
+    def page_metadata(self, url: str, refers_to: str | None, data: dict[str, Any]) -> str:
+        record = self.builder.metadata(url, data, refers_to=refers_to)
+        self.write(record)
+        return record_id(record)
+
+
+class WarcCaptureMiddleware:
+    """Downloader middleware: each plain-HTTP response becomes WARC request + response records.
+
+    The response record id is left in ``request.meta["warc_record_id"]`` for the spider.
+    """
+
+    def __init__(self, capture: WarcCapture) -> None:
+        self.capture = capture
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> WarcCaptureMiddleware:
+        capture = crawler.get_extension(WarcCapture)
+        if capture is None:
+            raise NotConfigured("WarcCapture extension is not enabled")
+        return cls(capture)
+
+    def process_response(self, request: Request, response: Response, spider: Spider | None = None) -> Response:
+        if request.meta.get("playwright"):
+            return response  # captured from the browser's network events
+        request_headers = scrapy_headers(request.headers)
+        if not any(k.lower() == "host" for k, _ in request_headers):
+            request_headers.insert(0, ("Host", urlsplit(request.url).netloc))
+        ip = response.ip_address
+        request.meta["warc_record_id"] = self.capture.exchange(
+            url=request.url,
+            method=request.method,
+            request_headers=request_headers,
+            request_body=request.body,
+            status=response.status,
+            response_headers=clean_headers(scrapy_headers(response.headers), HOP_BY_HOP),
+            body=response.body,
+            protocol="HTTP/1.1",  # Scrapy's HTTP/1.1 handler; the response's own version is in its status line
+            ip_address=str(ip) if ip is not None else None,
+        )
+        return response

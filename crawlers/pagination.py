@@ -1,0 +1,89 @@
+"""Pagination strategies: given a fetched listing page, which listing pages come next.
+
+Pure functions of the source's ``Pagination`` rules and the page; the spider schedules the URLs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+
+from crawlers.extract import Node, apply_rule
+from crawlers.sources import Pagination
+
+
+@dataclass(frozen=True)
+class PageRef:
+    url: str
+    number: int          # 1 = the start page, in crawl order
+
+
+def next_pages(rules: Pagination, *, start_url: str, url: str, number: int, doc: Node,
+               item_count: int) -> list[PageRef]:
+    """Listing pages to fetch after page ``number`` (``url``) which held ``item_count`` items."""
+    if rules.kind == "none" or number >= rules.max_pages:
+        return []
+    if rules.kind == "reverse_numbered":
+        return _reverse_numbered(rules, start_url, doc) if number == 1 else []
+    if rules.kind == "template" and rules.total is not None:
+        return _all_from_total(rules, start_url, doc) if number == 1 else []
+    if item_count == 0:
+        return []  # an empty page ends sequential paging
+    if rules.kind == "next_link":
+        assert rules.next is not None
+        href = apply_rule(doc, rules.next, url)
+        return [PageRef(urljoin(url, href), number + 1)] if href else []
+    if rules.kind == "template":
+        return [PageRef(_template(rules, start_url, rules.first + number - 1), number + 1)]
+    if rules.kind == "param":
+        if rules.total is not None and _past_total(rules, doc, url, number):
+            return []
+        return [PageRef(with_param(start_url, rules.param, rules.first + number), number + 1)]
+    return []
+
+
+def expected_page_count(rules: Pagination, doc: Node, url: str) -> int | None:
+    """How many listing pages the first page says exist, when the source can tell."""
+    if rules.total is None or rules.kind not in ("reverse_numbered", "template"):
+        return None
+    total = _as_int(apply_rule(doc, rules.total, url))
+    return min(total, rules.max_pages) if total else None
+
+
+def _template(rules: Pagination, start_url: str, n: int) -> str:
+    assert rules.template is not None
+    return urljoin(start_url, rules.template.format(n=n))
+
+
+def _reverse_numbered(rules: Pagination, start_url: str, doc: Node) -> list[PageRef]:
+    """Newest page unnumbered; with P pages the others are numbered P-1 (newer) down to 1 (oldest)."""
+    total = expected_page_count(rules, doc, start_url) or 1
+    return [PageRef(_template(rules, start_url, n), total - n + 1) for n in range(total - 1, 0, -1)]
+
+
+def _all_from_total(rules: Pagination, start_url: str, doc: Node) -> list[PageRef]:
+    total = expected_page_count(rules, doc, start_url) or 1
+    return [PageRef(_template(rules, start_url, rules.first + i), i + 2) for i in range(total - 1)]
+
+
+def _past_total(rules: Pagination, doc: Node, url: str, number: int) -> bool:
+    assert rules.total is not None
+    total = _as_int(apply_rule(doc, rules.total, url))
+    if total is None:
+        return False
+    pages = -(-total // rules.page_size) if rules.page_size else total
+    return number >= pages
+
+
+def _as_int(value: object) -> int | None:
+    try:
+        return int(str(value).strip()) if value is not None else None
+    except ValueError:
+        return None
+
+
+def with_param(url: str, name: str, value: int) -> str:
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != name]
+    query.append((name, str(value)))
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))

@@ -1,0 +1,75 @@
+"""What a crawl did: pages by role and outcome, problems, challenges, completeness.
+
+Written as ``run.json`` beside the run's items; the scheduler and the programme diff read it to
+decide whether the crawl saw the whole listing (only a complete crawl may declare removals).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+Role = str  # listing | detail | attachment
+
+
+@dataclass
+class Problem:
+    url: str
+    role: Role
+    kind: str        # http-404, timeout, too-large, challenge, dns, connection, redirect-loop, parse…
+    message: str
+
+
+@dataclass
+class CrawlReport:
+    source_id: str
+    run_id: str
+    started: str = ""
+    finished: str = ""
+    pages_ok: dict[Role, int] = field(default_factory=lambda: {"listing": 0, "detail": 0, "attachment": 0})
+    pages_failed: dict[Role, int] = field(default_factory=lambda: {"listing": 0, "detail": 0, "attachment": 0})
+    items: int = 0
+    listing_pages_expected: int | None = None
+    pagination_finished: bool = True
+    problems: list[Problem] = field(default_factory=list)
+    challenges: list[Problem] = field(default_factory=list)
+    warc_files: list[str] = field(default_factory=list)
+    warc_bytes: int = 0
+    items_path: str = ""
+    stop_reason: str = ""
+
+    @property
+    def complete(self) -> bool:
+        """True when the crawl saw the whole listing: no failed listing page, no challenge, all pages."""
+        return (
+            self.pages_failed["listing"] == 0
+            and not self.challenges
+            and self.pagination_finished
+            and self.stop_reason in ("finished", "")
+            and self.pages_ok["listing"] > 0
+        )
+
+    def problem(self, url: str, role: Role, kind: str, message: str) -> None:
+        entry = Problem(url, role, kind, message)
+        if kind == "challenge":
+            self.challenges.append(entry)
+        else:
+            self.problems.append(entry)
+        self.pages_failed[role] += 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "complete": self.complete}
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_dict(), ensure_ascii=False, indent=2), encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: Path) -> CrawlReport:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        data.pop("complete", None)
+        data["problems"] = [Problem(**p) for p in data["problems"]]
+        data["challenges"] = [Problem(**p) for p in data["challenges"]]
+        return cls(**data)

@@ -1,0 +1,111 @@
+"""Run listing crawls in this process (one Scrapy CrawlerProcess; one process per call).
+
+A Twisted reactor cannot restart, so callers that crawl repeatedly run each crawl in a subprocess
+(``listwatch crawl``); this module is what that subprocess executes.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from scrapy.crawler import Crawler, CrawlerProcess
+from scrapy.settings import Settings
+from scrapy.utils.reactor import install_reactor
+
+from crawlers import settings as defaults
+from crawlers.report import CrawlReport
+from crawlers.sources import Source
+from crawlers.spiders.listing import ListingSpider
+
+
+@dataclass(frozen=True)
+class CrawlOptions:
+    data_dir: Path
+    chromium: str = defaults.LISTWATCH_CHROMIUM
+    user_agent: str = defaults.USER_AGENT
+    operator: str = ""
+    warc_max_size: int = defaults.LISTWATCH_WARC_MAX_SIZE
+    capture: bool = True
+    log_level: str = "INFO"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    """Sortable and unique across machines: UTC time plus random hex."""
+    moment = now or datetime.now(UTC)
+    return f"{moment:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
+def run_paths(options: CrawlOptions, source_id: str, run_id: str) -> tuple[Path, Path]:
+    """(spool directory for WARCs, run directory for report and items)."""
+    return options.data_dir / "spool" / source_id, options.data_dir / "runs" / source_id / run_id
+
+
+def crawl_settings(source: Source, run_id: str, options: CrawlOptions) -> Settings:
+    settings = Settings()
+    settings.setmodule(defaults, priority="default")
+    spool, run_dir = run_paths(options, source.id, run_id)
+    polite, limits = source.politeness, source.limits
+    values: dict[str, Any] = {
+        "LISTWATCH_SPOOL_DIR": str(spool) if options.capture else "",
+        "LISTWATCH_RUN_DIR": str(run_dir),
+        "LISTWATCH_SOURCE_ID": source.id,
+        "LISTWATCH_RUN_ID": run_id,
+        "LISTWATCH_WARC_PREFIX": f"{source.id}-{run_id}",
+        "LISTWATCH_WARC_MAX_SIZE": options.warc_max_size,
+        "LISTWATCH_OPERATOR": options.operator,
+        "USER_AGENT": polite.user_agent or options.user_agent,
+        "ROBOTSTXT_OBEY": polite.obey_robots,
+        "DOWNLOAD_DELAY": polite.delay,
+        "CONCURRENT_REQUESTS": polite.concurrency,
+        "CONCURRENT_REQUESTS_PER_DOMAIN": polite.concurrency,
+        "CLOSESPIDER_PAGECOUNT": limits.max_pages,
+        "CLOSESPIDER_TIMEOUT": limits.max_seconds,
+        "DOWNLOAD_MAXSIZE": limits.max_response_bytes,
+        "DOWNLOAD_TIMEOUT": limits.timeout,
+        "RETRY_TIMES": limits.retries,
+        "LOG_LEVEL": options.log_level,
+        "FEEDS": {str(run_dir / "items.jsonl"): {"format": "jsonlines", "encoding": "utf8",
+                                                 "overwrite": True}},
+    }
+    if not options.capture:
+        values["EXTENSIONS"] = {}
+        values["DOWNLOADER_MIDDLEWARES"] = {}
+    if source.render.mode == "browser":
+        handler = "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler"
+        values.update({
+            "DOWNLOAD_HANDLERS": {"http": handler, "https": handler},
+            "PLAYWRIGHT_BROWSER_TYPE": "chromium",
+            "PLAYWRIGHT_LAUNCH_OPTIONS": {"executable_path": options.chromium,
+                                          "args": defaults.CHROMIUM_ARGS, "headless": True},
+            "PLAYWRIGHT_CONTEXTS": {"default": {"user_agent": values["USER_AGENT"]}},
+            "PLAYWRIGHT_MAX_PAGES_PER_CONTEXT": polite.concurrency,
+            "PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT": source.render.timeout * 1000,
+        })
+    values.update(options.extra)
+    settings.setdict(values, priority="cmdline")
+    return settings
+
+
+def run_crawls(jobs: list[tuple[Source, str]], options: CrawlOptions) -> list[CrawlReport]:
+    """Run crawls side by side in one reactor; returns each crawl's report."""
+    base = Settings()
+    base.setmodule(defaults, priority="default")
+    base.set("LOG_LEVEL", options.log_level, priority="cmdline")
+    install_reactor(defaults.TWISTED_REACTOR)
+    process = CrawlerProcess(base)
+    crawlers = []
+    for source, run_id in jobs:
+        crawler = Crawler(ListingSpider, crawl_settings(source, run_id, options))
+        crawlers.append((crawler, source, run_id))
+        process.crawl(crawler, source=source, run_id=run_id)
+    process.start()
+    reports = []
+    for _crawler, source, run_id in crawlers:
+        _, run_dir = run_paths(options, source.id, run_id)
+        reports.append(CrawlReport.load(run_dir / "run.json"))
+    return reports

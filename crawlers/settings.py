@@ -1,0 +1,40 @@
+"""Scrapy settings for listwatch crawls. ``crawlers.run.crawl_settings`` layers per-source values on top.
+
+Every listwatch-specific setting is declared here once, with its default and what it does.
+"""
+
+BOT_NAME = "listwatch"
+SPIDER_MODULES = ["crawlers.spiders"]
+NEWSPIDER_MODULE = "crawlers.spiders"
+
+TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
+ROBOTSTXT_OBEY = True
+USER_AGENT = "listwatch/0.1 (+https://example.org/listwatch; set politeness.user_agent with your contact)"
+COOKIES_ENABLED = True
+TELNETCONSOLE_ENABLED = False
+REMOTE_CONTROL_ENABLED = False   # never open a control port from a crawl
+REQUEST_FINGERPRINTER_IMPLEMENTATION = "2.7"
+RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
+REDIRECT_MAX_TIMES = 10
+DOWNLOAD_WARNSIZE = 0
+LOG_LEVEL = "INFO"
+
+EXTENSIONS = {"crawlers.capture.WarcCapture": 0}
+DOWNLOADER_MIDDLEWARES = {"crawlers.capture.WarcCaptureMiddleware": 950}
+
+# -- listwatch settings ------------------------------------------------------------------------
+LISTWATCH_SPOOL_DIR = ""          # where WARC files are written (capture is off when empty)
+LISTWATCH_RUN_DIR = ""            # where run.json (the crawl report) and items.jsonl go
+LISTWATCH_SOURCE_ID = "adhoc"     # warcinfo isPartOf, and the WARC file name prefix
+LISTWATCH_RUN_ID = ""             # the crawl run this process performs
+LISTWATCH_WARC_PREFIX = ""        # WARC file names are {prefix}-{serial:05d}.warc.gz
+LISTWATCH_WARC_MAX_SIZE = 1_000_000_000   # roll over to a new WARC file past this many bytes
+LISTWATCH_OPERATOR = ""           # warcinfo operator (who runs this crawler, with contact)
+LISTWATCH_CHROMIUM = "/usr/bin/chromium"  # browser executable for rendered sources
+
+# Chromium flags that keep a headless browser from reaching out to the internet on its own.
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-dev-shm-usage",
+]

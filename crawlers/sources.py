@@ -1,0 +1,292 @@
+"""Source definitions: one YAML file per watched listing, validated with pydantic.
+
+A source declares where the listing is, how to render and page through it, how to extract items,
+which detail pages and attachments to follow, and how politely to crawl. ``load_source`` turns a
+file into a ``Source`` or raises ``SourceError`` naming the file, the field and the problem.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+_ENV_REF = re.compile(r"\$\{([A-Z0-9_]+)\}")
+
+
+class SourceError(ValueError):
+    """A source file cannot be used; the message names the file, the field and the problem."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Rule(_Strict):
+    """How to pull one value out of a node: exactly one of css / xpath / jsonpath / regex / const.
+
+    ``regex`` alone applies to the node's text; with a selector it refines the selected text
+    (first group if any). ``type`` post-processes: ``url`` makes it absolute, ``date`` gives
+    ISO 8601, ``int`` a number, ``text`` collapses whitespace, ``html`` keeps markup.
+    """
+
+    css: str | None = None
+    xpath: str | None = None
+    jsonpath: str | None = None
+    regex: str | None = None
+    const: str | None = None
+    type: Literal["text", "url", "date", "int", "html"] = "text"
+    many: bool = False
+    default: str | None = None
+
+    @model_validator(mode="after")
+    def _one_selector(self) -> Rule:
+        chosen = [n for n in ("css", "xpath", "jsonpath", "const") if getattr(self, n) is not None]
+        if len(chosen) > 1:
+            raise ValueError(f"give only one of css, xpath, jsonpath, const (got {', '.join(chosen)})")
+        if not chosen and self.regex is None:
+            raise ValueError("give one of css, xpath, jsonpath, regex or const")
+        if self.regex is not None:
+            try:
+                re.compile(self.regex)
+            except re.error as exc:
+                raise ValueError(f"regex {self.regex!r} does not compile: {exc}") from None
+        return self
+
+
+def _rule(value: Any) -> Any:
+    """A bare string is shorthand for a CSS rule."""
+    return {"css": value} if isinstance(value, str) else value
+
+
+RuleField = Annotated[Rule, Field(description="an extraction rule")]
+
+
+class Items(_Strict):
+    """Which nodes are items, and the fields of each.
+
+    ``fragment`` (a JSONPath) names a JSON field holding an HTML fragment that contains the items,
+    for endpoints that return ``{"html": "<ul>…</ul>"}``.
+    """
+
+    selector: Rule
+    fields: dict[str, Rule]
+    key: str = "url"
+    fragment: str | None = None
+    key_params_drop: list[str] = Field(
+        default_factory=lambda: ["utm_source", "utm_medium", "utm_campaign", "spm", "from"])
+
+    @field_validator("selector", mode="before")
+    @classmethod
+    def _selector_shorthand(cls, v: Any) -> Any:
+        return _rule(v)
+
+    @field_validator("fields", mode="before")
+    @classmethod
+    def _fields_shorthand(cls, v: Any) -> Any:
+        return {k: _rule(r) for k, r in v.items()} if isinstance(v, dict) else v
+
+    @model_validator(mode="after")
+    def _key_is_a_field(self) -> Items:
+        if self.key not in self.fields:
+            raise ValueError(f"key {self.key!r} is not one of the fields ({', '.join(self.fields)})")
+        return self
+
+
+class Pagination(_Strict):
+    """How to reach the listing's other pages.
+
+    - ``none``: the start URL(s) only.
+    - ``template``: ``template`` with ``{n}`` from ``first`` upward (``index_{n}.html``) until a
+      page is missing or has no items.
+    - ``next_link``: follow the ``next`` rule's link.
+    - ``reverse_numbered``: newest page unnumbered, numbered pages count down to 1 (the oldest);
+      the ``total`` rule reads the page count from the first page.
+    - ``param``: set query parameter ``param`` to ``first``, ``first+1``… until no items
+      (``total`` may read the page or item count to stop early).
+    """
+
+    kind: Literal["none", "template", "next_link", "reverse_numbered", "param"] = "none"
+    template: str | None = None
+    next: Rule | None = None
+    total: Rule | None = None
+    param: str = "page"
+    first: int = 1
+    page_size: int | None = None
+    max_pages: int = Field(default=200, ge=1)
+
+    @field_validator("next", "total", mode="before")
+    @classmethod
+    def _shorthand(cls, v: Any) -> Any:
+        return _rule(v) if v is not None else v
+
+    @model_validator(mode="after")
+    def _needs(self) -> Pagination:
+        if self.kind in ("template", "reverse_numbered") and (not self.template or "{n}" not in self.template):
+            raise ValueError(f"pagination kind {self.kind!r} needs a template containing {{n}}")
+        if self.kind == "next_link" and self.next is None:
+            raise ValueError("pagination kind 'next_link' needs a 'next' rule")
+        if self.kind == "reverse_numbered" and self.total is None:
+            raise ValueError("pagination kind 'reverse_numbered' needs a 'total' rule (the page count)")
+        return self
+
+
+class Attachments(_Strict):
+    selector: Rule = Rule(css="a::attr(href)")
+    extensions: list[str] = ["pdf", "doc", "docx", "xls", "xlsx", "zip", "wps", "ofd"]
+    max_bytes: int = Field(default=50_000_000, ge=1)
+
+    @field_validator("selector", mode="before")
+    @classmethod
+    def _shorthand(cls, v: Any) -> Any:
+        return _rule(v)
+
+
+class LabelTable(_Strict):
+    """Label/value rows such as ``<tr><th>主办单位</th><td>…</td></tr>`` mapped to field names."""
+
+    rows: str = "table tr"
+    label: str = "th, td:first-child"
+    value: str = "td:last-child"
+    labels: dict[str, str]
+    types: dict[str, Literal["text", "url", "date", "int"]] = {}
+
+
+class Detail(_Strict):
+    """Follow each item's link (the ``link`` field) and extract more fields there."""
+
+    link: str = "url"
+    fields: dict[str, Rule] = {}
+    table: LabelTable | None = None
+    attachments: Attachments | None = None
+    render: bool = False
+
+    @field_validator("fields", mode="before")
+    @classmethod
+    def _fields_shorthand(cls, v: Any) -> Any:
+        return {k: _rule(r) for k, r in v.items()} if isinstance(v, dict) else v
+
+
+class Render(_Strict):
+    mode: Literal["static", "browser"] = "static"
+    wait_for: str | None = None
+    wait_until: Literal["load", "domcontentloaded", "networkidle", "commit"] = "domcontentloaded"
+    timeout: float = Field(default=30.0, gt=0)
+    screenshot: bool = True
+
+
+class Politeness(_Strict):
+    delay: float = Field(default=0.5, ge=0)
+    concurrency: int = Field(default=4, ge=1, le=64)
+    obey_robots: bool = True
+    user_agent: str | None = None
+
+
+class Limits(_Strict):
+    max_pages: int = Field(default=1000, ge=1)
+    max_response_bytes: int = Field(default=30_000_000, ge=1024)
+    max_seconds: int = Field(default=1800, ge=1)
+    retries: int = Field(default=2, ge=0, le=10)
+    timeout: float = Field(default=30.0, gt=0)
+
+
+class Source(_Strict):
+    id: Annotated[str, Field(pattern=ID_PATTERN)]
+    name: str
+    start_urls: list[str] = Field(min_length=1)
+    format: Literal["auto", "html", "json", "feed"] = "auto"
+    render: Render = Render()
+    pagination: Pagination = Pagination()
+    items: Items | None = None
+    detail: Detail | None = None
+    encoding: str | None = None
+    politeness: Politeness = Politeness()
+    limits: Limits = Limits()
+    hook: str | None = Field(default=None, pattern=r"^[\w.]+:\w+$")
+    schedule: dict[str, Any] = {}
+
+    @field_validator("start_urls")
+    @classmethod
+    def _http_urls(cls, urls: list[str]) -> list[str]:
+        for url in urls:
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"{url!r} is not an absolute http(s) URL")
+        return urls
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, v: str | None) -> str | None:
+        import codecs
+
+        if v is not None:
+            try:
+                codecs.lookup(v)
+            except LookupError:
+                raise ValueError(f"unknown encoding {v!r}") from None
+        return v
+
+    @model_validator(mode="after")
+    def _items_unless_feed(self) -> Source:
+        if self.items is None and self.format != "feed" and not self.hook:
+            raise ValueError("an 'items' section is required (unless format is 'feed' or a hook is given)")
+        return self
+
+
+def expand_env(text: str, path: Path) -> str:
+    """Replace ``${NAME}`` with the environment variable NAME (a clear error if it is unset)."""
+
+    def sub(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in os.environ:
+            raise SourceError(f"{path}: uses ${{{name}}} but the environment variable {name} is not set")
+        return os.environ[name]
+
+    return _ENV_REF.sub(sub, text)
+
+
+def load_source(path: Path) -> Source:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SourceError(f"{path}: cannot read source file: {exc}") from None
+    try:
+        data = yaml.safe_load(expand_env(text, path))
+    except yaml.YAMLError as exc:
+        raise SourceError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise SourceError(f"{path}: expected a mapping of source settings, got {type(data).__name__}")
+    try:
+        return Source.model_validate(data)
+    except ValidationError as exc:
+        raise SourceError(f"{path}: {describe_errors(exc)}") from None
+
+
+def describe_errors(exc: ValidationError) -> str:
+    """pydantic errors as 'field.path: problem' lines an operator can act on."""
+    lines = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            message = "unknown setting (check the spelling)"
+        lines.append(f"{where}: {message}")
+    return "; ".join(lines)
+
+
+def load_sources(directory: Path) -> dict[str, Source]:
+    """Every ``*.yaml``/``*.yml`` in ``directory``, keyed by source id (ids must be unique)."""
+    sources: dict[str, Source] = {}
+    files = sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")])
+    for path in files:
+        source = load_source(path)
+        if source.id in sources:
+            raise SourceError(f"{path}: source id {source.id!r} is already used by another file")
+        sources[source.id] = source
+    return sources
