@@ -93,6 +93,9 @@ class PageCapture:
                                                 refers_to=self.navigation_id))
             self.capture.write(*records)
         except Exception as exc:
-            logger.warning("could not capture the rendered page %s: %s", self.url, exc)
+            if page.is_closed():
+                logger.debug("page %s closed before its DOM could be captured", self.url)
+            else:
+                logger.warning("could not capture the rendered page %s: %s", self.url, exc)
         await self.drain()
         return self.navigation_id

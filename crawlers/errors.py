@@ -31,7 +31,7 @@ def describe_failure(failure: Failure) -> tuple[str, str]:
     if isinstance(exc, ResponseFailed):
         reasons = "; ".join(str(r.value) for r in exc.reasons) or "connection lost"
         return "connection", f"the response was cut off: {reasons}"
-    text = str(exc) or type(exc).__name__
+    text = (str(exc) or type(exc).__name__).strip().splitlines()[0]
     if "download max size" in text or "maxsize" in text.lower() or type(exc).__name__ == "CancelledError":
         return "too-large", f"the response exceeds the size limit and was not kept ({text})"
     if "Timeout" in type(exc).__name__:

@@ -81,6 +81,7 @@ APP_JS = """(function () {
       document.body.dataset.loaded = "1";
       var done = document.createElement("div");
       done.id = "loaded";
+      done.textContent = "共" + data.total + "条，第" + data.page + "/" + data.pages + "页";
       document.body.appendChild(done);
     })
     .catch(function () { document.getElementById("list").textContent = "加载失败，请刷新重试"; });

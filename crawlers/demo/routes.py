@@ -6,6 +6,7 @@ Dynamic faults (stall, flaky, huge, per-path overrides) are handled by the serve
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from urllib.parse import parse_qs
 
 from crawlers.demo import assets, pages
@@ -54,6 +55,7 @@ def resolve(day: int, path: str, query: str, base_url: str, bench_pages: int) ->
         "/academy/app.js": ("application/javascript; charset=utf-8", assets.APP_JS.encode()),
         "/academy/style.css": ("text/css; charset=utf-8", assets.STYLE_CSS.encode()),
         "/academy/logo.png": ("image/png", assets.png()),
+        "/favicon.ico": ("image/png", assets.png()),
     }
     if path in static:
         ctype, body = static[path]
@@ -75,7 +77,7 @@ def resolve(day: int, path: str, query: str, base_url: str, bench_pages: int) ->
         return assets.bench_page(index, bench_pages)
     if m := _API_ITEM.match(path):
         return pages.api_item(day, m[1])
-    simple = {
+    simple: dict[str, Callable[[], Response]] = {
         "/": pages.index_page, "/index.html": pages.index_page, "/robots.txt": pages.robots,
         "/private/secret.html": pages.private_page, "/faults/wrong-charset.html": assets.wrong_charset,
         "/faults/no-charset.html": assets.no_charset, "/faults/bad-gzip.html": assets.bad_gzip,

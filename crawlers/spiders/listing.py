@@ -87,7 +87,8 @@ class ListingSpider(Spider):
         if render and self.capture is not None:
             rules = self.source.render
             page_capture = PageCapture(self.capture, url)
-            methods = [PageMethod("wait_for_selector", rules.wait_for, timeout=rules.timeout * 1000)] \
+            methods = [PageMethod("wait_for_selector", rules.wait_for, state="attached",
+                                  timeout=rules.timeout * 1000)] \
                 if rules.wait_for else []
             meta.update(
                 playwright=True,
