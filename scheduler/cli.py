@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -82,22 +83,26 @@ def print_reports(reports: list[CrawlReport]) -> None:
 
 @app.command()
 def crawl(
-    source: Annotated[str, typer.Argument(help="Source id (in the sources directory) or a YAML path.")],
+    sources: Annotated[list[str], typer.Argument(help="Source ids (in the sources directory) or YAML paths.")],
     run_id: Annotated[str | None, typer.Option(help="Run id (default: time + random).")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the crawl report as JSON.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the crawl reports as JSON.")] = False,
     no_capture: Annotated[bool, typer.Option("--no-capture", help="Crawl without writing WARCs.")] = False,
 ) -> None:
-    """Crawl one source now, writing WARCs to the spool. Example: ``listwatch crawl mofcom-training``."""
+    """Crawl sources now (side by side, in this process), writing WARCs to the spool.
+
+    Example: ``listwatch crawl demo-mofcom demo-tenders``. Exits 1 when a source yielded no listing page.
+    """
     from crawlers.run import new_run_id, run_crawls
 
     settings = _settings()
-    chosen = _resolve_source(source, settings)
-    report = run_crawls([(chosen, run_id or new_run_id())], _options(settings, not no_capture))[0]  # type: ignore[arg-type]
+    chosen = [_resolve_source(ref, settings) for ref in sources]
+    jobs = [(source, run_id or new_run_id()) for source in chosen]
+    reports = run_crawls(jobs, _options(settings, not no_capture))  # type: ignore[arg-type]
     if as_json:
-        print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+        print(json.dumps([r.to_dict() for r in reports], ensure_ascii=False, indent=2))
     else:
-        print_reports([report])
-    raise typer.Exit(0 if report.pages_ok["listing"] else 1)
+        print_reports(reports)
+    raise typer.Exit(0 if all(r.pages_ok["listing"] for r in reports) else 1)
 
 
 @sources_app.command("check")
@@ -150,7 +155,8 @@ def demo(
         if keep_serving:
             console.print("Serving until Ctrl-C.")
             with contextlib.suppress(KeyboardInterrupt):
-                site.wait()
+                while True:
+                    time.sleep(3600)
     if not all(r.pages_ok["listing"] for r in reports):
         raise typer.Exit(1)
 
