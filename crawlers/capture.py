@@ -10,6 +10,7 @@ events instead (``crawlers.browser``).
 from __future__ import annotations
 
 import logging
+import zlib
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -32,6 +33,21 @@ def scrapy_headers(headers: Any) -> Headers:
         key = name.decode("latin-1")
         pairs.extend((key, v.decode("latin-1")) for v in values)
     return pairs
+
+
+def body_problem(response: Response) -> str | None:
+    """Say why a compressed body is damaged (Scrapy silently keeps whatever part it could inflate)."""
+    encoding = response.headers.get("Content-Encoding", b"").lower()
+    if encoding not in (b"gzip", b"x-gzip", b"deflate") or not response.body:
+        return None
+    inflater = zlib.decompressobj(47 if encoding != b"deflate" else zlib.MAX_WBITS)
+    try:
+        inflater.decompress(response.body)
+    except zlib.error as exc:
+        return f"the {encoding.decode()} body is corrupt ({exc}); only part of the page could be read"
+    if not inflater.eof:
+        return f"the {encoding.decode()} body is truncated; only part of the page could be read"
+    return None
 
 
 class WarcCapture:
@@ -128,6 +144,9 @@ class WarcCaptureMiddleware:
         if not any(k.lower() == "host" for k, _ in request_headers):
             request_headers.insert(0, ("Host", urlsplit(request.url).netloc))
         ip = response.ip_address
+        problem = body_problem(response)
+        if problem:
+            request.meta["listwatch_body_problem"] = problem
         request.meta["warc_record_id"] = self.capture.exchange(
             url=request.url,
             method=request.method,

@@ -6,6 +6,7 @@ A Twisted reactor cannot restart, so callers that crawl repeatedly run each craw
 
 from __future__ import annotations
 
+import logging
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -91,12 +92,19 @@ def crawl_settings(source: Source, run_id: str, options: CrawlOptions) -> Settin
     return settings
 
 
+def _quiet_offline_lookups() -> None:
+    """Scrapy's cookie middleware asks tldextract for the public suffix list, which tries the network
+    first and logs a traceback when offline before falling back to its bundled copy (which is fine)."""
+    logging.getLogger("tldextract").setLevel(logging.ERROR)
+
+
 def run_crawls(jobs: list[tuple[Source, str]], options: CrawlOptions) -> list[CrawlReport]:
     """Run crawls side by side in one reactor; returns each crawl's report."""
     base = Settings()
     base.setmodule(defaults, priority="default")
     base.set("LOG_LEVEL", options.log_level, priority="cmdline")
     install_reactor(defaults.TWISTED_REACTOR)
+    _quiet_offline_lookups()
     process = CrawlerProcess(base)
     crawlers = []
     for source, run_id in jobs:

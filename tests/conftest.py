@@ -55,7 +55,8 @@ def crawl_sources(paths: list[Path], *, data_dir: Path, site: DemoSite | None = 
     try:
         reports = json.loads(done.stdout)
     except json.JSONDecodeError:
-        raise AssertionError(f"crawl printed no report (exit {done.returncode}):\n{done.stdout}\n{done.stderr}") from None
+        raise AssertionError(
+            f"crawl printed no report (exit {done.returncode}):\n{done.stdout}\n{done.stderr}") from None
     crawls = {}
     for report in reports:
         items_path = Path(report["items_path"])

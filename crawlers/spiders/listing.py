@@ -220,6 +220,8 @@ class ListingSpider(Spider):
             text = decoded.text
         if self._challenge(response, role, text):
             return None
+        if response.meta.get("listwatch_body_problem"):
+            self.report.problem(response.url, role, "corrupt-body", response.meta["listwatch_body_problem"])
         kind = _document_kind(self.source.format, content_type, text)
         try:
             return parse_document(text, kind)

@@ -1,0 +1,88 @@
+"""archive.records and archive.writer: exact bytes with a pinned clock and ids, rollover, crash-safe names."""
+
+from __future__ import annotations
+
+import gzip
+import itertools
+from datetime import UTC, datetime
+from pathlib import Path
+
+from warcio.archiveiterator import ArchiveIterator
+
+from archive.records import RecordBuilder, sha256_digest
+from archive.writer import RollingWarcWriter
+from tests.archive_tools import warcio_check
+
+CLOCK = datetime(2026, 3, 5, 1, 2, 3, 456789, tzinfo=UTC)
+
+
+def fixed_builder() -> RecordBuilder:
+    counter = itertools.count(1)
+    return RecordBuilder(clock=lambda: CLOCK, make_id=lambda: f"<urn:uuid:00000000-0000-0000-0000-{next(counter):012d}>")
+
+
+def test_response_record_bytes_are_exact_with_pinned_clock_and_ids() -> None:
+    builder = fixed_builder()
+    record = builder.response("http://example.org/a", 200, [("Content-Type", "text/html")], b"<p>hi</p>",
+                              ip_address="127.0.0.1")
+    data = builder.to_bytes(record)
+    block = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n<p>hi</p>"
+    assert data == (
+        b"WARC/1.1\r\n"
+        b"WARC-Date: 2026-03-05T01:02:03.456789Z\r\n"
+        b"WARC-IP-Address: 127.0.0.1\r\n"
+        b"WARC-Type: response\r\n"
+        b"WARC-Record-ID: <urn:uuid:00000000-0000-0000-0000-000000000001>\r\n"
+        b"WARC-Target-URI: http://example.org/a\r\n"
+        + f"WARC-Payload-Digest: {sha256_digest(b'<p>hi</p>')}\r\n".encode()
+        + f"WARC-Block-Digest: {sha256_digest(block)}\r\n".encode()
+        + b"Content-Type: application/http; msgtype=response\r\n"
+        + f"Content-Length: {len(block)}\r\n\r\n".encode()
+        + block + b"\r\n\r\n"
+    )
+
+
+def test_writer_rolls_over_by_size_keeps_pairs_together_and_round_trips(tmp_path: Path) -> None:
+    builder = fixed_builder()
+    writer = RollingWarcWriter(tmp_path, prefix="t", warcinfo={"isPartOf": "t"}, builder=builder, max_size=3000)
+    bodies = [bytes([65 + i % 26]) * 1500 + str(i).encode() for i in range(12)]
+    for i, body in enumerate(bodies):
+        response = builder.response(f"http://example.org/{i}", 200, [], body)
+        request = builder.request(f"http://example.org/{i}", "GET", [("Host", "example.org")], date=builder.now(),
+                                  concurrent_to=str(response.rec_headers.get_header("WARC-Record-ID")))
+        writer.write(response, request)
+    files = writer.close()
+    assert len(files) > 2 and not list(tmp_path.glob("*.open"))
+    warcio_check(files)
+    seen = []
+    for path in files:
+        with path.open("rb") as fh:
+            records = list((r.rec_type, r.rec_headers.get_header("WARC-Target-URI"), r.content_stream().read())
+                           for r in ArchiveIterator(fh))
+        assert records[0][0] == "warcinfo"
+        pairs = records[1:]
+        assert [t for t, _, _ in pairs] == ["response", "request"] * (len(pairs) // 2)
+        seen += [body for t, _, body in pairs if t == "response"]
+    assert seen == bodies
+
+
+def test_offsets_allow_reading_one_record_with_one_ranged_read(tmp_path: Path) -> None:
+    builder = fixed_builder()
+    writer = RollingWarcWriter(tmp_path, prefix="t", warcinfo={}, builder=builder)
+    written = writer.write(builder.resource("urn:x", "text/plain", b"payload-1"),
+                           builder.resource("urn:y", "text/plain", b"payload-2"))
+    path = writer.close()[0]
+    entry = written[1]
+    with path.open("rb") as fh:
+        fh.seek(entry.offset)
+        member = fh.read(entry.length)
+    assert gzip.decompress(member).split(b"\r\n\r\n", 1)[1].startswith(b"payload-2")
+
+
+def test_unfinished_file_keeps_open_suffix(tmp_path: Path) -> None:
+    builder = fixed_builder()
+    writer = RollingWarcWriter(tmp_path, prefix="t", warcinfo={}, builder=builder)
+    writer.write(builder.resource("urn:x", "text/plain", b"x"))
+    assert [p.name for p in tmp_path.iterdir()] == ["t-00001.warc.gz.open"]
+    writer.close()
+    assert [p.name for p in tmp_path.iterdir()] == ["t-00001.warc.gz"]
