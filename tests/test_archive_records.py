@@ -18,7 +18,8 @@ CLOCK = datetime(2026, 3, 5, 1, 2, 3, 456789, tzinfo=UTC)
 
 def fixed_builder() -> RecordBuilder:
     counter = itertools.count(1)
-    return RecordBuilder(clock=lambda: CLOCK, make_id=lambda: f"<urn:uuid:00000000-0000-0000-0000-{next(counter):012d}>")
+    return RecordBuilder(clock=lambda: CLOCK,
+                         make_id=lambda: f"<urn:uuid:00000000-0000-0000-0000-{next(counter):012d}>")
 
 
 def test_response_record_bytes_are_exact_with_pinned_clock_and_ids() -> None:

@@ -46,8 +46,8 @@ def test_faulty_pages_are_reported_clearly_and_the_crawl_completes(tmp_path: Pat
     statuses = []
     for path in crawl.warcs:
         with path.open("rb") as fh:
-            statuses += [(r.rec_headers.get_header("WARC-Target-URI").rsplit("/", 1)[1], r.http_headers.get_statuscode())
-                         for r in ArchiveIterator(fh) if r.rec_type == "response"]
+            statuses += [(r.rec_headers.get_header("WARC-Target-URI").rsplit("/", 1)[1],
+                          r.http_headers.get_statuscode()) for r in ArchiveIterator(fh) if r.rec_type == "response"]
     assert ("challenge.html", "412") in statuses
     assert ("flaky.html", "503") in statuses and ("flaky.html", "200") in statuses
     assert ("bad-gzip.html", "200") in statuses
