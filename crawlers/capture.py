@@ -24,6 +24,7 @@ from archive.records import HOP_BY_HOP, Headers, clean_headers, record_id
 from archive.writer import RollingWarcWriter, WrittenRecord
 
 logger = logging.getLogger(__name__)
+ITEMS_URN = "urn:items:"
 
 
 def scrapy_headers(headers: Any) -> Headers:
@@ -116,7 +117,11 @@ class WarcCapture:
         return response_id
 
     def page_metadata(self, url: str, refers_to: str | None, data: dict[str, Any]) -> str:
-        record = self.builder.metadata(url, data, refers_to=refers_to)
+        """A ``metadata`` record at ``urn:items:<url>`` holding what was extracted from the page.
+
+        Not at the page's own URL: replay tools index metadata records and would serve them instead.
+        """
+        record = self.builder.metadata(ITEMS_URN + url, data, refers_to=refers_to)
         self.write(record)
         return record_id(record)
 
