@@ -1,0 +1,1 @@
+"""Benchmarks: ``python -m tests.benchmarks.bench_capture`` (not collected by pytest)."""
