@@ -11,7 +11,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-Role = str  # listing | detail | attachment
+Role = str  # listing | detail | attachment | recheck
+ROLES = ("listing", "detail", "attachment", "recheck")
 
 
 @dataclass
@@ -26,10 +27,11 @@ class Problem:
 class CrawlReport:
     source_id: str
     run_id: str
+    kind: str = "full"
     started: str = ""
     finished: str = ""
-    pages_ok: dict[Role, int] = field(default_factory=lambda: {"listing": 0, "detail": 0, "attachment": 0})
-    pages_failed: dict[Role, int] = field(default_factory=lambda: {"listing": 0, "detail": 0, "attachment": 0})
+    pages_ok: dict[Role, int] = field(default_factory=lambda: dict.fromkeys(ROLES, 0))
+    pages_failed: dict[Role, int] = field(default_factory=lambda: dict.fromkeys(ROLES, 0))
     items: int = 0
     listing_pages_expected: int | None = None
     pagination_finished: bool = True

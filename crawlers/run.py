@@ -24,6 +24,16 @@ from crawlers.spiders.listing import ListingSpider
 
 
 @dataclass(frozen=True)
+class CrawlJob:
+    """One crawl to run: a full sweep or a quick check, plus known pages to re-check."""
+
+    source: Source
+    run_id: str
+    kind: str = "full"                       # full | quick
+    recheck: list[tuple[str, str]] = field(default_factory=list)   # (programme key, detail URL)
+
+
+@dataclass(frozen=True)
 class CrawlOptions:
     data_dir: Path
     chromium: str = defaults.LISTWATCH_CHROMIUM
@@ -98,7 +108,7 @@ def _quiet_offline_lookups() -> None:
     logging.getLogger("tldextract").setLevel(logging.ERROR)
 
 
-def run_crawls(jobs: list[tuple[Source, str]], options: CrawlOptions) -> list[CrawlReport]:
+def run_crawls(jobs: list[CrawlJob], options: CrawlOptions) -> list[CrawlReport]:
     """Run crawls side by side in one reactor; returns each crawl's report."""
     base = Settings()
     base.setmodule(defaults, priority="default")
@@ -106,14 +116,18 @@ def run_crawls(jobs: list[tuple[Source, str]], options: CrawlOptions) -> list[Cr
     install_reactor(defaults.TWISTED_REACTOR)
     _quiet_offline_lookups()
     process = CrawlerProcess(base)
-    crawlers = []
-    for source, run_id in jobs:
-        crawler = Crawler(ListingSpider, crawl_settings(source, run_id, options))
-        crawlers.append((crawler, source, run_id))
-        process.crawl(crawler, source=source, run_id=run_id)
+    for job in jobs:
+        crawler = Crawler(ListingSpider, crawl_settings(job.source, job.run_id, options))
+        process.crawl(crawler, source=job.source, run_id=job.run_id, kind=job.kind, recheck=job.recheck)
     process.start()
     reports = []
-    for _crawler, source, run_id in crawlers:
-        _, run_dir = run_paths(options, source.id, run_id)
-        reports.append(CrawlReport.load(run_dir / "run.json"))
+    for job in jobs:
+        _, run_dir = run_paths(options, job.source.id, job.run_id)
+        report_path = run_dir / "run.json"
+        if report_path.exists():
+            reports.append(CrawlReport.load(report_path))
+        else:  # the spider never opened (e.g. a broken hook): say so instead of losing the run
+            failed = CrawlReport(job.source.id, job.run_id, kind=job.kind, stop_reason="failed to start")
+            failed.save(report_path)
+            reports.append(failed)
     return reports

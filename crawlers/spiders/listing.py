@@ -37,6 +37,7 @@ from crawlers.extract import (
     outlinks,
     parse_document,
 )
+from crawlers.gone import gone_reason
 from crawlers.pagination import expected_page_count, next_pages
 from crawlers.report import CrawlReport
 from crawlers.sources import Source, load_source
@@ -55,12 +56,15 @@ def load_hook(spec: str) -> Hook:
 class ListingSpider(Spider):
     name = "listing"
 
-    def __init__(self, source: Source | str, run_id: str = "adhoc", **kwargs: Any) -> None:
+    def __init__(self, source: Source | str, run_id: str = "adhoc", kind: str = "full",
+                 recheck: list[tuple[str, str]] | None = None, **kwargs: Any) -> None:
         self.source = source if isinstance(source, Source) else load_source(Path(source))
         super().__init__(name=self.name, **kwargs)
+        self.kind = kind
+        self.recheck = recheck or []
         self.items_rules = self.source.items or FEED_ITEMS
         self.hook = load_hook(self.source.hook) if self.source.hook else None
-        self.report = CrawlReport(self.source.id, run_id, started=_now())
+        self.report = CrawlReport(self.source.id, run_id, kind=kind, started=_now())
         self.capture: WarcCapture | None = None
         self._background: set[asyncio.Future[None]] = set()
 
@@ -74,6 +78,10 @@ class ListingSpider(Spider):
         self.capture = self.crawler.get_extension(WarcCapture)
         for url in self.source.start_urls:
             yield self._listing(url, 1, url)
+        for key, url in self.recheck:
+            # Known programmes missing from the listing: is their detail page still there?
+            yield Request(url, callback=self.parse_recheck, errback=self.failed, cb_kwargs={"key": key},
+                          meta={"role": "recheck"}, dont_filter=True)
 
     # -- requests ------------------------------------------------------------------------------
 
@@ -140,8 +148,9 @@ class ListingSpider(Spider):
         record = await self._settle(response)
         detail = self.source.detail
         assert detail is not None and self.capture is not None
-        item["detail"] = {"url": response.url, "status": response.status, "record": record}
-        doc = self._document(response, "detail", record)
+        gone = self._gone(response)
+        item["detail"] = {"url": response.url, "status": response.status, "record": record, "gone": gone}
+        doc = self._document(response, "detail", record) if gone is None else None
         if doc is not None:
             extra = extract_fields(doc, detail.fields, response.url)
             if detail.table and hasattr(doc, "css"):
@@ -160,6 +169,13 @@ class ListingSpider(Spider):
         self.report.items += 1
         yield item
 
+    async def parse_recheck(self, response: Response, key: str) -> AsyncIterator[dict[str, Any]]:
+        record = await self._settle(response)
+        self.report.pages_ok["recheck"] += 1
+        yield {"source": self.source.id, "key": key, "recheck": True,
+               "detail": {"url": response.url, "status": response.status, "record": record,
+                          "gone": self._gone(response)}}
+
     def parse_attachment(self, response: Response) -> None:
         self.report.pages_ok["attachment"] += 1
 
@@ -175,19 +191,27 @@ class ListingSpider(Spider):
         if role == "listing" and self._is_end_of_template(request, kind):
             return
         response = getattr(failure.value, "response", None)
+        status = response.status if response is not None else None
+        gone = f"http-{status}" if status in (404, 410) and role != "listing" else None
         if response is not None and self._challenge(response, role):
             kind = "challenge"
-        else:
+        elif gone is None:
             self.report.problem(request.url, role, kind, message)
-        self.logger.warning("%s page %s: %s", role, request.url, message)
+        if gone:  # a programme's page that is gone is news, not a crawl failure
+            self.logger.info("%s page %s: %s", role, request.url, message)
+        else:
+            self.logger.warning("%s page %s: %s", role, request.url, message)
         if role == "listing":
             self.report.pagination_finished = False
+        failure_detail = {"url": request.url, "status": status, "error": kind, "message": message, "gone": gone}
         if role == "detail":
             item = request.cb_kwargs["item"]
-            status = response.status if response is not None else None
-            item["detail"] = {"url": request.url, "status": status, "error": kind, "message": message}
+            item["detail"] = failure_detail
             self.report.items += 1
             yield item
+        elif role == "recheck":
+            yield {"source": self.source.id, "key": request.cb_kwargs["key"], "recheck": True,
+                   "detail": failure_detail}
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -228,6 +252,11 @@ class ListingSpider(Spider):
         except ValueError as exc:
             self.report.problem(response.url, role, "parse", str(exc))
             return None
+
+    def _gone(self, response: Response) -> str | None:
+        redirects = response.meta.get("redirect_urls") or [response.url]
+        text = response.text if hasattr(response, "text") else ""
+        return gone_reason(response.status, redirects[0], response.url, text, self.source.start_urls)
 
     def _challenge(self, response: Response, role: str, text: str | None = None) -> bool:
         if text is None:

@@ -79,11 +79,11 @@ def crawl(
 
     Example: ``listwatch crawl demo-mofcom demo-tenders``. Exits 1 when a source yielded no listing page.
     """
-    from crawlers.run import new_run_id, run_crawls
+    from crawlers.run import CrawlJob, new_run_id, run_crawls
 
     settings = _settings()
     chosen = [_resolve_source(ref, settings) for ref in sources]
-    jobs = [(source, run_id or new_run_id()) for source in chosen]
+    jobs = [CrawlJob(source, run_id or new_run_id()) for source in chosen]
     reports = run_crawls(jobs, _options(settings, not no_capture))  # type: ignore[arg-type]
     if as_json:
         print(json.dumps([r.to_dict() for r in reports], ensure_ascii=False, indent=2))
@@ -122,7 +122,7 @@ def demo(
     Example: ``listwatch demo --day 1``.
     """
     from crawlers.demo.site import DemoSite
-    from crawlers.run import new_run_id, run_crawls
+    from crawlers.run import CrawlJob, new_run_id, run_crawls
 
     settings = _settings()
     with DemoSite(port=port, day=day) as site:
@@ -133,7 +133,7 @@ def demo(
         except SourceError as exc:
             err.print(f"[red]source:[/] {exc}")
             raise typer.Exit(2) from None
-        jobs = [(s, new_run_id()) for s in sources.values()]
+        jobs = [CrawlJob(s, new_run_id()) for s in sources.values()]
         reports = run_crawls(jobs, _options(settings))  # type: ignore[arg-type]
         print_reports(reports)
         spool = (settings.data_dir / "spool").resolve()
