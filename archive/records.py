@@ -138,7 +138,7 @@ class RecordBuilder:
         self,
         url: str,
         status: int,
-        headers: Headers,
+        headers: Headers | None,
         *,
         payload_digest: str,
         refers_to_uri: str,
@@ -149,7 +149,7 @@ class RecordBuilder:
         ip_address: str | None = None,
         date: str | None = None,
     ) -> ArcWarcRecord:
-        http = StatusAndHeaders(status_line(status), headers, protocol=protocol)
+        http = StatusAndHeaders(status_line(status), headers, protocol=protocol) if headers is not None else None
         warc_headers = {"WARC-Date": date or self.now()}
         if ip_address:
             warc_headers["WARC-IP-Address"] = ip_address

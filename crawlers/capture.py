@@ -18,9 +18,11 @@ from urllib.parse import urlsplit
 from scrapy import Request, Spider, signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
+from scrapy.http import Headers as ScrapyHeaders
 from scrapy.http import Response
 
-from archive.records import HOP_BY_HOP, Headers, clean_headers, record_id
+from archive.dedup import DedupIndex, Earlier
+from archive.records import HOP_BY_HOP, Headers, clean_headers, record_id, sha256_digest
 from archive.writer import RollingWarcWriter, WrittenRecord
 
 logger = logging.getLogger(__name__)
@@ -54,10 +56,13 @@ def body_problem(response: Response) -> str | None:
 class WarcCapture:
     """Extension: one rolling WARC writer per crawl, closed (and renamed) when the spider closes."""
 
-    def __init__(self, writer: RollingWarcWriter) -> None:
+    def __init__(self, writer: RollingWarcWriter, dedup: DedupIndex | None = None, source_id: str = "") -> None:
         self.writer = writer
         self.builder = writer.builder
+        self.dedup = dedup
+        self.source_id = source_id
         self.records_written = 0
+        self.revisits = 0
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> WarcCapture:
@@ -79,7 +84,7 @@ class WarcCapture:
             warcinfo={k: v for k, v in info.items() if v},
             max_size=settings.getint("LISTWATCH_WARC_MAX_SIZE", 1_000_000_000),
         )
-        extension = cls(writer)
+        extension = cls(writer, getattr(crawler, "listwatch_dedup", None), source_id)
         crawler.signals.connect(extension.spider_closed, signal=signals.spider_closed)
         return extension
 
@@ -106,15 +111,54 @@ class WarcCapture:
         protocol: str = "HTTP/1.1",
         ip_address: str | None = None,
     ) -> str:
-        """Write a request + response pair; returns the response record's id."""
+        """Write a request + response pair; returns the response (or revisit) record's id.
+
+        A payload the archive already holds becomes an identical-payload-digest ``revisit``.
+        """
         date = self.builder.now()
-        response = self.builder.response(url, status, response_headers, body, reason=reason,
-                                         protocol=protocol, ip_address=ip_address, date=date)
+        earlier, digest = self._earlier(status, body)
+        if earlier is not None:
+            self.revisits += 1
+            response = self.builder.revisit(url, status, response_headers, payload_digest=digest,
+                                            refers_to_uri=earlier.url, refers_to_date=earlier.warc_date,
+                                            refers_to=earlier.record_id, protocol=protocol,
+                                            ip_address=ip_address, date=date)
+        else:
+            response = self.builder.response(url, status, response_headers, body, reason=reason,
+                                             protocol=protocol, ip_address=ip_address, date=date)
         response_id = record_id(response)
+        if self.dedup is not None and earlier is None and digest:
+            self.dedup.remember(digest, self.source_id, Earlier(url, date, response_id, digest))
         request = self.builder.request(url, method, request_headers, request_body, protocol=protocol,
                                        date=date, concurrent_to=response_id)
         self.write(response, request)
         return response_id
+
+    def _earlier(self, status: int, body: bytes) -> tuple[Earlier | None, str]:
+        if self.dedup is None or not 200 <= status < 300 or not body:
+            return None, ""
+        digest = sha256_digest(body)
+        return self.dedup.by_digest(digest, self.source_id), digest
+
+    def not_modified(self, *, url: str, method: str, request_headers: Headers, status: int,
+                     response_headers: Headers, earlier: Earlier, ip_address: str | None) -> str:
+        """A 304 answer to our conditional GET: a server-not-modified revisit + its request.
+
+        The revisit's block is left empty rather than holding the 304's headers: replay tools (pywb)
+        serve a revisit with its own HTTP headers when it has them, and a 304 status line replays as
+        an empty page. Empty, they take the original response's headers. The request record keeps the
+        validators we sent and the profile says the server answered "not modified".
+        """
+        date = self.builder.now()
+        self.revisits += 1
+        revisit = self.builder.revisit(url, status, None, payload_digest=earlier.payload_digest,
+                                       refers_to_uri=earlier.url, refers_to_date=earlier.warc_date,
+                                       refers_to=earlier.record_id, profile="server-not-modified",
+                                       ip_address=ip_address, date=date)
+        revisit_id = record_id(revisit)
+        request = self.builder.request(url, method, request_headers, date=date, concurrent_to=revisit_id)
+        self.write(revisit, request)
+        return revisit_id
 
     def page_metadata(self, url: str, refers_to: str | None, data: dict[str, Any]) -> str:
         """A ``metadata`` record at ``urn:items:<url>`` holding what was extracted from the page.
@@ -132,23 +176,46 @@ class WarcCaptureMiddleware:
     The response record id is left in ``request.meta["warc_record_id"]`` for the spider.
     """
 
-    def __init__(self, capture: WarcCapture) -> None:
+    def __init__(self, capture: WarcCapture, conditional: bool = True) -> None:
         self.capture = capture
+        self.conditional = conditional and capture.dedup is not None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> WarcCaptureMiddleware:
         capture = crawler.get_extension(WarcCapture)
         if capture is None:
             raise NotConfigured("WarcCapture extension is not enabled")
-        return cls(capture)
+        return cls(capture, crawler.settings.getbool("LISTWATCH_CONDITIONAL_GET", True))
 
-    def process_response(self, request: Request, response: Response, spider: Spider | None = None) -> Response:
+    def process_request(self, request: Request, spider: Spider | None = None) -> None:
+        """Ask only for what changed: validators from the last full capture of this URL."""
+        if not self.conditional or request.method != "GET" or request.meta.get("playwright"):
+            return
+        if request.meta.get("role") not in ("listing", "detail", "attachment", "recheck"):
+            return
+        if request.meta.get("listwatch_unconditional"):
+            return
+        assert self.capture.dedup is not None
+        earlier = self.capture.dedup.validators(request.url, self.capture.source_id)
+        if earlier is None:
+            return
+        if earlier.etag:
+            request.headers["If-None-Match"] = earlier.etag
+        if earlier.last_modified:
+            request.headers["If-Modified-Since"] = earlier.last_modified
+        request.meta["listwatch_conditional"] = earlier
+
+    def process_response(self, request: Request, response: Response,
+                         spider: Spider | None = None) -> Response | Request:
         if request.meta.get("playwright"):
             return response  # captured from the browser's network events
         request_headers = scrapy_headers(request.headers)
         if not any(k.lower() == "host" for k, _ in request_headers):
             request_headers.insert(0, ("Host", urlsplit(request.url).netloc))
-        ip = response.ip_address
+        ip = str(response.ip_address) if response.ip_address is not None else None
+        earlier: Earlier | None = request.meta.get("listwatch_conditional")
+        if response.status == 304 and earlier is not None:
+            return self._not_modified(request, response, request_headers, earlier, ip)
         problem = body_problem(response)
         if problem:
             request.meta["listwatch_body_problem"] = problem
@@ -161,6 +228,35 @@ class WarcCaptureMiddleware:
             response_headers=clean_headers(scrapy_headers(response.headers), HOP_BY_HOP),
             body=response.body,
             protocol="HTTP/1.1",  # Scrapy's HTTP/1.1 handler; the response's own version is in its status line
-            ip_address=str(ip) if ip is not None else None,
+            ip_address=ip,
         )
         return response
+
+    def _not_modified(self, request: Request, response: Response, request_headers: Headers, earlier: Earlier,
+                      ip: str | None) -> Response | Request:
+        """Record the 304 as a revisit and hand the earlier payload to the spider, or fetch in full."""
+        revisit_id = self.capture.not_modified(
+            url=request.url, method=request.method, request_headers=request_headers, status=response.status,
+            response_headers=clean_headers(scrapy_headers(response.headers), HOP_BY_HOP), earlier=earlier,
+            ip_address=ip)
+        assert self.capture.dedup is not None
+        loaded = self.capture.dedup.load_payload(earlier, self.capture.source_id)
+        if loaded is None:
+            logger.warning("%s: not modified, but the earlier capture %s cannot be read; fetching it again",
+                           request.url, earlier.record_id)
+            retry = request.replace(dont_filter=True)
+            retry.meta["listwatch_unconditional"] = True
+            for name in ("If-None-Match", "If-Modified-Since"):
+                retry.headers.pop(name, None)
+            return retry
+        headers, body = loaded
+        request.meta["warc_record_id"] = revisit_id
+        request.meta["listwatch_not_modified"] = earlier.record_id
+        return response.replace(status=200, headers=scrapy_headers_from(headers), body=body)
+
+
+def scrapy_headers_from(pairs: Headers) -> ScrapyHeaders:
+    headers = ScrapyHeaders()
+    for name, value in pairs:
+        headers.appendlist(name, value)
+    return headers

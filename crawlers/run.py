@@ -43,6 +43,7 @@ class CrawlOptions:
     capture: bool = True
     log_level: str = "INFO"
     extra: dict[str, Any] = field(default_factory=dict)
+    dedup: Any = None    # an archive.dedup.DedupIndex: revisits and conditional GETs against the archive
 
 
 def new_run_id(now: datetime | None = None) -> str:
@@ -118,6 +119,7 @@ def run_crawls(jobs: list[CrawlJob], options: CrawlOptions) -> list[CrawlReport]
     process = CrawlerProcess(base)
     for job in jobs:
         crawler = Crawler(ListingSpider, crawl_settings(job.source, job.run_id, options))
+        crawler.listwatch_dedup = options.dedup  # type: ignore[attr-defined]  # not a setting: settings are copied
         process.crawl(crawler, source=job.source, run_id=job.run_id, kind=job.kind, recheck=job.recheck)
     process.start()
     reports = []

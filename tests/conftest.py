@@ -62,8 +62,19 @@ def crawl_sources(paths: list[Path], *, data_dir: Path, site: DemoSite | None = 
         items_path = Path(report["items_path"])
         items = [json.loads(line) for line in items_path.read_text(encoding="utf-8").splitlines()] \
             if items_path.exists() else []
-        crawls[report["source_id"]] = Crawl(report, items, [Path(p) for p in report["warc_files"]])
+        warcs = [locate_warc(Path(p), data_dir) for p in report["warc_files"]]
+        crawls[report["source_id"]] = Crawl(report, items, warcs)
     return crawls
+
+
+def locate_warc(spooled: Path, data_dir: Path) -> Path:
+    """A crawl's WARC: still in the spool, or already moved to the local store by sync."""
+    if spooled.exists():
+        return spooled
+    stored = list((data_dir / "archive").rglob(spooled.name))
+    if not stored:
+        raise AssertionError(f"{spooled.name} is neither in the spool nor in the local store")
+    return stored[0]
 
 
 @pytest.fixture

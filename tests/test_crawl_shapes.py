@@ -74,7 +74,7 @@ def test_every_exchange_is_a_linked_request_response_pair_with_sha256(day0: dict
     for crawl in day0.values():
         recs = records(crawl)
         assert recs[0][0] == "warcinfo"
-        responses = {h.get_header("WARC-Record-ID"): h for t, h, _, _ in recs if t == "response"}
+        responses = {h.get_header("WARC-Record-ID"): h for t, h, _, _ in recs if t in ("response", "revisit")}
         requests = [h for t, h, _, _ in recs if t == "request"]
         assert responses and len(requests) == len(responses)
         for request in requests:
@@ -84,6 +84,8 @@ def test_every_exchange_is_a_linked_request_response_pair_with_sha256(day0: dict
             assert header.get_header("WARC-Payload-Digest").startswith("sha256:")
             assert header.get_header("WARC-Block-Digest").startswith("sha256:")
             assert header.get_header("WARC-IP-Address") == "127.0.0.1"
+            if header.get_header("WARC-Type") == "revisit":
+                assert header.get_header("WARC-Refers-To-Target-URI") and header.get_header("WARC-Refers-To-Date")
 
 
 def test_warcinfo_describes_the_crawl(day0: dict[str, Crawl]) -> None:
@@ -106,8 +108,9 @@ def test_metadata_record_ties_items_to_the_response_they_came_from(day0: dict[st
         assert meta["_refers"] in response_ids
         assert meta["outlinks"]
         keys |= {i["key"] for i in meta["items"]}
-        assert all(i["listing_record"] == meta["_refers"] for i in meta["items"])
     assert keys == {i["key"] for i in crawl.items}
+    by_record = {m["_refers"]: {i["key"] for i in m["items"]} for m in listing_meta}
+    assert all(i["key"] in by_record[i["listing_record"]] for i in crawl.items)
 
 
 def test_rendered_listing_keeps_subresources_dom_and_screenshot_but_never_dom_as_response(

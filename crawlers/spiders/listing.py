@@ -126,8 +126,14 @@ class ListingSpider(Spider):
         items = [self._item(fields, response.url, number, i, record) for i, fields in enumerate(found)]
         items = [item for item in items if item is not None]
         assert self.capture is not None
-        self.capture.page_metadata(response.url, record, {
-            "role": "listing", "page": number, "items": items, "outlinks": outlinks(doc, response.url)})
+        meta: dict[str, Any] = {"role": "listing", "page": number,
+                                "items": [{k: i[k] for k in ("key", "position", "fields")} for i in items]}
+        unchanged = response.meta.get("listwatch_not_modified")
+        if unchanged:  # same payload as that record: its metadata already lists the outlinks
+            meta["unchanged_since"] = unchanged
+        else:
+            meta["outlinks"] = outlinks(doc, response.url)
+        self.capture.page_metadata(response.url, record, meta)
         following = next_pages(self.source.pagination, start_url=start_url, url=response.url,
                                number=number, doc=doc, item_count=len(found))
         if number >= self.source.pagination.max_pages and found and self.source.pagination.kind != "none":

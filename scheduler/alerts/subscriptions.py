@@ -23,10 +23,10 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from archive.catalog import Catalog
-from archive.catalog.models import Event, Program, Subscription
+from archive.catalog.models import Event, Outbox, Program, Subscription
 from scheduler.alerts.redact import redact_target
 
 PROGRAM_KINDS = ("new", "changed", "missing", "removed", "reappeared")
@@ -115,11 +115,7 @@ def subscribe(catalog: Catalog, name: str, target: str, *, channel: str = "appri
 
 
 def remove_subscription(catalog: Catalog, name: str) -> None:
-    """Delete a subscription and its undelivered outbox rows (sent rows go with it: the history is its own)."""
-    from sqlalchemy import delete
-
-    from archive.catalog.models import Outbox
-
+    """Delete a subscription with its outbox rows (pending ones are dropped, sent ones forgotten)."""
     with catalog.session() as session:
         sub_id = session.scalar(select(Subscription.id).where(Subscription.name == name))
         if sub_id is None:

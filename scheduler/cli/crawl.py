@@ -40,14 +40,6 @@ def _resolve_source(ref: str, settings: Settings) -> Source:
     return found[ref]
 
 
-def _options(settings: Settings, capture: bool = True) -> object:
-    from crawlers.run import CrawlOptions
-
-    return CrawlOptions(data_dir=settings.data_dir, chromium=settings.chromium,
-                        user_agent=settings.user_agent, operator=settings.operator,
-                        warc_max_size=settings.warc_max_size, capture=capture, log_level=settings.log_level)
-
-
 def print_reports(reports: list[CrawlReport]) -> None:
     table = Table(title="Crawl results")
     for column in ("source", "status", "listing pages", "detail pages", "attachments", "items",
@@ -72,24 +64,32 @@ def print_reports(reports: list[CrawlReport]) -> None:
 def crawl(
     sources: Annotated[list[str], typer.Argument(help="Source ids (in the sources directory) or YAML paths.")],
     run_id: Annotated[str | None, typer.Option(help="Run id (default: time + random).")] = None,
+    kind: Annotated[str, typer.Option(help="full (all pages) or quick (first pages, new items only).")] = "full",
     as_json: Annotated[bool, typer.Option("--json", help="Print the crawl reports as JSON.")] = False,
     no_capture: Annotated[bool, typer.Option("--no-capture", help="Crawl without writing WARCs.")] = False,
 ) -> None:
-    """Crawl sources now (side by side, in this process), writing WARCs to the spool.
+    """Crawl sources now (side by side, in this process), then index, diff, alert and store.
 
     Example: ``listwatch crawl demo-mofcom demo-tenders``. Exits 1 when a source yielded no listing page.
     """
-    from crawlers.run import CrawlJob, new_run_id, run_crawls
+    from scheduler.pipeline import crawl_and_ingest
 
+    if kind not in ("full", "quick"):
+        err.print(f"[red]crawl:[/] --kind must be full or quick, not {kind!r}")
+        raise typer.Exit(2)
     settings = _settings()
     chosen = [_resolve_source(ref, settings) for ref in sources]
-    jobs = [CrawlJob(source, run_id or new_run_id()) for source in chosen]
-    reports = run_crawls(jobs, _options(settings, not no_capture))  # type: ignore[arg-type]
+    outcomes = crawl_and_ingest(settings, chosen, kind=kind, run_id=run_id, capture=not no_capture)
     if as_json:
-        print(json.dumps([r.to_dict() for r in reports], ensure_ascii=False, indent=2))
+        print(json.dumps([o.report.to_dict() | {"status": o.status, "events": o.events, "stored": o.stored,
+                                                "steps_failed": o.steps_failed} for o in outcomes],
+                         ensure_ascii=False, indent=2))
     else:
-        print_reports(reports)
-    raise typer.Exit(0 if all(r.pages_ok["listing"] for r in reports) else 1)
+        print_reports([o.report for o in outcomes])
+        for o in outcomes:
+            for step in o.steps_failed:
+                err.print(f"  [yellow]{o.report.source_id}[/] {step}")
+    raise typer.Exit(0 if all(o.report.pages_ok["listing"] for o in outcomes) else 1)
 
 
 @sources_app.command("check")
@@ -122,7 +122,7 @@ def demo(
     Example: ``listwatch demo --day 1``.
     """
     from crawlers.demo.site import DemoSite
-    from crawlers.run import CrawlJob, new_run_id, run_crawls
+    from scheduler.pipeline import crawl_and_ingest
 
     settings = _settings()
     with DemoSite(port=port, day=day) as site:
@@ -133,8 +133,8 @@ def demo(
         except SourceError as exc:
             err.print(f"[red]source:[/] {exc}")
             raise typer.Exit(2) from None
-        jobs = [CrawlJob(s, new_run_id()) for s in sources.values()]
-        reports = run_crawls(jobs, _options(settings))  # type: ignore[arg-type]
+        outcomes = crawl_and_ingest(settings, list(sources.values()))
+        reports = [o.report for o in outcomes]
         print_reports(reports)
         spool = (settings.data_dir / "spool").resolve()
         console.print(f"\nWARC files are in [bold]{spool}[/]; items and reports in "

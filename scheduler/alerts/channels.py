@@ -1,0 +1,94 @@
+"""Channels: how a message reaches a subscription's target. One small interface, two implementations.
+
+``Channel.send(target, message)`` returns when the far end has accepted the message and raises
+:class:`DeliveryError` otherwise. Error messages are scrubbed of the target's secrets, and the
+HTTP libraries' own log lines are scrubbed while a send runs (see ``redact.scrubbed_logs``).
+
+- :class:`AppriseChannel`: any Apprise URL; the message goes as title + plain-text body.
+- :class:`WebhookChannel`: ``POST`` of the message's JSON document (``webhook.schema.json``) with
+  an ``Idempotency-Key`` header equal to its ``delivery_id``, so receivers can drop the rare
+  duplicate that at-least-once delivery allows (see ``outbox``). Any 2xx answer is acceptance.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import httpx
+
+from scheduler.alerts.redact import redact_target, scrub, scrubbed_logs
+
+SEND_TIMEOUT = 30.0  # seconds; must stay well under the outbox lease
+
+
+class DeliveryError(Exception):
+    """The channel did not accept a message. The text is safe to store and log (no secrets)."""
+
+
+@dataclass(frozen=True)
+class Message:
+    """One outgoing message: text for humans, a JSON document for machines, and its delivery id."""
+
+    title: str
+    body: str
+    payload: dict[str, Any] = field(default_factory=dict)
+    delivery_id: str = ""
+
+
+class Channel(Protocol):
+    def send(self, target: str, message: Message) -> None: ...
+
+
+class AppriseChannel:
+    """Delivers through Apprise (no plugins from the home directory, no persistent storage)."""
+
+    def __init__(self, timeout: float = SEND_TIMEOUT) -> None:
+        self.timeout = timeout
+
+    def send(self, target: str, message: Message) -> None:
+        import apprise
+
+        where = redact_target(target)
+        with scrubbed_logs(target) as secrets:
+            asset = apprise.AppriseAsset(plugin_paths=[], storage_mode="memory", service_timeout=self.timeout)
+            notifier = apprise.Apprise(asset=asset)
+            if not notifier.add(target):
+                raise DeliveryError(f"{where}: Apprise cannot use this URL")
+            try:
+                result = notifier.notify(body=message.body, title=message.title,
+                                         body_format=apprise.NotifyFormat.TEXT, timeout=self.timeout)
+            except Exception as exc:  # a plugin bug must not take the delivery loop down
+                raise DeliveryError(scrub(f"{where}: {type(exc).__name__}: {exc}", secrets)) from None
+            if not result:
+                problems = [entry.message for entry in result.logs()
+                            if getattr(entry, "level", "") in ("WARNING", "ERROR", "CRITICAL")]
+                detail = "; ".join(dict.fromkeys(problems))[:500] or f"status {result.status.name}"
+                raise DeliveryError(scrub(f"{where}: {detail}", secrets))
+
+
+class WebhookChannel:
+    """POSTs JSON to an http(s) URL with httpx; redirects are not followed (a moved hook is an error)."""
+
+    def __init__(self, user_agent: str = "listwatch-alerts", timeout: float = SEND_TIMEOUT) -> None:
+        self.user_agent = user_agent
+        self.timeout = timeout
+
+    def send(self, target: str, message: Message) -> None:
+        where = redact_target(target)
+        body = json.dumps(message.payload, ensure_ascii=False).encode("utf-8")
+        headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": self.user_agent,
+                   "Idempotency-Key": message.delivery_id}
+        with scrubbed_logs(target) as secrets:
+            try:
+                with httpx.Client(timeout=self.timeout, follow_redirects=False) as client:
+                    response = client.post(target, content=body, headers=headers)
+            except httpx.HTTPError as exc:
+                raise DeliveryError(scrub(f"{where}: {type(exc).__name__}: {exc}", secrets)) from None
+            if not response.is_success:
+                raise DeliveryError(f"{where}: HTTP {response.status_code} {response.reason_phrase}")
+
+
+def default_channels(user_agent: str = "listwatch-alerts") -> dict[str, Channel]:
+    return {"apprise": AppriseChannel(), "webhook": WebhookChannel(user_agent)}

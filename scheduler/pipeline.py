@@ -1,0 +1,175 @@
+"""One crawl, end to end: record the run, crawl, then ingest what it produced.
+
+Ingest = index the closed WARCs into the catalog, turn the items into programme records and events,
+put the events in the alert outbox, and move the WARCs from the spool to the store. Each step after
+the crawl is guarded: a failing step is reported and leaves its inputs in place for a retry
+(``listwatch archive sync`` picks up anything still in the spool), so no captured byte is lost.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from archive.catalog import Catalog, open_catalog
+from archive.catalog.models import CrawlRun
+from archive.catalog.models import Source as SourceRow
+from archive.dedup import DedupIndex
+from archive.indexer import register_warc
+from archive.storage import Storage, StorageError, open_storage
+from crawlers.report import CrawlReport
+from crawlers.run import CrawlJob, CrawlOptions, new_run_id, run_crawls, run_paths
+from crawlers.sources import Source
+from scheduler.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Outcome:
+    """What happened to one crawl after it finished."""
+
+    report: CrawlReport
+    status: str = "complete"
+    events: list[int] = field(default_factory=list)
+    stored: int = 0
+    waiting: int = 0
+    steps_failed: list[str] = field(default_factory=list)
+
+
+def crawl_options(settings: Settings, capture: bool = True, dedup: DedupIndex | None = None) -> CrawlOptions:
+    return CrawlOptions(data_dir=settings.data_dir, chromium=settings.chromium, user_agent=settings.user_agent,
+                        operator=settings.operator, warc_max_size=settings.warc_max_size, capture=capture,
+                        log_level=settings.log_level, dedup=dedup)
+
+
+def crawl_and_ingest(settings: Settings, sources: list[Source], *, kind: str = "full", run_id: str | None = None,
+                     capture: bool = True) -> list[Outcome]:
+    """Crawl sources side by side in this process, then ingest each crawl."""
+    catalog = open_catalog(settings.catalog)
+    storage = open_storage(settings)
+    jobs = [CrawlJob(source, run_id or new_run_id(), kind, _recheck(catalog, source, kind)) for source in sources]
+    for job in jobs:
+        start_run(catalog, job.source, job.run_id, kind)
+    dedup = DedupIndex(catalog, spool_dir=settings.spool_dir, storage=storage)
+    reports = run_crawls(jobs, crawl_options(settings, capture, dedup))
+    return [ingest(settings, catalog, storage, job.source, report) for job, report in zip(jobs, reports, strict=True)]
+
+
+def start_run(catalog: Catalog, source: Source, run_id: str, kind: str) -> None:
+    now = datetime.now(UTC)
+    with catalog.session() as session:
+        row = session.get(SourceRow, source.id)
+        if row is None:
+            session.add(SourceRow(id=source.id, name=source.name, created_at=now))
+        else:
+            row.name = source.name
+        if session.get(CrawlRun, run_id) is None:
+            session.add(CrawlRun(id=run_id, source_id=source.id, kind=kind, status="running", started_at=now,
+                                 host=socket.gethostname(), pid=os.getpid()))
+
+
+def ingest(settings: Settings, catalog: Catalog, storage: Storage, source: Source, report: CrawlReport) -> Outcome:
+    outcome = Outcome(report, status=run_status(report))
+    for path in map(Path, report.warc_files):
+        try:
+            register_warc(catalog, path, source_id=source.id, run_id=report.run_id, prefix=settings.storage.prefix)
+        except Exception as exc:  # keep going: the file stays in the spool and sync registers it later
+            logger.error("could not index %s: %s", path, exc)
+            outcome.steps_failed.append(f"index {path.name}: {exc}")
+    _finish_run(catalog, report, outcome.status)
+    _programmes(settings, catalog, source, report, outcome)
+    _alerts(catalog, outcome)
+    _store(settings, catalog, storage, outcome)
+    return outcome
+
+
+def run_status(report: CrawlReport) -> str:
+    if report.pages_ok["listing"] == 0:
+        return "failed"
+    return "complete" if report.complete else "incomplete"
+
+
+def _finish_run(catalog: Catalog, report: CrawlReport, status: str) -> None:
+    with catalog.session() as session:
+        run = session.get(CrawlRun, report.run_id)
+        if run is None:
+            return
+        run.status = status
+        run.finished_at = datetime.now(UTC)
+        run.pages = sum(report.pages_ok.values())
+        run.pages_failed = sum(report.pages_failed.values())
+        run.items = report.items
+        run.warc_bytes = report.warc_bytes
+        run.reason = "; ".join(p.message for p in [*report.challenges, *report.problems][:5])
+        run.report = json.loads(json.dumps(report.to_dict(), default=str))
+
+
+def load_items(report: CrawlReport) -> list[dict[str, Any]]:
+    path = Path(report.items_path)
+    if not report.items_path or not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _recheck(catalog: Catalog, source: Source, kind: str) -> list[tuple[str, str]]:
+    if kind != "full":
+        return []
+    try:
+        from archive.programs import programs_to_recheck
+    except Exception:  # that part of the pipeline is not installed (or not importable): skip it
+        return []
+    return programs_to_recheck(catalog, source.id)
+
+
+def _programmes(settings: Settings, catalog: Catalog, source: Source, report: CrawlReport, outcome: Outcome) -> None:
+    try:
+        from archive.programs import apply_crawl
+    except Exception:  # that part of the pipeline is not installed (or not importable): skip it
+        return
+    try:
+        events = apply_crawl(catalog, source_id=source.id, run_id=report.run_id, kind=report.kind, report=report,
+                             items=load_items(report), now=datetime.now(UTC),
+                             missing_runs_to_remove=settings.scheduler.missing_runs_to_remove)
+        outcome.events = [e.id for e in events]
+    except Exception as exc:
+        logger.exception("programme diff failed for run %s", report.run_id)
+        outcome.steps_failed.append(f"programmes: {exc}")
+
+
+def _alerts(catalog: Catalog, outcome: Outcome) -> None:
+    if not outcome.events:
+        return
+    try:
+        from scheduler.alerts import enqueue
+    except Exception:  # that part of the pipeline is not installed (or not importable): skip it
+        return
+    try:
+        enqueue(catalog, outcome.events)
+    except Exception as exc:
+        logger.exception("could not queue alerts")
+        outcome.steps_failed.append(f"alerts: {exc}")
+
+
+def _store(settings: Settings, catalog: Catalog, storage: Storage, outcome: Outcome) -> None:
+    try:
+        from archive.spool import sync
+    except Exception:  # that part of the pipeline is not installed (or not importable): skip it
+        return
+    try:
+        result = sync(catalog, storage, settings.spool_dir)
+        outcome.stored = len(getattr(result, "verified", []))
+        outcome.waiting = len(getattr(result, "waiting", []))
+    except StorageError as exc:
+        logger.warning("WARCs stay in the spool until the store is back: %s", exc)
+        outcome.steps_failed.append(f"store: {exc}")
+
+
+def default_run_dir(settings: Settings, source_id: str, run_id: str) -> Path:
+    return run_paths(crawl_options(settings), source_id, run_id)[1]
