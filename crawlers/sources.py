@@ -166,6 +166,7 @@ class Detail(_Strict):
     table: LabelTable | None = None
     attachments: Attachments | None = None
     render: bool = False
+    wait_for: str | None = None      # for rendered detail pages (render.wait_for applies to listing pages)
 
     @field_validator("fields", mode="before")
     @classmethod

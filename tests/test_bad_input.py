@@ -98,3 +98,35 @@ def test_a_killed_crawl_leaves_no_closed_warc_that_fails_check(tmp_path: Path, d
     proc.wait(timeout=30)
     assert list(spool.glob("*.warc.gz.open")), "the unfinished WARC should keep its .open name"
     assert not list(spool.glob("*.warc.gz")), "no file may carry a closed name before it is complete"
+
+
+def _variant(tmp_path: Path, name: str, extra: str) -> Path:
+    text = (ROOT / "crawlers" / "demo" / "sources" / "tenders.yaml").read_text(encoding="utf-8")
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(text.replace("id: demo-tenders", f"id: {name}") + extra, encoding="utf-8")
+    return path
+
+
+def test_a_source_hook_post_processes_items(tmp_path: Path, demo_site: DemoSite) -> None:
+    source = _variant(tmp_path, "hooked", "hook: tests.sample_hooks:upper\n")
+    crawl = crawl_sources([source], data_dir=tmp_path, site=demo_site)["hooked"]
+    assert crawl.items and all(i["fields"]["title"].startswith("HOOK:") for i in crawl.items)
+    assert crawl.report["complete"]
+
+
+def test_a_failing_hook_is_reported_and_the_crawl_is_incomplete(tmp_path: Path, demo_site: DemoSite) -> None:
+    source = _variant(tmp_path, "broken", "hook: tests.sample_hooks:broken\n")
+    crawl = crawl_sources([source], data_dir=tmp_path, site=demo_site)["broken"]
+    kinds = {p["kind"] for p in crawl.report["problems"]}
+    assert "extraction-error" in kinds
+    assert "boom" in " ".join(p["message"] for p in crawl.report["problems"])
+    assert not crawl.report["complete"]
+
+
+def test_crawl_without_capture_still_extracts(tmp_path: Path, demo_site: DemoSite) -> None:
+    done = run_listwatch(["crawl", "--json", "--no-capture", str(ROOT / "crawlers/demo/sources/tenders.yaml")],
+                         data_dir=tmp_path, site=demo_site)
+    import json
+
+    [report] = json.loads(done.stdout)
+    assert report["items"] == 19 and report["warc_files"] == [] and report["complete"]

@@ -72,7 +72,16 @@ class ListingSpider(Spider):
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> ListingSpider:
         spider = super().from_crawler(crawler, *args, **kwargs)
         crawler.signals.connect(spider._closed, signal=signals.spider_closed)
+        crawler.signals.connect(spider._callback_error, signal=signals.spider_error)
         return spider
+
+    def _callback_error(self, failure: Failure, response: Response, spider: Spider) -> None:
+        """A bug or a hook failing on a page: the page counts as failed, so the crawl is incomplete."""
+        role = response.meta.get("role", "listing") if response.request is not None else "listing"
+        self.report.problem(response.url, role, "extraction-error",
+                            f"extraction failed on this page: {type(failure.value).__name__}: {failure.value}")
+        if role == "listing":
+            self.report.pagination_finished = False
 
     async def start(self) -> AsyncIterator[Request]:
         self.capture = self.crawler.get_extension(WarcCapture)
@@ -92,20 +101,22 @@ class ListingSpider(Spider):
     def _request(self, url: str, role: str, callback: Callable[..., Any], render: bool,
                  **cb_kwargs: Any) -> Request:
         meta: dict[str, Any] = {"role": role}
-        if render and self.capture is not None:
+        if render:
             rules = self.source.render
-            page_capture = PageCapture(self.capture, url)
-            methods = [PageMethod("wait_for_selector", rules.wait_for, state="attached",
-                                  timeout=rules.timeout * 1000)] \
-                if rules.wait_for else []
+            wait_for = rules.wait_for if role == "listing" else (self.source.detail.wait_for if self.source.detail
+                                                                  else None)
+            methods = [PageMethod("wait_for_selector", wait_for, state="attached", timeout=rules.timeout * 1000)] \
+                if wait_for else []
             meta.update(
                 playwright=True,
                 playwright_include_page=True,
                 playwright_page_goto_kwargs={"wait_until": rules.wait_until, "timeout": rules.timeout * 1000},
                 playwright_page_methods=methods,
-                playwright_page_event_handlers={"response": page_capture.on_response},
-                listwatch_page_capture=page_capture,
             )
+            if self.capture is not None:
+                page_capture = PageCapture(self.capture, url)
+                meta["playwright_page_event_handlers"] = {"response": page_capture.on_response}
+                meta["listwatch_page_capture"] = page_capture
         return Request(url, callback=callback, errback=self.failed, cb_kwargs=cb_kwargs, meta=meta,
                        dont_filter=role == "listing")
 
@@ -125,15 +136,15 @@ class ListingSpider(Spider):
             self.report.listing_pages_expected = expected_page_count(self.source.pagination, doc, response.url)
         items = [self._item(fields, response.url, number, i, record) for i, fields in enumerate(found)]
         items = [item for item in items if item is not None]
-        assert self.capture is not None
         meta: dict[str, Any] = {"role": "listing", "page": number,
                                 "items": [{k: i[k] for k in ("key", "position", "fields")} for i in items]}
         unchanged = response.meta.get("listwatch_not_modified")
         if unchanged:  # same payload as that record: its metadata already lists the outlinks
             meta["unchanged_since"] = unchanged
         else:
-            meta["outlinks"] = outlinks(doc, response.url)
-        self.capture.page_metadata(response.url, record, meta)
+            meta["outlinks"] = outlinks(doc, response.url) if self.capture is not None else []
+        if self.capture is not None:
+            self.capture.page_metadata(response.url, record, meta)
         following = next_pages(self.source.pagination, start_url=start_url, url=response.url,
                                number=number, doc=doc, item_count=len(found))
         if number >= self.source.pagination.max_pages and found and self.source.pagination.kind != "none":
@@ -153,7 +164,7 @@ class ListingSpider(Spider):
     async def parse_detail(self, response: Response, item: dict[str, Any]) -> AsyncIterator[Any]:
         record = await self._settle(response)
         detail = self.source.detail
-        assert detail is not None and self.capture is not None
+        assert detail is not None
         gone = self._gone(response)
         item["detail"] = {"url": response.url, "status": response.status, "record": record, "gone": gone}
         doc = self._document(response, "detail", record) if gone is None else None
@@ -168,8 +179,9 @@ class ListingSpider(Spider):
             self.report.pages_ok["detail"] += 1
             links = self._attachments(doc, response.url)
             item["attachments"] = links
-            self.capture.page_metadata(response.url, record, {
-                "role": "detail", "key": item["key"], "fields": extra, "attachments": links})
+            if self.capture is not None:
+                self.capture.page_metadata(response.url, record, {
+                    "role": "detail", "key": item["key"], "fields": extra, "attachments": links})
             for link in links:
                 yield self._attachment(link)
         self.report.items += 1
@@ -190,7 +202,7 @@ class ListingSpider(Spider):
         role = request.meta.get("role", "listing")
         page = request.meta.get("playwright_page")
         if page is not None:
-            task = asyncio.ensure_future(self._abandon(page, request.meta["listwatch_page_capture"]))
+            task = asyncio.ensure_future(self._abandon(page, request.meta.get("listwatch_page_capture")))
             self._background.add(task)
             task.add_done_callback(self._background.discard)
         kind, message = describe_failure(failure)
@@ -226,15 +238,18 @@ class ListingSpider(Spider):
         page = response.meta.get("playwright_page")
         if page is None:
             return response.meta.get("warc_record_id")
-        page_capture: PageCapture = response.meta["listwatch_page_capture"]
+        page_capture: PageCapture | None = response.meta.get("listwatch_page_capture")
         try:
+            if page_capture is None:
+                return None
             return await page_capture.finish(page, screenshot=self.source.render.screenshot)
         finally:
             await page.close()
 
-    async def _abandon(self, page: Any, page_capture: PageCapture) -> None:
+    async def _abandon(self, page: Any, page_capture: PageCapture | None) -> None:
         """A failed rendered page: keep what it fetched (evidence), then close it."""
-        await page_capture.finish(page, screenshot=self.source.render.screenshot)
+        if page_capture is not None:
+            await page_capture.finish(page, screenshot=self.source.render.screenshot)
         await page.close()
 
     def _document(self, response: Response, role: str, record: str | None) -> Node | None:
