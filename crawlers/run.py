@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,6 +32,7 @@ class CrawlJob:
     run_id: str
     kind: str = "full"                       # full | quick
     recheck: list[tuple[str, str]] = field(default_factory=list)   # (programme key, detail URL)
+    known: Callable[[list[str]], set[str]] | None = None             # quick checks: keys already archived
 
 
 @dataclass(frozen=True)
@@ -120,7 +122,8 @@ def run_crawls(jobs: list[CrawlJob], options: CrawlOptions) -> list[CrawlReport]
     for job in jobs:
         crawler = Crawler(ListingSpider, crawl_settings(job.source, job.run_id, options))
         crawler.listwatch_dedup = options.dedup  # type: ignore[attr-defined]  # not a setting: settings are copied
-        process.crawl(crawler, source=job.source, run_id=job.run_id, kind=job.kind, recheck=job.recheck)
+        process.crawl(crawler, source=job.source, run_id=job.run_id, kind=job.kind, recheck=job.recheck,
+                      known=job.known)
     process.start()
     reports = []
     for job in jobs:

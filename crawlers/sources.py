@@ -197,6 +197,32 @@ class Limits(_Strict):
     timeout: float = Field(default=30.0, gt=0)
 
 
+_EVERY = re.compile(r"^\d+\s*[smhd]$")
+_CRON = re.compile(r"^(\S+\s+){4}\S+$")
+
+
+class Schedule(_Strict):
+    """When the scheduler checks this source: a cheap ``quick`` check often, a ``full`` sweep less often.
+
+    Each is an interval (``15m``, ``6h``, ``1d``) or a five-field cron expression (``*/15 * * * *``);
+    None leaves that check off. A quick check reads the first ``quick_pages`` listing pages with
+    conditional GETs, stops at the first page without a new programme and follows only new items.
+    """
+
+    quick: str | None = None
+    full: str | None = "6h"
+    quick_pages: int = Field(default=2, ge=1)
+    jitter: int | None = Field(default=None, ge=0)
+    enabled: bool = True
+
+    @field_validator("quick", "full")
+    @classmethod
+    def _interval_or_cron(cls, v: str | None) -> str | None:
+        if v is not None and not (_EVERY.match(v.strip()) or _CRON.match(v.strip())):
+            raise ValueError(f"{v!r} is neither an interval like '15m'/'6h' nor a five-field cron expression")
+        return v
+
+
 class Source(_Strict):
     id: Annotated[str, Field(pattern=ID_PATTERN)]
     name: str
@@ -210,7 +236,7 @@ class Source(_Strict):
     politeness: Politeness = Politeness()
     limits: Limits = Limits()
     hook: str | None = Field(default=None, pattern=r"^[\w.]+:\w+$")
-    schedule: dict[str, Any] = {}
+    schedule: Schedule = Schedule()
 
     @field_validator("start_urls")
     @classmethod

@@ -12,13 +12,16 @@ import json
 import logging
 import os
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
+
 from archive.catalog import Catalog, open_catalog
-from archive.catalog.models import CrawlRun
+from archive.catalog.models import CrawlRun, Program
 from archive.catalog.models import Source as SourceRow
 from archive.dedup import DedupIndex
 from archive.indexer import register_warc
@@ -54,12 +57,26 @@ def crawl_and_ingest(settings: Settings, sources: list[Source], *, kind: str = "
     """Crawl sources side by side in this process, then ingest each crawl."""
     catalog = open_catalog(settings.catalog)
     storage = open_storage(settings)
-    jobs = [CrawlJob(source, run_id or new_run_id(), kind, _recheck(catalog, source, kind)) for source in sources]
+    jobs = [CrawlJob(source, run_id or new_run_id(), kind, _recheck(catalog, source, kind),
+                     known=known_keys(catalog, source.id)) for source in sources]
     for job in jobs:
         start_run(catalog, job.source, job.run_id, kind)
     dedup = DedupIndex(catalog, spool_dir=settings.spool_dir, storage=storage)
     reports = run_crawls(jobs, crawl_options(settings, capture, dedup))
     return [ingest(settings, catalog, storage, job.source, report) for job, report in zip(jobs, reports, strict=True)]
+
+
+def known_keys(catalog: Catalog, source_id: str) -> Callable[[list[str]], set[str]]:
+    """Which of these programme keys the catalog already holds for the source (one query per page)."""
+
+    def known(keys: list[str]) -> set[str]:
+        if not keys:
+            return set()
+        with catalog.session() as session:
+            return set(session.scalars(select(Program.key).where(Program.source_id == source_id,
+                                                                   Program.key.in_(keys))))
+
+    return known
 
 
 def start_run(catalog: Catalog, source: Source, run_id: str, kind: str) -> None:

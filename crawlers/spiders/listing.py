@@ -57,11 +57,13 @@ class ListingSpider(Spider):
     name = "listing"
 
     def __init__(self, source: Source | str, run_id: str = "adhoc", kind: str = "full",
-                 recheck: list[tuple[str, str]] | None = None, **kwargs: Any) -> None:
+                 recheck: list[tuple[str, str]] | None = None,
+                 known: Callable[[list[str]], set[str]] | None = None, **kwargs: Any) -> None:
         self.source = source if isinstance(source, Source) else load_source(Path(source))
         super().__init__(name=self.name, **kwargs)
         self.kind = kind
         self.recheck = recheck or []
+        self.known = known  # which of these keys the archive already has (quick checks)
         self.items_rules = self.source.items or FEED_ITEMS
         self.hook = load_hook(self.source.hook) if self.source.hook else None
         self.report = CrawlReport(self.source.id, run_id, kind=kind, started=_now())
@@ -149,6 +151,8 @@ class ListingSpider(Spider):
                                number=number, doc=doc, item_count=len(found))
         if number >= self.source.pagination.max_pages and found and self.source.pagination.kind != "none":
             self.report.pagination_finished = False  # stopped by the page limit, more may exist
+        if self.kind == "quick":
+            items, following = self._quick(items, following, number)
         for page in following:
             yield self._listing(page.url, page.number, start_url)
         for item in items:
@@ -160,6 +164,15 @@ class ListingSpider(Spider):
             else:
                 self.report.items += 1
                 yield item
+
+    def _quick(self, items: list[dict[str, Any]], following: list[Any],
+               number: int) -> tuple[list[dict[str, Any]], list[Any]]:
+        """A quick check keeps only new programmes and stops paging at a page without any."""
+        known = self.known([i["key"] for i in items]) if self.known else set()
+        new = [i for i in items if i["key"] not in known]
+        pages = [p for p in following if p.number <= self.source.schedule.quick_pages] if new else []
+        self.report.pagination_finished = False  # by design: a quick check never sees the whole listing
+        return new, pages
 
     async def parse_detail(self, response: Response, item: dict[str, Any]) -> AsyncIterator[Any]:
         record = await self._settle(response)
