@@ -130,3 +130,17 @@ def test_crawl_without_capture_still_extracts(tmp_path: Path, demo_site: DemoSit
 
     [report] = json.loads(done.stdout)
     assert report["items"] == 19 and report["warc_files"] == [] and report["complete"]
+
+
+def test_attachment_over_the_size_cap_is_reported_and_not_kept(tmp_path: Path, demo_site: DemoSite) -> None:
+    text = (ROOT / "crawlers/demo/sources/mofcom.yaml").read_text(encoding="utf-8")
+    source = tmp_path / "capped.yaml"
+    capped = text.replace("id: demo-mofcom", "id: capped").replace("max_bytes: 10000000", "max_bytes: 1000000")
+    source.write_text(capped, encoding="utf-8")
+    crawl = crawl_sources([source], data_dir=tmp_path, site=demo_site)["capped"]
+    too_large = [p for p in crawl.report["problems"] if p["kind"] == "too-large"]
+    assert [p["url"].rsplit("/", 1)[1] for p in too_large] == ["1002.pdf"]
+    assert too_large[0]["role"] == "attachment"
+    assert crawl.report["complete"], "an oversized attachment does not make the listing incomplete"
+    item = next(i for i in crawl.items if i["key"].endswith("/1002.html"))
+    assert any(a.endswith("1002.pdf") for a in item["attachments"])
