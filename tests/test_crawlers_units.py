@@ -110,3 +110,19 @@ def test_source_file_that_is_not_a_mapping(tmp_path: Path) -> None:
     path.write_text("- a\n- b\n", encoding="utf-8")
     with pytest.raises(SourceError, match="expected a mapping"):
         load_source(path)
+
+
+@pytest.mark.parametrize(("status", "requested", "final", "text", "verdict"), [
+    (404, "http://g/d/1.html", "http://g/d/1.html", "", "http-404"),
+    (410, "http://g/d/1.html", "http://g/d/1.html", "", "http-410"),
+    (200, "http://g/d/1.html", "http://g/d/1.html", "<title>提示</title><p>抱歉，您访问的页面不存在！</p>", "soft-404"),
+    (200, "http://g/d/1.html", "http://g/list/index.html", "<ul><li>…</li></ul>", "redirect-to-index"),
+    (200, "http://g/d/1.html", "http://g/", "<html>home</html>", "redirect-to-index"),
+    (200, "http://g/d/1.html", "http://g/d/1.html", "<title>培训班通知</title>" + "<p>正文</p>" * 400
+     + "<p>如页面不存在请联系管理员</p>", None),
+    (200, "http://g/d/1.html", "http://g/d/2.html", "<title>培训班</title><p>正文</p>", None),
+])
+def test_gone_verdicts(status: int, requested: str, final: str, text: str, verdict: str | None) -> None:
+    from crawlers.gone import gone_reason
+
+    assert gone_reason(status, requested, final, text, ["http://g/list/index.html"]) == verdict
