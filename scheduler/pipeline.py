@@ -180,9 +180,11 @@ def _store(settings: Settings, catalog: Catalog, storage: Storage, outcome: Outc
     except Exception:  # that part of the pipeline is not installed (or not importable): skip it
         return
     try:
-        result = sync(catalog, storage, settings.spool_dir)
-        outcome.stored = len(getattr(result, "verified", []))
-        outcome.waiting = len(getattr(result, "waiting", []))
+        result = sync(catalog, storage, settings.spool_dir, verify=settings.storage.verify)
+        outcome.stored = len(result.verified)
+        outcome.waiting = len(result.waiting)
+        for pending in [*result.waiting, *result.failed]:
+            outcome.steps_failed.append(f"store: {pending.name} stays in the spool: {pending.reason}")
     except StorageError as exc:
         logger.warning("WARCs stay in the spool until the store is back: %s", exc)
         outcome.steps_failed.append(f"store: {exc}")

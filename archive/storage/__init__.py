@@ -11,6 +11,7 @@ from archive.storage.base import (
     Storage,
     StorageError,
     StorageUnavailable,
+    digest_object,
     storage_key,
 )
 from archive.storage.local import LocalStorage
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
     from scheduler.settings import Settings
 
 __all__ = ["InvalidKeyError", "KeyExistsError", "LocalStorage", "ObjectInfo", "Storage", "StorageError",
-           "StorageUnavailable", "open_storage", "storage_key"]
+           "StorageUnavailable", "digest_object", "open_storage", "storage_key"]
 
 
 def open_storage(settings: Settings) -> Storage:
@@ -28,4 +29,4 @@ def open_storage(settings: Settings) -> Storage:
         from archive.storage.s3 import S3Storage
 
         return S3Storage.from_settings(settings.storage)
-    return LocalStorage(settings.store_path)
+    return LocalStorage(settings.store_path, prefix=settings.storage.prefix)

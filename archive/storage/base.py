@@ -10,6 +10,7 @@ Errors (one tree)::
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -81,3 +82,13 @@ class Storage(Protocol):
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
         ...
+
+
+def digest_object(storage: Storage, key: str, chunk: int = CHUNK) -> tuple[int, str]:
+    """(size, SHA-256 hex) of a stored object, read back in full."""
+    digest = hashlib.sha256()
+    size = 0
+    for block in storage.iter_bytes(key, chunk):
+        digest.update(block)
+        size += len(block)
+    return size, digest.hexdigest()

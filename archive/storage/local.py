@@ -15,8 +15,9 @@ class LocalStorage:
     """Keys are paths under ``root``. Writes go to a temporary name, then ``os.link`` to the final
     name, which fails if it exists: a key is never overwritten, even by two writers at once."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, prefix: str = "") -> None:
         self.root = root.resolve()
+        self.prefix = prefix.strip("/")   # part of every key (storage_key); kept for listing and reindexing
 
     def describe(self) -> str:
         return f"local:{self.root}"
@@ -42,6 +43,7 @@ class LocalStorage:
                 os.link(temp, final)
             except FileExistsError:
                 raise KeyExistsError(f"{key} already exists in {self.describe()}") from None
+            _fsync_dir(final.parent)
         except OSError as exc:
             raise StorageError(f"cannot write {key} to {self.describe()}: {exc.strerror or exc}") from None
         finally:
@@ -72,13 +74,35 @@ class LocalStorage:
             raise StorageError(f"{key} is missing from {self.describe()}") from None
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
-        base = self.root / prefix if prefix else self.root
-        if not base.exists():
+        """Objects whose key starts with ``prefix`` (a string prefix, as on S3)."""
+        folder, _, _ = prefix.rpartition("/")
+        base = self._path(folder) if folder else self.root
+        if not base.is_dir():
             return
         for path in sorted(base.rglob("*")):
             if path.is_file() and not path.name.endswith(".part"):
-                yield ObjectInfo(path.relative_to(self.root).as_posix(), path.stat().st_size)
+                key = path.relative_to(self.root).as_posix()
+                if key.startswith(prefix):
+                    yield ObjectInfo(key, path.stat().st_size)
+
+    def delete(self, key: str) -> None:
+        """Remove an object (tests and operators only: the archive never deletes)."""
+        self._path(key).unlink(missing_ok=True)
 
     def local_path(self, key: str) -> Path:
         """Where a key lives on disk (pywb reads local stores directly)."""
         return self._path(key)
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make a new directory entry durable (the link above), where the OS allows it."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

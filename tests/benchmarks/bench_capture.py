@@ -131,7 +131,6 @@ def _bench_spider() -> type:
     from scrapy import Request, signals
     from scrapy.crawler import Crawler
 
-    from crawlers.capture import WarcCapture
     from crawlers.spiders.listing import ListingSpider
 
     class BenchSpider(ListingSpider):
@@ -150,9 +149,10 @@ def _bench_spider() -> type:
             return spider  # type: ignore[return-value]
 
         async def start(self) -> AsyncIterator[Request]:
-            self.capture = self.crawler.get_extension(WarcCapture) or _NullCapture()  # type: ignore[assignment]
-            for url in self.source.start_urls:
-                yield self._listing(url, 1, url)
+            async for request in super().start():  # sets self.capture before its first request
+                if self.capture is None:
+                    self.capture = _NullCapture()  # type: ignore[assignment]
+                yield request
 
         def _mark(self, name: str) -> None:
             self.timing.setdefault(name, time.perf_counter())

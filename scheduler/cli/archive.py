@@ -1,0 +1,181 @@
+"""``listwatch archive``: move the spool to the store, audit the store, rebuild the catalog from it.
+
+    listwatch archive sync                      # upload, verify, then empty the spool
+    listwatch archive verify --sample 20        # re-hash 20 random stored WARCs; exit 1 on any problem
+    listwatch archive reindex --source mofcom   # rebuild captures from the stored WARCs
+    listwatch archive status                    # WARC files per state, bytes, oldest unsynced
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy import func, select
+
+from archive.catalog import open_catalog
+from archive.catalog.models import WarcFile
+from archive.storage import StorageError, open_storage
+from scheduler.cli.common import console, err, settings_or_exit
+
+app = typer.Typer(help="Store, verify and re-index the archive.", no_args_is_help=True)
+
+
+@contextlib.contextmanager
+def _progress(title: str) -> Iterator[Callable[[int, int, str], None]]:
+    """A Rich progress bar (on stderr) fed by ``(done, total, label)`` callbacks."""
+    bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("{task.fields[label]}"), TimeElapsedColumn(), console=err, transient=True)
+    task = bar.add_task(title, total=None, label="")
+
+    def update(done: int, total: int, label: str) -> None:
+        bar.update(task, completed=done, total=total, label=label[-60:])
+
+    with bar:
+        yield update
+
+
+def _open() -> tuple[Any, Any, Any]:
+    settings = settings_or_exit()
+    try:
+        catalog = open_catalog(settings.catalog)
+        storage = open_storage(settings)
+    except StorageError as exc:
+        err.print(f"[red]storage:[/] {exc}")
+        raise typer.Exit(2) from None
+    return settings, catalog, storage
+
+
+def _summary(title: str, **counts: int) -> None:
+    table = Table(title=title)
+    for name in counts:
+        table.add_column(name.replace("_", " "), justify="right")
+    table.add_row(*(f"{value:,}" for value in counts.values()))
+    console.print(table)
+
+
+@app.command()
+def sync(
+    verify: Annotated[str | None, typer.Option(help="checksum or read-back (default: storage.verify).")] = None,
+) -> None:
+    """Upload closed spool WARCs, verify them, then delete the spool copies. Exit 1 if any file stays.
+
+    Example: listwatch archive sync
+    """
+    settings, catalog, storage = _open()
+    from archive.spool import sync as run_sync
+
+    mode = verify or settings.storage.verify
+    if mode not in ("checksum", "read-back"):
+        err.print(f"[red]sync:[/] --verify must be checksum or read-back, not {mode!r}")
+        raise typer.Exit(2)
+    with _progress("sync") as progress:
+        result = run_sync(catalog, storage, settings.spool_dir, verify=mode, progress=progress)  # type: ignore[arg-type]
+    for key in result.verified:
+        how = "uploaded" if key in result.uploaded else "already stored"
+        console.print(f"[green]verified[/] {key} ({how})", soft_wrap=True, highlight=False)
+    for pending in result.waiting:
+        console.print(f"[yellow]waiting[/] {pending.name}: {pending.reason}", soft_wrap=True, highlight=False)
+    for pending in result.failed:
+        console.print(f"[red]failed[/] {pending.name}: {pending.reason}", soft_wrap=True, highlight=False)
+    _summary(f"Spool → {storage.describe()}", verified=len(result.verified), uploaded=len(result.uploaded),
+             bytes_uploaded=result.bytes_uploaded, waiting=len(result.waiting), failed=len(result.failed))
+    console.print(result.summary(), soft_wrap=True, highlight=False)
+    catalog.dispose()
+    raise typer.Exit(0 if result.ok else 1)
+
+
+@app.command()
+def verify(
+    all_files: Annotated[bool, typer.Option("--all", help="Audit every stored WARC (the default).")] = False,
+    sample: Annotated[int | None, typer.Option(min=1, help="Audit N random stored WARCs.")] = None,
+    older_than_days: Annotated[float | None, typer.Option(min=0, help="Audit WARCs unverified for N days.")] = None,
+) -> None:
+    """Re-hash stored WARCs against the catalog; exit 1 on any missing or corrupt file.
+
+    Example: listwatch archive verify --older-than-days 30
+    """
+    if all_files and (sample is not None or older_than_days is not None):
+        err.print("[red]verify:[/] --all cannot be combined with --sample or --older-than-days")
+        raise typer.Exit(2)
+    _settings, catalog, storage = _open()
+    from archive.fixity import verify as run_verify
+
+    with _progress("verify") as progress:
+        report = run_verify(catalog, storage, sample=sample, older_than_days=older_than_days, progress=progress)
+    for problem in report.problems:
+        console.print(f"[red]{problem.state}[/] {problem.key}: {problem.problem}", soft_wrap=True, highlight=False)
+    _summary(f"Fixity of {storage.describe()}", selected=report.selected, checked=report.checked,
+             verified=len(report.verified), missing=len(report.missing), corrupt=len(report.corrupt),
+             bytes_read=report.bytes_read)
+    console.print(f"{report.checked} of {report.selected} checked, {len(report.verified)} verified, "
+                  f"{len(report.missing)} missing, {len(report.corrupt)} corrupt", soft_wrap=True)
+    if report.unavailable:
+        err.print(f"[red]verify stopped:[/] {report.unavailable}")
+    catalog.dispose()
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@app.command()
+def reindex(source: Annotated[str | None, typer.Option(help="Only this source's WARCs.")] = None) -> None:
+    """Rebuild the catalog's captures (and missing WARC rows) from the stored WARCs alone.
+
+    Example: listwatch archive reindex --source demo-static
+    """
+    _settings, catalog, storage = _open()
+    from archive.reindex import reindex_report
+
+    try:
+        with _progress("reindex") as progress:
+            result = reindex_report(catalog, storage, source_id=source, progress=progress)
+    except StorageError as exc:
+        err.print(f"[red]reindex:[/] {exc}")
+        raise typer.Exit(1) from None
+    console.print(f"{result.captures} captures from {result.files} WARC files "
+                  f"({len(result.created)} WARC rows recreated)")
+    for key in result.corrupt:
+        err.print(f"[red]corrupt:[/] {key} differs from the catalog's SHA-256")
+    for key, problem in result.failed:
+        err.print(f"[red]unreadable:[/] {key}: {problem}")
+    catalog.dispose()
+    raise typer.Exit(1 if result.corrupt or result.failed else 0)
+
+
+@app.command()
+def status() -> None:
+    """WARC files per state, their bytes, and the oldest file not yet stored.
+
+    Example: listwatch archive status
+    """
+    settings = settings_or_exit()
+    catalog = open_catalog(settings.catalog)
+    from archive.spool import closed_warcs
+
+    with catalog.session() as session:
+        rows = session.execute(select(WarcFile.state, func.count(), func.coalesce(func.sum(WarcFile.size), 0))
+                               .group_by(WarcFile.state).order_by(WarcFile.state)).all()
+        oldest = session.scalar(select(func.min(WarcFile.created_at)).where(WarcFile.state == "spooled"))
+    table = Table(title="WARC files")
+    for column in ("state", "files", "bytes"):
+        table.add_column(column, justify="left" if column == "state" else "right")
+    for state, count, size in rows:
+        table.add_row(str(state), str(count), f"{int(size):,}")
+    console.print(table)
+    unregistered = [p for p in closed_warcs(settings.spool_dir) if not _known(catalog, p.name)]
+    console.print(f"spool {settings.spool_dir}: {len(closed_warcs(settings.spool_dir))} closed WARC files "
+                  f"({len(unregistered)} not yet in the catalog)")
+    if oldest is not None:
+        moment = oldest if oldest.tzinfo else oldest.replace(tzinfo=UTC)
+        age = datetime.now(UTC) - moment
+        console.print(f"oldest unsynced: {moment:%Y-%m-%d %H:%M:%S} UTC ({age.total_seconds() / 3600:.1f} h ago)")
+    catalog.dispose()
+
+
+def _known(catalog: Any, name: str) -> bool:
+    with catalog.session() as session:
+        return session.scalar(select(WarcFile.id).where(WarcFile.name == name)) is not None
