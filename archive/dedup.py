@@ -80,6 +80,19 @@ class DedupIndex:
     def remember(self, digest: str, source_id: str, earlier: Earlier) -> None:
         self._this_crawl.setdefault((source_id, digest), earlier)
 
+    def latest_metadata(self, urn: str, source_id: str) -> Earlier | None:
+        """The newest metadata record about a page (``urn:items:<url>``), to skip rewriting identical items."""
+        if self.catalog is None:
+            return None
+        with self.catalog.session() as session:
+            row = session.execute(
+                select(Capture.url, Capture.timestamp, Capture.record_id, Capture.payload_digest)
+                .where(Capture.url == urn, Capture.source_id == source_id, Capture.record_type == "metadata")
+                .order_by(Capture.timestamp.desc())
+                .limit(1)
+            ).first()
+        return Earlier(row.url, warc_date_of(row.timestamp), row.record_id, row.payload_digest) if row else None
+
     def validators(self, url: str, source_id: str) -> Earlier | None:
         """The newest full (``response``) capture of ``url`` with an ETag or Last-Modified."""
         if self.catalog is None:

@@ -63,6 +63,7 @@ class WarcCapture:
         self.source_id = source_id
         self.records_written = 0
         self.revisits = 0
+        self.metadata_reused = 0
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> WarcCapture:
@@ -160,12 +161,21 @@ class WarcCapture:
         self.write(revisit, request)
         return revisit_id
 
-    def page_metadata(self, url: str, refers_to: str | None, data: dict[str, Any]) -> str:
+    def page_metadata(self, url: str, refers_to: str | None, data: dict[str, Any], *,
+                      unchanged: bool = False) -> str:
         """A ``metadata`` record at ``urn:items:<url>`` holding what was extracted from the page.
 
         Not at the page's own URL: replay tools index metadata records and would serve them instead.
+        When the page itself was unchanged (a revisit) and the extraction gives byte-identical metadata,
+        nothing new is written: the revisit refers to the earlier response, whose metadata record (the
+        id returned) already lists these items.
         """
         record = self.builder.metadata(ITEMS_URN + url, data, refers_to=refers_to)
+        if unchanged and self.dedup is not None:
+            earlier = self.dedup.latest_metadata(ITEMS_URN + url, self.source_id)
+            if earlier is not None and earlier.payload_digest == record.rec_headers.get_header("WARC-Payload-Digest"):
+                self.metadata_reused += 1
+                return earlier.record_id
         self.write(record)
         return record_id(record)
 

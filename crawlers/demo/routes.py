@@ -48,7 +48,7 @@ def _attachment(day: int, section: str, pid: str, ext: str) -> Response:
     return Response(200, "application/msword", assets.doc(label))
 
 
-def resolve(day: int, path: str, query: str, base_url: str, bench_pages: int) -> Response:
+def resolve(day: int, path: str, query: str, base_url: str, bench_pages: int, bench_page_kb: int = 0) -> Response:
     """Render the response for ``path`` (no query string) on ``day``; ``base_url`` has no trailing slash."""
     day = data.effective_day(day)
     static: dict[str, tuple[str, bytes]] = {
@@ -74,7 +74,7 @@ def resolve(day: int, path: str, query: str, base_url: str, bench_pages: int) ->
         index = int(m[1]) if m[1] else 0
         if (m[1] and index == 0) or index >= bench_pages:
             return pages.not_found()
-        return assets.bench_page(index, bench_pages)
+        return assets.bench_page(index, bench_pages, bench_page_kb)
     if m := _API_ITEM.match(path):
         return pages.api_item(day, m[1])
     simple: dict[str, Callable[[], Response]] = {

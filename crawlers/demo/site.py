@@ -44,11 +44,13 @@ class _Entry:
 class DemoSite:
     """Serve the demo site in a background thread; ``port=0`` picks a free port."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, day: int = 0, bench_pages: int = 2000) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, day: int = 0, bench_pages: int = 2000,
+                 bench_page_kb: int = 0) -> None:
         self.host = host
         self.port = port
         self.day = day
         self.bench_pages = bench_pages
+        self.bench_page_kb = bench_page_kb  # pad bench pages to real-world weight (varied text)
         self.stall_seconds = 60.0
         self.hits: collections.Counter[str] = collections.Counter()
         self._faults: dict[str, str] = {}
@@ -133,7 +135,7 @@ class DemoSite:
         key = (data.effective_day(day), path, query)
         entry = self._cache.get(key)
         if entry is None:
-            resp = routes.resolve(key[0], path, query, self.url, self.bench_pages)
+            resp = routes.resolve(key[0], path, query, self.url, self.bench_pages, self.bench_page_kb)
             entry = _Entry(resp, '"' + hashlib.sha256(resp.body).hexdigest()[:32] + '"')
             if len(self._cache) > _CACHE_LIMIT:
                 self._cache.clear()

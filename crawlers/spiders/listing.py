@@ -138,15 +138,11 @@ class ListingSpider(Spider):
             self.report.listing_pages_expected = expected_page_count(self.source.pagination, doc, response.url)
         items = [self._item(fields, response.url, number, i, record) for i, fields in enumerate(found)]
         items = [item for item in items if item is not None]
-        meta: dict[str, Any] = {"role": "listing", "page": number,
-                                "items": [{k: i[k] for k in ("key", "position", "fields")} for i in items]}
-        unchanged = response.meta.get("listwatch_not_modified")
-        if unchanged:  # same payload as that record: its metadata already lists the outlinks
-            meta["unchanged_since"] = unchanged
-        else:
-            meta["outlinks"] = outlinks(doc, response.url) if self.capture is not None else []
         if self.capture is not None:
-            self.capture.page_metadata(response.url, record, meta)
+            self.capture.page_metadata(response.url, record, {
+                "role": "listing", "page": number, "outlinks": outlinks(doc, response.url),
+                "items": [{k: i[k] for k in ("key", "position", "fields")} for i in items],
+            }, unchanged=self._unchanged(response))
         following = next_pages(self.source.pagination, start_url=start_url, url=response.url,
                                number=number, doc=doc, item_count=len(found))
         if number >= self.source.pagination.max_pages and found and self.source.pagination.kind != "none":
@@ -194,7 +190,8 @@ class ListingSpider(Spider):
             item["attachments"] = links
             if self.capture is not None:
                 self.capture.page_metadata(response.url, record, {
-                    "role": "detail", "key": item["key"], "fields": extra, "attachments": links})
+                    "role": "detail", "key": item["key"], "fields": extra, "attachments": links},
+                    unchanged=self._unchanged(response))
             for link in links:
                 yield self._attachment(link)
         self.report.items += 1
@@ -286,6 +283,10 @@ class ListingSpider(Spider):
         except ValueError as exc:
             self.report.problem(response.url, role, "parse", str(exc))
             return None
+
+    @staticmethod
+    def _unchanged(response: Response) -> bool:
+        return bool(response.meta.get("listwatch_not_modified"))
 
     def _gone(self, response: Response) -> str | None:
         redirects = response.meta.get("redirect_urls") or [response.url]
