@@ -103,7 +103,10 @@ class Program(Base):
     """A listed programme, keyed per source. ``status``: active, missing, removed."""
 
     __tablename__ = "programs"
-    __table_args__ = (UniqueConstraint("source_id", "key"),)
+    __table_args__ = (
+        UniqueConstraint("source_id", "key"),
+        Index("ix_programs_source_status", "source_id", "status"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     source_id: Mapped[str] = mapped_column(String(64), index=True)
@@ -117,6 +120,10 @@ class Program(Base):
     removed_at: Mapped[datetime | None]
     removal_reason: Mapped[str] = mapped_column(Text, default="")
     last_record_id: Mapped[str | None] = mapped_column(String(64))
+    detail_url: Mapped[str | None] = mapped_column(Text)                  # what a recheck fetches
+    last_seen_run: Mapped[str | None] = mapped_column(String(64))        # run ids: re-applying a run is a no-op
+    last_missed_run: Mapped[str | None] = mapped_column(String(64))
+    search_text: Mapped[str] = mapped_column(Text, default="")           # title + field values, for search
 
 
 class ProgramVersion(Base):
@@ -137,6 +144,10 @@ class Event(Base):
     """new, changed, missing, removed, reappeared, or source health (failing, blocked, degraded, silent)."""
 
     __tablename__ = "events"
+    __table_args__ = (
+        UniqueConstraint("program_id", "run_id", "kind", name="uq_events_program_run_kind"),
+        Index("ix_events_source_run", "source_id", "run_id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     source_id: Mapped[str] = mapped_column(String(64), index=True)
@@ -178,7 +189,7 @@ class Outbox(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     subscription_id: Mapped[int] = mapped_column(ForeignKey("subscriptions.id"), index=True)
     event_id: Mapped[int] = mapped_column(ForeignKey("events.id"), index=True)
-    state: Mapped[str] = mapped_column(String(16), default="pending", index=True)   # pending | sent | dead
+    state: Mapped[str] = mapped_column(String(16), default="pending", index=True)   # pending | sending | sent | dead
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(index=True)
     last_error: Mapped[str] = mapped_column(Text, default="")

@@ -38,6 +38,7 @@ from crawlers.extract import (
     parse_document,
 )
 from crawlers.gone import gone_reason
+from crawlers.offline import document_kind, page_text
 from crawlers.pagination import expected_page_count, next_pages
 from crawlers.report import CrawlReport
 from crawlers.sources import Source, load_source
@@ -184,7 +185,7 @@ class ListingSpider(Spider):
                 found = label_table(doc, table.rows, table.label, table.value, table.labels)  # type: ignore[arg-type]
                 extra.update({k: convert(v, table.types.get(k, "text"), response.url) for k, v in found.items()})
             item["fields"].update({k: v for k, v in extra.items() if v is not None})
-            item["detail"]["text"] = _page_text(doc)
+            item["detail"]["text"] = page_text(doc)
             self.report.pages_ok["detail"] += 1
             links = self._attachments(doc, response.url)
             item["attachments"] = links
@@ -277,7 +278,7 @@ class ListingSpider(Spider):
             return None
         if response.meta.get("listwatch_body_problem"):
             self.report.problem(response.url, role, "corrupt-body", response.meta["listwatch_body_problem"])
-        kind = _document_kind(self.source.format, content_type, text)
+        kind = document_kind(self.source.format, content_type, text)
         try:
             return parse_document(text, kind)
         except ValueError as exc:
@@ -290,7 +291,9 @@ class ListingSpider(Spider):
 
     def _gone(self, response: Response) -> str | None:
         redirects = response.meta.get("redirect_urls") or [response.url]
-        text = response.text if hasattr(response, "text") else ""
+        # Decode as the listing decoder does: response.text trusts a lying header (utf-8 over GBK).
+        text = decode_body(response.body, response.headers.get("Content-Type", b"").decode("latin-1"),
+                           self.source.encoding).text
         return gone_reason(response.status, redirects[0], response.url, text, self.source.start_urls)
 
     def _challenge(self, response: Response, role: str, text: str | None = None) -> bool:
@@ -344,26 +347,6 @@ class ListingSpider(Spider):
         if run_dir:
             report.items_path = str(Path(run_dir) / "items.jsonl")
             report.save(Path(run_dir) / "run.json")
-
-
-def _document_kind(declared: str, content_type: str, text: str) -> str:
-    if declared == "feed":
-        return "xml"
-    if declared in ("html", "json"):
-        return declared
-    lowered = content_type.lower()
-    if "json" in lowered:
-        return "json"
-    if any(t in lowered for t in ("rss", "atom", "/xml")) or text.lstrip().startswith("<?xml"):
-        return "xml"
-    return "html"
-
-
-def _page_text(doc: Node) -> str:
-    if hasattr(doc, "xpath"):
-        body = doc.xpath("//body")  # type: ignore[union-attr]
-        return " ".join((body or doc).xpath("string()").get("").split())[:20_000]  # type: ignore[union-attr]
-    return ""
 
 
 def _problem(url: str, message: str) -> Any:

@@ -1,8 +1,8 @@
 """initial catalog
 
 Revision ID: 0001
-Revises:
-Create Date: 2026-11-27 19:33:38.392219
+Revises: 
+Create Date: 2026-11-27 19:36:39.904704
 
 """
 from collections.abc import Sequence
@@ -33,11 +33,16 @@ def upgrade() -> None:
     sa.Column('removed_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('removal_reason', sa.Text(), nullable=False),
     sa.Column('last_record_id', sa.String(length=64), nullable=True),
+    sa.Column('detail_url', sa.Text(), nullable=True),
+    sa.Column('last_seen_run', sa.String(length=64), nullable=True),
+    sa.Column('last_missed_run', sa.String(length=64), nullable=True),
+    sa.Column('search_text', sa.Text(), nullable=False),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('source_id', 'key')
     )
     with op.batch_alter_table('programs', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_programs_source_id'), ['source_id'], unique=False)
+        batch_op.create_index('ix_programs_source_status', ['source_id', 'status'], unique=False)
         batch_op.create_index(batch_op.f('ix_programs_status'), ['status'], unique=False)
 
     op.create_table('sources',
@@ -152,13 +157,15 @@ def upgrade() -> None:
     sa.Column('after_record_id', sa.String(length=64), nullable=True),
     sa.Column('backfill', sa.Boolean(), nullable=False),
     sa.ForeignKeyConstraint(['program_id'], ['programs.id'], ),
-    sa.PrimaryKeyConstraint('id')
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('program_id', 'run_id', 'kind', name='uq_events_program_run_kind')
     )
     with op.batch_alter_table('events', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_events_at'), ['at'], unique=False)
         batch_op.create_index(batch_op.f('ix_events_kind'), ['kind'], unique=False)
         batch_op.create_index(batch_op.f('ix_events_program_id'), ['program_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_events_source_id'), ['source_id'], unique=False)
+        batch_op.create_index('ix_events_source_run', ['source_id', 'run_id'], unique=False)
 
     op.create_table('program_versions',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -213,6 +220,7 @@ def downgrade() -> None:
 
     op.drop_table('program_versions')
     with op.batch_alter_table('events', schema=None) as batch_op:
+        batch_op.drop_index('ix_events_source_run')
         batch_op.drop_index(batch_op.f('ix_events_source_id'))
         batch_op.drop_index(batch_op.f('ix_events_program_id'))
         batch_op.drop_index(batch_op.f('ix_events_kind'))
@@ -243,6 +251,7 @@ def downgrade() -> None:
     op.drop_table('sources')
     with op.batch_alter_table('programs', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_programs_status'))
+        batch_op.drop_index('ix_programs_source_status')
         batch_op.drop_index(batch_op.f('ix_programs_source_id'))
 
     op.drop_table('programs')

@@ -1,0 +1,76 @@
+"""Reading programme records: list, search, one programme's history, export rows."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+
+from archive.catalog.db import Catalog
+from archive.catalog.models import Event, Program, ProgramVersion
+
+
+@dataclass
+class History:
+    program: Program
+    versions: list[ProgramVersion]
+    events: list[Event]
+
+
+def list_programs(catalog: Catalog, *, source: str | None = None, status: str | None = None,
+                  text: str | None = None, limit: int | None = None) -> list[Program]:
+    """Programmes, newest first seen first. ``text``: case-insensitive substring of the title or any field
+    value (``LIKE`` over ``programs.search_text``; a first cut, FTS5/tsvector later)."""
+    query = select(Program).order_by(Program.first_seen.desc(), Program.id.desc())
+    if source:
+        query = query.where(Program.source_id == source)
+    if status:
+        query = query.where(Program.status == status)
+    for word in (text or "").lower().split():
+        escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(Program.search_text.like(f"%{escaped}%", escape="\\"))
+    if limit:
+        query = query.limit(limit)
+    with catalog.session() as session:
+        return list(session.scalars(query))
+
+
+def history(catalog: Catalog, source: str, key: str) -> History | None:
+    with catalog.session() as session:
+        program = session.scalar(select(Program).where(Program.source_id == source, Program.key == key))
+        if program is None:
+            return None
+        versions = list(session.scalars(select(ProgramVersion).where(ProgramVersion.program_id == program.id)
+                                        .order_by(ProgramVersion.seen_at, ProgramVersion.id)))
+        events = list(session.scalars(select(Event).where(Event.program_id == program.id)
+                                      .order_by(Event.at, Event.id)))
+        return History(program, versions, events)
+
+
+EXPORT_COLUMNS = ("source_id", "key", "title", "status", "first_seen", "last_seen", "removed_at",
+                  "removal_reason", "last_record_id")
+
+
+def export_rows(catalog: Catalog, *, source: str | None = None, status: str | None = None,
+                batch: int = 1000) -> Iterator[dict[str, Any]]:
+    """Every matching programme as a flat dict (fields under ``fields``), streamed in batches."""
+    last_id = 0
+    while True:
+        query = select(Program).where(Program.id > last_id).order_by(Program.id).limit(batch)
+        if source:
+            query = query.where(Program.source_id == source)
+        if status:
+            query = query.where(Program.status == status)
+        with catalog.session() as session:
+            rows = list(session.scalars(query))
+        if not rows:
+            return
+        for row in rows:
+            out = {name: getattr(row, name) for name in EXPORT_COLUMNS}
+            out["first_seen"], out["last_seen"] = row.first_seen.isoformat(), row.last_seen.isoformat()
+            out["removed_at"] = row.removed_at.isoformat() if row.removed_at else None
+            out["fields"] = row.fields
+            yield out
+        last_id = rows[-1].id
