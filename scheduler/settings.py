@@ -64,7 +64,8 @@ class ReplaySettings(_Section):
 class SchedulerSettings(_Section):
     max_crawls: int = Field(2, ge=1, description="Crawls running at once (browser slots).")
     crawl_timeout: int = Field(1800, ge=10, description="Hard time limit of one crawl subprocess, seconds.")
-    crawl_memory_mb: int = Field(2048, ge=128, description="Address-space limit of one crawl subprocess.")
+    crawl_memory_mb: int = Field(
+        2048, ge=128, description="Resident-memory limit (MB) of one crawl process tree, browser included.")
     jitter: int = Field(30, ge=0, description="Random delay added to each scheduled run, seconds.")
     quick_interval: int = Field(900, ge=10, description="Default seconds between cheap checks of a source.")
     full_interval: int = Field(21600, ge=60, description="Default seconds between full sweeps of a source.")
@@ -72,6 +73,11 @@ class SchedulerSettings(_Section):
     silent_after: int = Field(172800, ge=60, description="Alert when no complete crawl for this many seconds.")
     missing_runs_to_remove: int = Field(2, ge=1, description="Complete crawls without a programme before removal.")
     metrics_port: int | None = Field(None, description="Serve Prometheus metrics on this port (None = off).")
+    stop_grace: int = Field(60, ge=0, description="On SIGTERM/SIGINT, seconds running crawls get to finish.")
+    kill_grace: int = Field(15, ge=1, description="Seconds between SIGTERM and SIGKILL of a crawl process.")
+    deliver_interval: float = Field(5.0, gt=0, description="Seconds between alert delivery passes of `run`.")
+    maintenance_interval: float = Field(
+        60.0, gt=0, description="Seconds between `run`'s housekeeping: health, spool sync retry, source reload.")
 
 
 class Settings(BaseSettings):

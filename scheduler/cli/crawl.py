@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import time
 from pathlib import Path
 from typing import Annotated
 
@@ -109,40 +106,3 @@ def sources_check(
                 failed += 1
                 err.print(f"[red]error[/] {exc}")
     raise typer.Exit(1 if failed else 0)
-
-
-@app.command()
-def demo(
-    day: Annotated[int, typer.Option(help="Which day of the demo site's story to serve.")] = 0,
-    port: Annotated[int, typer.Option(help="Port for the demo site (0 = any free port).")] = 0,
-    keep_serving: Annotated[bool, typer.Option(help="Keep the demo site up after crawling.")] = False,
-) -> None:
-    """Serve the bundled demo site on loopback, crawl every demo source, show what was archived.
-
-    Example: ``listwatch demo --day 1``.
-    """
-    from crawlers.demo.site import DemoSite
-    from scheduler.pipeline import crawl_and_ingest
-
-    settings = _settings()
-    with DemoSite(port=port, day=day) as site:
-        os.environ["LISTWATCH_DEMO_URL"] = site.url
-        console.print(f"Demo site (day {day}) at [bold]{site.url}/[/]")
-        try:
-            sources = load_sources(DEMO_SOURCES)
-        except SourceError as exc:
-            err.print(f"[red]source:[/] {exc}")
-            raise typer.Exit(2) from None
-        outcomes = crawl_and_ingest(settings, list(sources.values()))
-        reports = [o.report for o in outcomes]
-        print_reports(reports)
-        spool = (settings.data_dir / "spool").resolve()
-        console.print(f"\nWARC files are in [bold]{spool}[/]; items and reports in "
-                      f"[bold]{(settings.data_dir / 'runs').resolve()}[/]")
-        if keep_serving:
-            console.print("Serving until Ctrl-C.")
-            with contextlib.suppress(KeyboardInterrupt):
-                while True:
-                    time.sleep(3600)
-    if not all(r.pages_ok["listing"] for r in reports):
-        raise typer.Exit(1)

@@ -1,0 +1,328 @@
+"""``listwatch run``: the one scheduler process (APScheduler 3.11).
+
+Jobs live in the catalog database (``SQLAlchemyJobStore``, table ``listwatch_jobs``), one per source and depth
+(ids ``quick:<source>`` and ``full:<source>``), with interval or cron triggers and jitter. ``coalesce`` and an
+unlimited ``misfire_grace_time`` make the runs missed while the daemon was down happen **once** at start;
+``max_instances=1`` keeps a job from overlapping itself. On top of that:
+
+- a per-source lock: a quick and a full check of one source never overlap (a quick check finding the source
+  busy is skipped; a full sweep waits), plus a look at ``crawl_runs`` for a live ``running`` row of the source
+  (safety across restarts: an orphaned crawl of a killed daemon may still be running);
+- a semaphore of ``max_crawls`` slots (the browser slots);
+- housekeeping jobs (in memory, not persisted): alert delivery every ``deliver_interval`` s; every
+  ``maintenance_interval`` s recovery of dead runs, a spool sync retry when WARCs wait, and the health checks;
+  a look at ``sources_dir`` every few seconds (and on SIGHUP) that adds, changes and removes jobs.
+
+SIGTERM/SIGINT: stop scheduling, give running crawls ``stop_grace`` s, then stop them (SIGTERM, SIGKILL).
+Scheduler only (APScheduler 3.x cannot share a job store between processes): run one per catalog.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC
+from pathlib import Path
+from typing import Any, ClassVar
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.memory import MemoryJobStore
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from archive.catalog import open_catalog
+from crawlers.run import new_run_id
+from crawlers.sources import Source, SourceError, load_source
+from scheduler import health, logs
+from scheduler.metrics import Metrics
+from scheduler.recovery import recover, source_busy
+from scheduler.runner import CrawlRunner
+from scheduler.settings import Settings
+
+log = logging.getLogger(__name__)
+JOB_TABLE = "listwatch_jobs"
+KINDS = ("quick", "full")
+WATCH_SOURCES = 2.0
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_interval(spec: str) -> int | None:
+    """Seconds of an interval like ``15m`` (None for a cron expression)."""
+    spec = spec.strip()
+    if spec[:-1].strip().isdigit() and spec[-1] in _UNITS:
+        return int(spec[:-1]) * _UNITS[spec[-1]]
+    return None
+
+
+def make_trigger(spec: str, jitter: int) -> BaseTrigger:
+    """An interval (``20s``, ``15m``, ``6h``) or a five-field cron expression, with jitter (UTC)."""
+    seconds = parse_interval(spec)
+    if seconds is not None:
+        return IntervalTrigger(seconds=seconds, jitter=min(jitter, seconds // 4) or None, timezone=UTC)
+    minute, hour, day, month, dow = spec.split()
+    return CronTrigger(minute=minute, hour=hour, day=day, month=month, day_of_week=dow, jitter=jitter or None,
+                       timezone=UTC)
+
+
+def schedules(source: Source, settings: Settings) -> dict[str, str]:
+    """kind → schedule spec; a source file without a ``schedule`` section gets the settings' defaults."""
+    if "schedule" not in source.model_fields_set:
+        return {"quick": f"{settings.scheduler.quick_interval}s", "full": f"{settings.scheduler.full_interval}s"}
+    if not source.schedule.enabled:
+        return {}
+    specs = {"quick": source.schedule.quick, "full": source.schedule.full}
+    return {kind: spec for kind, spec in specs.items() if spec}
+
+
+def scheduled_crawl(source_id: str, kind: str, signature: str = "") -> None:
+    """What the persisted jobs call (importable by path, as pickled jobs need)."""
+    daemon = Daemon.current
+    if daemon is None:
+        log.warning("no daemon to run %s:%s", kind, source_id)
+        return
+    daemon.crawl(source_id, kind)
+
+
+class Daemon:
+    current: ClassVar[Daemon | None] = None
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.catalog = open_catalog(settings.catalog)
+        self.stopping = threading.Event()
+        self.stop_at: float | None = None
+        self.slots = threading.BoundedSemaphore(settings.scheduler.max_crawls)
+        self.metrics = Metrics()
+        self.runner = CrawlRunner(settings, self.catalog, stopping=self.stopping, stop_deadline=lambda: self.stop_at)
+        self.sources: dict[str, tuple[Source, Path]] = {}
+        self.active: dict[str, str] = {}            # run id → source id
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+        self._sources_seen: tuple[tuple[str, int, int], ...] | None = None
+        self.reload_requested = threading.Event()
+        workers = settings.scheduler.max_crawls * 2 + 2
+        self.scheduler = BackgroundScheduler(
+            jobstores={"default": SQLAlchemyJobStore(engine=self.catalog.engine, tablename=JOB_TABLE),
+                       "internal": MemoryJobStore()},
+            executors={"default": ThreadPoolExecutor(workers), "internal": ThreadPoolExecutor(3)},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None}, timezone=UTC)
+
+    # -- life cycle ---------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        Daemon.current = self
+        closed = recover(self.catalog, self.settings)
+        if closed:
+            log.warning("closed %d run(s) left running by a dead process: %s", len(closed), ", ".join(closed))
+            self.sync_spool()
+        self.scheduler.start(paused=True)
+        self.reload_sources()
+        s = self.settings.scheduler
+        self._internal(self.deliver_alerts, s.deliver_interval, "deliver")
+        self._internal(self.maintenance, s.maintenance_interval, "maintenance")
+        self._internal(self.watch_sources, WATCH_SOURCES, "watch-sources")
+        if s.metrics_port:
+            self.metrics.serve(s.metrics_port)
+        self.scheduler.resume()
+        log.info("scheduler running: %d source(s), %d crawl slot(s)", len(self.sources), s.max_crawls)
+
+    def _internal(self, func: Callable[[], Any], seconds: float, name: str) -> None:
+        self.scheduler.add_job(func, IntervalTrigger(seconds=seconds, timezone=UTC), id=name, jobstore="internal",
+                               executor="internal", replace_existing=True)
+
+    def stop(self) -> None:
+        """Stop scheduling; running crawls get ``stop_grace`` seconds, then SIGTERM, then SIGKILL."""
+        s = self.settings.scheduler
+        self.stop_at = time.monotonic() + s.stop_grace
+        self.stopping.set()
+        log.info("stopping: %d crawl(s) running get %d s to finish", len(self.active), s.stop_grace)
+        self.scheduler.shutdown(wait=False)
+        deadline = self.stop_at + s.kill_grace + 10
+        while self.active and time.monotonic() < deadline:
+            time.sleep(0.2)
+        Daemon.current = None
+        log.info("stopped")
+
+    def serve(self) -> None:
+        """Run until SIGTERM/SIGINT (main thread only); SIGHUP reloads the sources."""
+        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        signal.signal(signal.SIGHUP, lambda *_: self.reload_requested.set())
+        try:
+            self.start()
+            while not stop.wait(0.5):
+                pass
+        finally:
+            self.stop()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    # -- sources and jobs ----------------------------------------------------------------------------
+
+    def _dir_state(self) -> tuple[tuple[str, int, int], ...]:
+        directory = self.settings.sources_dir
+        files = sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")]) if directory.is_dir() else []
+        states = []
+        for path in files:
+            try:
+                stat = path.stat()
+            except OSError:
+                continue
+            states.append((path.name, stat.st_mtime_ns, stat.st_size))
+        return tuple(states)
+
+    def watch_sources(self) -> None:
+        if self.reload_requested.is_set() or self._dir_state() != self._sources_seen:
+            self.reload_requested.clear()
+            self.reload_sources()
+
+    def reload_sources(self) -> None:
+        """Read ``sources_dir``; add, change and remove jobs so they match (a broken file keeps its old jobs)."""
+        self._sources_seen = self._dir_state()
+        found: dict[str, tuple[Source, Path]] = {}
+        broken: set[str] = set()
+        for name, _, _ in self._sources_seen:
+            path = self.settings.sources_dir / name
+            try:
+                source = load_source(path)
+            except SourceError as exc:
+                log.error("source file skipped: %s", exc)
+                broken.add(name)
+                continue
+            found.setdefault(source.id, (source, path))
+        keep = {job_id for job_id in self._job_ids() for sid, (_, p) in self.sources.items()
+                if job_id.endswith(f":{sid}") and p.name in broken}
+        self.sources = {**{sid: v for sid, v in self.sources.items() if v[1].name in broken}, **found}
+        wanted = set(keep)
+        for source_id, (source, path) in found.items():
+            jitter = source.schedule.jitter if source.schedule.jitter is not None else self.settings.scheduler.jitter
+            for kind, spec in schedules(source, self.settings).items():
+                job_id = f"{kind}:{source_id}"
+                wanted.add(job_id)
+                signature = f"{spec}|{jitter}|{path.resolve()}"
+                job = self.scheduler.get_job(job_id, jobstore="default")
+                if job is not None and job.kwargs.get("signature") == signature:
+                    continue    # unchanged: keep its stored next run time (a missed run is caught up)
+                self.scheduler.add_job(scheduled_crawl, make_trigger(spec, jitter), id=job_id,
+                                       name=f"{kind} check of {source_id}", replace_existing=True,
+                                       kwargs={"source_id": source_id, "kind": kind, "signature": signature})
+                log.info("scheduled %s: %s", job_id, spec)
+        for job_id in self._job_ids() - wanted:
+            self.scheduler.remove_job(job_id, jobstore="default")
+            log.info("unscheduled %s", job_id)
+
+    def _job_ids(self) -> set[str]:
+        return {job.id for job in self.scheduler.get_jobs(jobstore="default")}
+
+    # -- crawls --------------------------------------------------------------------------------------
+
+    def _lock(self, source_id: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(source_id, threading.Lock())
+
+    def _acquire(self, lock: threading.Lock | threading.BoundedSemaphore, wait: bool, limit: float) -> bool:
+        if not wait:
+            return lock.acquire(blocking=False)
+        deadline = time.monotonic() + limit
+        while not self.stopping.is_set() and time.monotonic() < deadline:
+            if lock.acquire(timeout=0.5):
+                return True
+        return False
+
+    def crawl(self, source_id: str, kind: str) -> None:
+        """One scheduled check: per-source lock, DB check, a crawl slot, the subprocess, then health."""
+        entry = self.sources.get(source_id)
+        if entry is None or self.stopping.is_set():
+            return
+        source, path = entry
+        lock = self._lock(source_id)
+        limit = self.settings.scheduler.crawl_timeout + self.settings.scheduler.kill_grace
+        with logs.context(source=source_id, kind=kind):
+            if not self._acquire(lock, wait=kind == "full", limit=limit):
+                log.info("%s check skipped: the source is being crawled", kind)
+                return
+            try:
+                busy = source_busy(self.catalog, self.settings, source_id)
+                if busy:
+                    log.info("%s check skipped: run %s of this source is still running", kind, busy)
+                    return
+                if not self._acquire(self.slots, wait=True, limit=float("inf")):
+                    return
+                try:
+                    self._run(source, path, kind)
+                finally:
+                    self.slots.release()
+            except Exception:  # a scheduler job must never die on one crawl's bookkeeping
+                log.exception("%s check failed", kind)
+            finally:
+                lock.release()
+        self.after_run(source_id)
+
+    def _run(self, source: Source, path: Path, kind: str) -> None:
+        run_id = new_run_id()
+        self.active[run_id] = source.id
+        self.metrics.running.inc()
+        try:
+            with logs.context(run_id=run_id):
+                result = self.runner.run(source, path, kind, run_id)
+        finally:
+            self.active.pop(run_id, None)
+            self.metrics.running.dec()
+        self.metrics.record_run(source.id, kind, result.status, items=result.items, warc_bytes=result.warc_bytes,
+                                seconds=result.seconds)
+        if result.salvaged:
+            self.sync_spool()
+
+    def after_run(self, source_id: str) -> None:
+        health.check_sources(self.catalog, self.settings, [source_id])
+
+    # -- housekeeping --------------------------------------------------------------------------------
+
+    def deliver_alerts(self) -> None:
+        from scheduler.alerts import deliver_due
+
+        try:
+            deliver_due(self.catalog, self.settings, stop=self.stopping.is_set)
+        except Exception:
+            log.exception("alert delivery pass failed")
+        from scheduler.status import alert_backlog
+
+        self.metrics.alert_backlog.set(alert_backlog(self.catalog))
+
+    def sync_spool(self) -> None:
+        try:
+            from archive.spool import closed_warcs, sync
+            from archive.storage import open_storage
+        except ImportError:
+            return
+        if not closed_warcs(self.settings.spool_dir):
+            return
+        try:
+            result = sync(self.catalog, open_storage(self.settings), self.settings.spool_dir, lock_wait=5)
+            log.info("spool sync: %s", result.summary())
+        except Exception:
+            log.exception("spool sync failed; retried at the next maintenance pass")
+
+    def maintenance(self) -> None:
+        from scheduler.status import spool_backlog
+
+        try:
+            recover(self.catalog, self.settings, ours=set(self.active))
+            self.sync_spool()
+            health.check_sources(self.catalog, self.settings, list(self.sources))
+        except Exception:
+            log.exception("maintenance pass failed")
+        self.metrics.spool_backlog.set(spool_backlog(self.settings)["closed"])
+
+
+def run_daemon(settings: Settings) -> None:
+    logs.configure(settings.log_level, settings.log_json)
+    Daemon(settings).serve()

@@ -1,0 +1,170 @@
+"""Source health across runs: failing, blocked, degraded, silent — raised once, cleared once.
+
+The completeness guard (:mod:`archive.programs.diff`) already writes a ``source_health`` event for *each*
+crawl it finds incomplete (a challenge page, failed listing pages, far fewer items than usual). This module
+is about *trends*, so that an operator hears once that a source is in trouble and once that it recovered:
+
+=========  ===========================================================================================
+condition  raised when
+=========  ===========================================================================================
+failing    the last ``failures_alert`` runs all failed (runs interrupted by a stopping scheduler are
+           neither failures nor successes; a crawl killed at its time limit is a failure)
+blocked    the last ``PERSIST`` runs all met a challenge page (the guard reports the first one)
+degraded   the last ``PERSIST`` full crawls that fetched their listing found no item, or fewer than
+           ``MIN_RATIO`` × the median of the complete full crawls before them (selectors broke)
+silent     no complete crawl (of either depth) for ``silent_after`` seconds
+=========  ===========================================================================================
+
+An onset is an event whose kind is the condition (``failing``…; alert subscriptions file them all under
+``source_health``) with ``changes = {condition: ["ok", condition]}``; the clearing is a ``source_health`` event
+whose summary starts with ``recovered`` and ``changes = {condition: [condition, "ok"]}``. The current state of
+a condition is read back from the newest of those events, so a restart neither repeats nor forgets one.
+
+>>> check_source(catalog, settings, "demo-mofcom")   # doctest: +SKIP   → ids of the events written (queued)
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+
+from archive.catalog import Catalog
+from archive.catalog.models import CrawlRun, Event
+from scheduler.settings import Settings
+
+log = logging.getLogger(__name__)
+CONDITIONS = ("failing", "blocked", "degraded", "silent")
+RECOVERED = "source_health"
+PERSIST = 2
+MIN_RATIO = 0.5
+HISTORY = 60
+
+
+@dataclass(frozen=True)
+class Verdict:
+    condition: str
+    active: bool
+    detail: str
+    run_id: str | None = None
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _blocked(run: CrawlRun) -> bool:
+    return bool((run.report or {}).get("challenges"))
+
+
+def _listing_ok(run: CrawlRun) -> bool:
+    return int(((run.report or {}).get("pages_ok") or {}).get("listing", 0)) > 0
+
+
+def _shutdown(run: CrawlRun) -> bool:
+    return run.status == "interrupted"
+
+
+def assess(runs: Sequence[CrawlRun], settings: Settings, now: datetime) -> list[Verdict]:
+    """Pure: the four conditions from a source's finished runs, newest first."""
+    counted = [r for r in runs if not _shutdown(r)]
+    latest = counted[0].id if counted else None
+    n = settings.scheduler.failures_alert
+    head = counted[:n]
+    failing = len(head) == n and all(r.status == "failed" for r in head)
+    verdicts = [Verdict("failing", failing, f"the last {n} runs failed: {head[0].reason}" if failing else "", latest)]
+
+    head = counted[:PERSIST]
+    blocked = len(head) == PERSIST and all(_blocked(r) for r in head)
+    verdicts.append(Verdict("blocked", blocked, f"a challenge page in each of the last {PERSIST} runs: "
+                            f"{(head[0].report or {}).get('challenges', [{}])[0].get('url', '')}" if blocked else "",
+                            latest))
+
+    fulls = [r for r in counted if r.kind == "full" and r.status != "failed" and _listing_ok(r)]
+    low: list[str] = []
+    for i, run in enumerate(fulls[:PERSIST]):
+        before = [r.items for r in fulls[i + 1:] if r.status == "complete" and r.items > 0][:5]
+        if run.items == 0:
+            low.append(f"{run.items} items")
+        elif before and run.items < MIN_RATIO * statistics.median(before):
+            low.append(f"{run.items} items against a median of {statistics.median(before):g}")
+    degraded = len(low) == PERSIST
+    verdicts.append(Verdict("degraded", degraded, f"the last {PERSIST} full crawls found too few items: "
+                            + "; ".join(low) if degraded else "", latest))
+
+    complete = [r for r in runs if r.status == "complete" and r.finished_at is not None]
+    since = _aware(complete[0].finished_at) if complete and complete[0].finished_at else (
+        _aware(runs[-1].started_at) if runs else None)
+    silent = since is not None and (now - since).total_seconds() > settings.scheduler.silent_after
+    what = "no complete crawl since " + since.strftime("%Y-%m-%d %H:%M UTC") if since else ""
+    verdicts.append(Verdict("silent", silent, what if silent else "", None))
+    return verdicts
+
+
+def current_state(catalog: Catalog, source_id: str) -> dict[str, bool]:
+    """Which conditions are open for a source, from its newest onset / recovery events."""
+    state = dict.fromkeys(CONDITIONS, False)
+    seen: set[str] = set()
+    with catalog.read_session() as session:
+        events = session.scalars(select(Event).where(
+            Event.source_id == source_id, Event.kind.in_([*CONDITIONS, RECOVERED])).order_by(Event.id.desc()))
+        for event in events:
+            for condition in CONDITIONS:
+                if condition in seen or condition not in (event.changes or {}):
+                    continue
+                if event.kind == condition or (event.kind == RECOVERED and event.summary.startswith("recovered")):
+                    state[condition] = event.kind == condition
+                    seen.add(condition)
+            if len(seen) == len(CONDITIONS):
+                break
+    return state
+
+
+def check_source(catalog: Catalog, settings: Settings, source_id: str, *, now: datetime | None = None,
+                 alert: bool = True) -> list[int]:
+    """Compare the source's conditions with their recorded state; write (and queue) an event per change."""
+    now = now or datetime.now(UTC)
+    with catalog.read_session() as session:
+        runs = list(session.scalars(select(CrawlRun).where(
+            CrawlRun.source_id == source_id, CrawlRun.status != "running", CrawlRun.kind.in_(("quick", "full")))
+            .order_by(CrawlRun.started_at.desc()).limit(HISTORY)))
+    state = current_state(catalog, source_id)
+    changed = [v for v in assess(runs, settings, now) if v.active != state[v.condition]]
+    if not changed:
+        return []
+    ids = []
+    with catalog.session() as session:
+        for v in changed:
+            if v.active:
+                event = Event(source_id=source_id, run_id=v.run_id, kind=v.condition, at=now, title=source_id,
+                              summary=f"{v.condition}: {v.detail}", changes={v.condition: ["ok", v.condition]})
+            else:
+                event = Event(source_id=source_id, run_id=v.run_id, kind=RECOVERED, at=now, title=source_id,
+                              summary=f"recovered: no longer {v.condition}", changes={v.condition: [v.condition, "ok"]})
+            session.add(event)
+            session.flush()
+            ids.append(event.id)
+            log.warning("source health: %s", event.summary, extra={"source": source_id})
+    if alert:
+        _enqueue(catalog, ids)
+    return ids
+
+
+def check_sources(catalog: Catalog, settings: Settings, source_ids: Iterable[str]) -> list[int]:
+    ids: list[int] = []
+    for source_id in source_ids:
+        try:
+            ids += check_source(catalog, settings, source_id)
+        except Exception:  # one source's bookkeeping must not stop the others' checks
+            log.exception("health check failed", extra={"source": source_id})
+    return ids
+
+
+def _enqueue(catalog: Catalog, ids: list[int]) -> None:
+    from scheduler.alerts import enqueue
+
+    enqueue(catalog, ids)

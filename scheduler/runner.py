@@ -1,0 +1,236 @@
+"""One crawl in its own process, with a hard time limit and a memory limit.
+
+:class:`CrawlRunner` records the run (``crawl_runs`` row, status running) *before* starting::
+
+    python -m scheduler crawl SOURCE_FILE --run-id ID --kind quick|full --json
+
+(the child's ``pipeline.start_run`` finds that row and does not add another), with its stdout and stderr in
+``DATA_DIR/runs/<source>/<run_id>/crawl.log``. The child runs in its own session (process group), so the
+Chromium processes it starts are stopped with it.
+
+Limits
+    *Time*: past ``crawl_timeout`` the group gets SIGTERM (Scrapy closes the spider at a safe point: the WARC
+    writer closes and renames its file, the pipeline ingests what was captured), then SIGKILL after
+    ``kill_grace`` seconds. *Memory*: the resident set of the whole process tree is watched with psutil and
+    treated like a timeout past ``crawl_memory_mb``. ``RLIMIT_AS`` is not used: Chromium reserves tens of
+    gigabytes of address space up front (V8 pointer-compression cages, PartitionAlloc pools) and fails to start
+    under any address-space limit a crawl could sensibly set, while actual use stays far below it.
+
+Whatever happens to the child (crash, hang, kill, out of memory) the run row ends with a status
+(``failed``/``interrupted`` when the child did not finish it), a reason in words and the last log lines, and
+any ``.open`` WARC it left is salvaged (:mod:`archive.salvage`). Nothing here raises for a child's failure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psutil
+
+from archive.catalog import Catalog
+from archive.catalog.models import CrawlRun
+from archive.salvage import Salvaged, open_files, salvage
+from crawlers.run import new_run_id
+from crawlers.sources import Source
+from scheduler.pipeline import start_run
+from scheduler.settings import Settings
+
+log = logging.getLogger(__name__)
+POLL = 0.25
+TAIL_LINES = 40
+FINISHED = ("complete", "incomplete", "failed", "interrupted")
+
+
+@dataclass
+class RunResult:
+    """How one crawl process ended, as recorded in its ``crawl_runs`` row."""
+
+    source_id: str
+    run_id: str
+    kind: str
+    status: str
+    reason: str
+    returncode: int | None
+    seconds: float
+    log_path: Path
+    salvaged: list[Salvaged] = field(default_factory=list)
+    items: int = 0
+    warc_bytes: int = 0
+    report: dict[str, object] = field(default_factory=dict)
+
+
+def crawl_command(source_path: Path, run_id: str, kind: str) -> list[str]:
+    return [sys.executable, "-m", "scheduler", "crawl", str(source_path.resolve()), "--run-id", run_id,
+            "--kind", kind, "--json"]
+
+
+def child_env(settings: Settings) -> dict[str, str]:
+    """The daemon's environment plus the settings a child must share with it, as absolute values."""
+    return {**os.environ, "LISTWATCH_DATA_DIR": str(settings.data_dir.resolve()),
+            "LISTWATCH_CATALOG_URL": settings.catalog, "LISTWATCH_SOURCES_DIR": str(settings.sources_dir.resolve()),
+            "PYTHONUNBUFFERED": "1"}
+
+
+def log_tail(path: Path, lines: int = TAIL_LINES) -> str:
+    """The last ``lines`` lines of a log file (read from its end; empty when there is none)."""
+    try:
+        with path.open("rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            size = handle.tell()
+            handle.seek(max(0, size - 64 * 1024))
+            text = handle.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def tree_rss(pid: int) -> int:
+    """Resident bytes of a process and all its descendants (0 when it is gone)."""
+    try:
+        parent = psutil.Process(pid)
+        procs = [parent, *parent.children(recursive=True)]
+    except psutil.Error:
+        return 0
+    total = 0
+    for proc in procs:
+        try:
+            total += proc.memory_info().rss
+        except psutil.Error:
+            continue
+    return total
+
+
+def signal_group(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
+
+
+def describe_exit(returncode: int | None) -> str:
+    if returncode is None:
+        return "crawl process did not exit"
+    if returncode < 0:
+        return f"crawl process killed by {signal.Signals(-returncode).name}"
+    return f"crawl process exited with code {returncode}"
+
+
+def salvage_run(spool_dir: Path, source_id: str, run_id: str) -> list[Salvaged]:
+    """Close (or quarantine) every ``.open`` WARC a finished run left behind."""
+    done = []
+    for path in open_files(spool_dir / source_id, prefix=f"{source_id}-{run_id}"):
+        try:
+            result = salvage(path)
+        except OSError as exc:
+            log.error("could not salvage %s: %s", path, exc)
+            continue
+        log.warning("salvaged %s: %d records kept, %d bytes cut%s", path.name, result.records, result.cut_bytes,
+                    f", original kept as {result.quarantined.name}" if result.quarantined else "")
+        done.append(result)
+    return done
+
+
+class CrawlRunner:
+    """Runs crawls as subprocesses. ``stopping`` set → each crawl gets until ``stop_deadline()`` to finish."""
+
+    def __init__(self, settings: Settings, catalog: Catalog, *, stopping: threading.Event | None = None,
+                 stop_deadline: Callable[[], float | None] = lambda: None) -> None:
+        self.settings = settings
+        self.catalog = catalog
+        self.stopping = stopping or threading.Event()
+        self.stop_deadline = stop_deadline
+
+    def run(self, source: Source, source_path: Path, kind: str, run_id: str | None = None) -> RunResult:
+        run_id = run_id or new_run_id()
+        start_run(self.catalog, source, run_id, kind)
+        run_dir = self.settings.data_dir / "runs" / source.id / run_id
+        run_dir.mkdir(parents=True, exist_ok=True)
+        log_path = run_dir / "crawl.log"
+        started = time.monotonic()
+        cause = ""
+        with log_path.open("ab") as out:
+            try:
+                proc = subprocess.Popen(crawl_command(source_path, run_id, kind), stdout=out,
+                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                        env=child_env(self.settings), start_new_session=True)
+            except OSError as exc:
+                return self._finish(source.id, run_id, kind, None, f"could not start: {exc}", log_path, started)
+            self._set_pid(run_id, proc.pid)
+            log.info("crawl started (pid %d)", proc.pid, extra={"run_id": run_id, "source": source.id})
+            cause = self._watch(proc)
+        signal_group(proc.pid, signal.SIGKILL)   # leftovers of the group (a browser the child did not close)
+        return self._finish(source.id, run_id, kind, proc.returncode, cause, log_path, started)
+
+    def _watch(self, proc: subprocess.Popen[bytes]) -> str:
+        """Wait for the child; stop it on a limit or a daemon stop. Returns why it was stopped ('' if not)."""
+        scheduler = self.settings.scheduler
+        deadline = time.monotonic() + scheduler.crawl_timeout
+        limit = scheduler.crawl_memory_mb * 1024 * 1024
+        next_rss = 0.0
+        while proc.poll() is None:
+            now = time.monotonic()
+            cause = ""
+            if now >= deadline:
+                cause = f"killed at the time limit (crawl_timeout {scheduler.crawl_timeout} s)"
+            elif now >= next_rss:
+                next_rss = now + 1.0
+                rss = tree_rss(proc.pid)
+                if rss > limit:
+                    cause = (f"killed over the memory limit ({rss // 2**20} MB resident > "
+                             f"crawl_memory_mb {scheduler.crawl_memory_mb})")
+            if not cause and self.stopping.is_set():
+                stop_at = self.stop_deadline()
+                if stop_at is not None and now >= stop_at:
+                    cause = "interrupted: the scheduler was stopping and the crawl outlived the grace period"
+            if cause:
+                self._terminate(proc)
+                return cause
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(POLL)
+        return ""
+
+    def _terminate(self, proc: subprocess.Popen[bytes]) -> None:
+        signal_group(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(self.settings.scheduler.kill_grace)
+        except subprocess.TimeoutExpired:
+            signal_group(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+    def _set_pid(self, run_id: str, pid: int) -> None:
+        with self.catalog.session() as session:
+            run = session.get(CrawlRun, run_id)
+            if run is not None:
+                run.pid = pid
+
+    def _finish(self, source_id: str, run_id: str, kind: str, returncode: int | None, cause: str,
+                log_path: Path, started: float) -> RunResult:
+        salvaged = salvage_run(self.settings.spool_dir, source_id, run_id)
+        tail = log_tail(log_path)
+        with self.catalog.session() as session:
+            run = session.get(CrawlRun, run_id)
+            assert run is not None, run_id
+            if run.status not in FINISHED:   # the child never recorded an outcome
+                run.status = "interrupted" if cause.startswith("interrupted") else "failed"
+                run.reason = cause or f"{describe_exit(returncode)} before recording an outcome"
+                run.finished_at = datetime.now(UTC)
+            elif cause:                      # it wrapped up after our SIGTERM: still a failed run, say why
+                run.status = "interrupted" if cause.startswith("interrupted") else "failed"
+                run.reason = "; ".join(filter(None, [cause, run.reason]))
+            if salvaged:
+                run.reason = "; ".join(filter(None, [run.reason, f"{len(salvaged)} open WARC file(s) salvaged"]))
+            run.log_tail = tail
+            result = RunResult(source_id, run_id, kind, run.status, run.reason, returncode,
+                               time.monotonic() - started, log_path, salvaged, run.items or 0,
+                               run.warc_bytes or 0, dict(run.report or {}))
+        log.info("crawl %s: %s", result.status, result.reason or "ok", extra={"run_id": run_id, "source": source_id})
+        return result
