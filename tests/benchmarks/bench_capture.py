@@ -33,7 +33,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -111,24 +111,8 @@ def replicate_details(response: Any, found: list[dict[str, Any]], source: Any) -
 
 # -- worker: one crawl in this process -----------------------------------------------------------
 
-class _NullWriter:
-    bytes_written = 0
-
-    def close(self) -> list[Path]:
-        return []
-
-
-class _NullCapture:
-    """Stands in for ``WarcCapture`` when capture is off (``ListingSpider`` asserts it has one)."""
-
-    writer = _NullWriter()
-
-    def page_metadata(self, url: str, refers_to: str | None, data: dict[str, Any]) -> str | None:
-        return None
-
-
 def _bench_spider() -> type:
-    from scrapy import Request, signals
+    from scrapy import signals
     from scrapy.crawler import Crawler
 
     from crawlers.spiders.listing import ListingSpider
@@ -147,12 +131,6 @@ def _bench_spider() -> type:
             crawler.signals.connect(spider._t_response, signal=signals.response_received)
             crawler.signals.connect(spider._t_closed, signal=signals.spider_closed)
             return spider  # type: ignore[return-value]
-
-        async def start(self) -> AsyncIterator[Request]:
-            async for request in super().start():  # sets self.capture before its first request
-                if self.capture is None:
-                    self.capture = _NullCapture()  # type: ignore[assignment]
-                yield request
 
         def _mark(self, name: str) -> None:
             self.timing.setdefault(name, time.perf_counter())
