@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from pathlib import Path
 
 import pytest
 from warcio.archiveiterator import ArchiveIterator
@@ -145,3 +146,19 @@ def test_closed_warc_files_are_gzip_per_record_and_named_closed(day0: dict[str, 
             assert not list(path.parent.glob("*.open"))
             with gzip.open(path) as fh:
                 assert fh.read(8) == b"WARC/1.1"
+
+
+def test_atom_feed_gives_the_same_programmes_as_rss(tmp_path: Path) -> None:
+    from crawlers.demo.site import DemoSite
+    from tests.conftest import DEMO_SOURCES, crawl_sources
+
+    atom = tmp_path / "atom.yaml"
+    atom.write_text((DEMO_SOURCES / "feed.yaml").read_text(encoding="utf-8")
+                    .replace("id: demo-feed", "id: demo-atom").replace("/feed.xml", "/atom.xml"), encoding="utf-8")
+    with DemoSite() as site:
+        crawl = crawl_sources([atom], data_dir=tmp_path, site=site)["demo-atom"]
+    expected = {p["url"]: p for p in expected_programmes("feed", 0)}
+    assert sorted(crawl.by_path) == sorted(expected)
+    for path, item in crawl.by_path.items():
+        assert item["fields"]["title"] == expected[path]["title"]
+        assert item["fields"]["date"][:10] == expected[path]["date"]

@@ -1,0 +1,90 @@
+"""Source health across runs: each condition raised once when it starts and once when it clears."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from archive.catalog import Catalog, open_catalog
+from archive.catalog.models import CrawlRun, Event
+from archive.catalog.models import Source as SourceRow
+from scheduler.health import check_source
+from scheduler.settings import Settings
+
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+_ids = itertools.count(1)
+
+
+@pytest.fixture
+def catalog(tmp_path: Path) -> Catalog:
+    catalog = open_catalog(f"sqlite:///{tmp_path / 'catalog.sqlite'}")
+    with catalog.session() as session:
+        session.add(SourceRow(id="s", name="s", created_at=NOW - timedelta(days=30)))
+    return catalog
+
+
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path, scheduler={"failures_alert": 3, "silent_after": 2 * 86400})
+
+
+def add_run(catalog: Catalog, *, status: str = "complete", items: int = 20, challenge: bool = False,
+            hours_ago: float = 0.0, kind: str = "full") -> None:
+    started = NOW - timedelta(hours=hours_ago)
+    report = {"pages_ok": {"listing": 0 if status == "failed" else 2},
+              "challenges": [{"url": "http://gov.example/list", "message": "jiasule"}] if challenge else []}
+    with catalog.session() as session:
+        session.add(CrawlRun(id=f"r{next(_ids):04d}", source_id="s", kind=kind, status=status, started_at=started,
+                             finished_at=started + timedelta(minutes=1), items=items, report=report,
+                             reason="the server answered HTTP 503" if status == "failed" else ""))
+
+
+def events(catalog: Catalog) -> list[tuple[str, str]]:
+    with catalog.session() as session:
+        return [(e.kind, e.summary.split(":")[0]) for e in session.scalars(select(Event).order_by(Event.id))]
+
+
+def check(catalog: Catalog, tmp_path: Path, hours_later: float = 0.0) -> list[int]:
+    return check_source(catalog, settings(tmp_path), "s", now=NOW + timedelta(hours=hours_later), alert=False)
+
+
+def test_blocked_is_raised_once_and_cleared_once(catalog: Catalog, tmp_path: Path) -> None:
+    add_run(catalog, hours_ago=3)
+    add_run(catalog, status="incomplete", challenge=True, hours_ago=2)
+    assert check(catalog, tmp_path) == []          # one blocked run: the per-crawl guard already said so
+    add_run(catalog, status="incomplete", challenge=True, hours_ago=1)
+    assert len(check(catalog, tmp_path)) == 1
+    assert check(catalog, tmp_path) == []          # still blocked: not repeated
+    add_run(catalog, hours_ago=0)
+    assert len(check(catalog, tmp_path)) == 1
+    assert events(catalog) == [("blocked", "blocked"), ("source_health", "recovered")]
+
+
+def test_failing_after_n_failed_runs(catalog: Catalog, tmp_path: Path) -> None:
+    add_run(catalog, hours_ago=4)
+    for hours in (3, 2, 1):
+        add_run(catalog, status="failed", items=0, hours_ago=hours)
+    check(catalog, tmp_path)
+    assert events(catalog) == [("failing", "failing")]
+
+
+def test_degraded_when_selectors_break(catalog: Catalog, tmp_path: Path) -> None:
+    for hours in (6, 5, 4):
+        add_run(catalog, items=20, hours_ago=hours)
+    add_run(catalog, items=2, status="incomplete", hours_ago=2)
+    add_run(catalog, items=0, status="incomplete", hours_ago=1)
+    check(catalog, tmp_path)
+    assert events(catalog) == [("degraded", "degraded")]
+
+
+def test_silent_when_no_complete_crawl_for_too_long(catalog: Catalog, tmp_path: Path) -> None:
+    add_run(catalog, hours_ago=72)
+    add_run(catalog, status="failed", items=0, hours_ago=1)
+    check(catalog, tmp_path)
+    assert events(catalog) == [("silent", "silent")]
+    add_run(catalog, hours_ago=-1)
+    check(catalog, tmp_path, hours_later=2)
+    assert events(catalog)[-1] == ("source_health", "recovered")
