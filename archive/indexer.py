@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from surt import surt
 from warcio.archiveiterator import ArchiveIterator
 
@@ -145,5 +145,5 @@ def register_warc(catalog: Catalog, path: Path, *, source_id: str, run_id: str |
 
 def add_captures(session: Any, warc: WarcFile, rows: list[dict[str, Any]]) -> None:
     if rows:
-        session.execute(Capture.__table__.insert(), [
+        session.execute(insert(Capture), [
             {**row, "warc_file_id": warc.id, "source_id": warc.source_id, "run_id": warc.run_id} for row in rows])

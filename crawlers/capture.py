@@ -31,16 +31,21 @@ ITEMS_URN = "urn:items:"
 
 def scrapy_headers(headers: Any) -> Headers:
     """Scrapy's multi-valued bytes headers as (name, value) text pairs, order kept."""
-    pairs = []
+    pairs: Headers = []
     for name, values in headers.items():
         key = name.decode("latin-1")
         pairs.extend((key, v.decode("latin-1")) for v in values)
     return pairs
 
 
+def header_text(response: Response, name: str) -> str:
+    """One response header as text ("" when absent)."""
+    return (response.headers.get(name) or b"").decode("latin-1")
+
+
 def body_problem(response: Response) -> str | None:
     """Say why a compressed body is damaged (Scrapy silently keeps whatever part it could inflate)."""
-    encoding = response.headers.get("Content-Encoding", b"").lower()
+    encoding = header_text(response, "Content-Encoding").lower().encode()
     if encoding not in (b"gzip", b"x-gzip", b"deflate") or not response.body:
         return None
     inflater = zlib.decompressobj(47 if encoding != b"deflate" else zlib.MAX_WBITS)
@@ -174,7 +179,7 @@ class WarcCapture:
             earlier = self.dedup.latest_metadata(ITEMS_URN + url, self.source_id)
             if earlier is not None and earlier.payload_digest == record.rec_headers.get_header("WARC-Payload-Digest"):
                 self.metadata_reused += 1
-                pointer = {k: data[k] for k in ("role", "page", "key") if k in data}
+                pointer: dict[str, Any] = {k: data[k] for k in ("role", "page", "key") if k in data}
                 record = self.builder.metadata(ITEMS_URN + url, {**pointer, "same_as": earlier.record_id},
                                                refers_to=refers_to)
         self.write(record)

@@ -68,17 +68,17 @@ def decode_body(body: bytes, content_type: str | None = None, override: str | No
             return Decoded(body[len(bom):].decode(encoding, errors="replace"), encoding, "bom")
     notes = []
     for how, declared in (("http", header_charset(content_type)), ("meta", meta_charset(body))):
-        encoding = normalise(declared)
-        if declared and not encoding:
+        normalised = normalise(declared)
+        if declared and not normalised:
             notes.append(f"{how} charset {declared!r} is unknown")
             continue
-        text = _strict(body, encoding)
+        text = _strict(body, normalised)
         if text is not None:
-            return Decoded(text, str(encoding), how, "; ".join(notes))
-        if encoding:
+            return Decoded(text, str(normalised), how, "; ".join(notes))
+        if normalised:
             notes.append(f"{how} charset says {declared} but the body is not valid {declared}")
     best = from_bytes(body[:200_000]).best()
     if best is not None:
-        encoding = normalise(best.encoding) or best.encoding
-        return Decoded(body.decode(encoding, errors="replace"), encoding, "detected", "; ".join(notes))
+        detected = normalise(best.encoding) or best.encoding
+        return Decoded(body.decode(detected, errors="replace"), detected, "detected", "; ".join(notes))
     return Decoded(body.decode("utf-8", errors="replace"), "utf-8", "fallback", "; ".join(notes))

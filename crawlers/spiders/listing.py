@@ -21,7 +21,7 @@ from scrapy_playwright.page import PageMethod
 from twisted.python.failure import Failure
 
 from crawlers.browser import PageCapture
-from crawlers.capture import WarcCapture
+from crawlers.capture import WarcCapture, header_text
 from crawlers.challenge import detect_challenge
 from crawlers.encoding import decode_body
 from crawlers.errors import describe_failure
@@ -137,8 +137,8 @@ class ListingSpider(Spider):
         self.report.pages_ok["listing"] += 1
         if number == 1:
             self.report.listing_pages_expected = expected_page_count(self.source.pagination, doc, response.url)
-        items = [self._item(fields, response.url, number, i, record) for i, fields in enumerate(found)]
-        items = [item for item in items if item is not None]
+        made = (self._item(fields, response.url, number, i, record) for i, fields in enumerate(found))
+        items = [item for item in made if item is not None]
         if self.capture is not None:
             self.capture.page_metadata(response.url, record, {
                 "role": "listing", "page": number, "outlinks": outlinks(doc, response.url),
@@ -265,7 +265,7 @@ class ListingSpider(Spider):
 
     def _document(self, response: Response, role: str, record: str | None) -> Node | None:
         """Decode and parse a page, or report it (challenge, undecodable) and return None."""
-        content_type = response.headers.get("Content-Type", b"").decode("latin-1")
+        content_type = header_text(response, "Content-Type")
         if response.meta.get("playwright"):
             text = response.text
         else:
@@ -292,13 +292,13 @@ class ListingSpider(Spider):
     def _gone(self, response: Response) -> str | None:
         redirects = response.meta.get("redirect_urls") or [response.url]
         # Decode as the listing decoder does: response.text trusts a lying header (utf-8 over GBK).
-        text = decode_body(response.body, response.headers.get("Content-Type", b"").decode("latin-1"),
+        text = decode_body(response.body, header_text(response, "Content-Type"),
                            self.source.encoding).text
         return gone_reason(response.status, redirects[0], response.url, text, self.source.start_urls)
 
     def _challenge(self, response: Response, role: str, text: str | None = None) -> bool:
         if text is None:
-            text = decode_body(response.body, response.headers.get("Content-Type", b"").decode()).text
+            text = decode_body(response.body, header_text(response, "Content-Type")).text
         headers = {k.decode(): v[0].decode("latin-1") for k, v in response.headers.items() if v}
         name = detect_challenge(response.status, headers, text)
         if name is None:
