@@ -196,8 +196,9 @@ def _store(settings: Settings, catalog: Catalog, storage: Storage, outcome: Outc
         return
     try:
         result = sync(catalog, storage, settings.spool_dir, verify=settings.storage.verify)
-        outcome.stored = len(result.verified)
-        outcome.waiting = len(result.waiting)
+        mine = {Path(p).name for p in outcome.report.warc_files}  # sync moves the whole spool; count ours
+        outcome.stored = len(mine) - len([p for p in [*result.waiting, *result.failed] if p.name in mine])
+        outcome.waiting = len([p for p in result.waiting if p.name in mine])
         for pending in [*result.waiting, *result.failed]:
             outcome.steps_failed.append(f"store: {pending.name} stays in the spool: {pending.reason}")
     except StorageError as exc:

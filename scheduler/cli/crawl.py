@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from crawlers.report import CrawlReport
 from crawlers.sources import Source, SourceError, load_source, load_sources
 from scheduler.cli.common import console, err
 from scheduler.cli.common import settings_or_exit as _settings
 from scheduler.settings import Settings
+
+if TYPE_CHECKING:
+    from scheduler.pipeline import Outcome
 
 app = typer.Typer()
 sources_app = typer.Typer(help="Check and list source definitions.", no_args_is_help=True)
@@ -37,24 +39,31 @@ def _resolve_source(ref: str, settings: Settings) -> Source:
     return found[ref]
 
 
-def print_reports(reports: list[CrawlReport]) -> None:
+def print_outcomes(outcomes: list[Outcome], settings: Settings) -> None:
+    """A table of what each crawl fetched, found and archived, then problems and where the WARCs are."""
     table = Table(title="Crawl results")
-    for column in ("source", "status", "listing pages", "detail pages", "attachments", "items",
-                   "problems", "WARC bytes"):
-        table.add_column(column, justify="right" if column not in ("source", "status") else "left")
-    for r in reports:
-        status = "[green]complete[/]" if r.complete else f"[yellow]incomplete[/] ({r.stop_reason})"
+    for column in ("source", "status", "pages L/D/A", "items", "events", "problems", "WARC bytes", "stored"):
+        table.add_column(column, justify="left" if column in ("source", "status") else "right")
+    for o in outcomes:
+        r = o.report
+        status = {"complete": "[green]complete[/]", "failed": "[red]failed[/]"}.get(o.status, f"[yellow]{o.status}[/]")
         if r.challenges:
             status = "[red]blocked[/]"
-        table.add_row(r.source_id, status, str(r.pages_ok["listing"]), str(r.pages_ok["detail"]),
-                      str(r.pages_ok["attachment"]), str(r.items),
-                      str(len(r.problems) + len(r.challenges)), f"{r.warc_bytes:,}")
+        pages = f"{r.pages_ok['listing']}/{r.pages_ok['detail']}/{r.pages_ok['attachment']}"
+        table.add_row(r.source_id, status, pages, str(r.items), str(len(o.events)),
+                      str(len(r.problems) + len(r.challenges)), f"{r.warc_bytes:,}",
+                      f"{o.stored}" + (f" (+{o.waiting} waiting)" if o.waiting else ""))
     console.print(table)
-    for r in reports:
-        for p in [*r.challenges, *r.problems]:
-            console.print(f"  [yellow]{r.source_id}[/] {p.role} {p.url}: {p.message}")
-        for f in r.warc_files:
-            console.print(f"  [dim]{r.source_id} WARC[/] {f}")
+    for o in outcomes:
+        for p in [*o.report.challenges, *o.report.problems]:
+            console.print(f"  [yellow]{o.report.source_id}[/] {p.role} {p.url}: {p.message}")
+        for step in o.steps_failed:
+            err.print(f"  [yellow]{o.report.source_id}[/] {step}")
+    from archive.storage import open_storage
+
+    runs = (settings.data_dir / "runs").resolve()
+    console.print(f"WARCs: [bold]{open_storage(settings).describe()}[/] (spool: {settings.spool_dir.resolve()}); "
+                  f"catalog: {settings.catalog.split('///')[-1]}; items and reports: {runs}")
 
 
 @app.command()
@@ -82,10 +91,7 @@ def crawl(
                                                 "steps_failed": o.steps_failed} for o in outcomes],
                          ensure_ascii=False, indent=2))
     else:
-        print_reports([o.report for o in outcomes])
-        for o in outcomes:
-            for step in o.steps_failed:
-                err.print(f"  [yellow]{o.report.source_id}[/] {step}")
+        print_outcomes(outcomes, settings)
     raise typer.Exit(0 if all(o.report.pages_ok["listing"] for o in outcomes) else 1)
 
 

@@ -22,7 +22,7 @@ import typer
 from crawlers.sources import SourceError, load_sources
 from scheduler.cli.common import console, err
 from scheduler.cli.common import settings_or_exit as _settings
-from scheduler.cli.crawl import DEMO_SOURCES, print_reports
+from scheduler.cli.crawl import DEMO_SOURCES, print_outcomes
 from scheduler.settings import Settings
 
 app = typer.Typer()
@@ -69,11 +69,11 @@ def _once(settings: Settings) -> bool:
     except SourceError as exc:
         err.print(f"[red]source:[/] {exc}")
         raise typer.Exit(2) from None
-    reports = [o.report for o in crawl_and_ingest(settings, list(sources.values()))]
-    print_reports(reports)
-    console.print(f"\nWARC files are in [bold]{settings.spool_dir.resolve()}[/]; items and reports in "
-                  f"[bold]{(settings.data_dir / 'runs').resolve()}[/]")
-    return all(r.pages_ok["listing"] for r in reports)
+    outcomes = crawl_and_ingest(settings, list(sources.values()))
+    print_outcomes(outcomes, settings)
+    console.print("Next: [bold]listwatch programs list[/], [bold]listwatch captures URL[/], "
+                  "[bold]listwatch replay[/], [bold]listwatch demo --day 1[/] (then see the events).")
+    return all(o.report.pages_ok["listing"] for o in outcomes)
 
 
 def scheduled_sources(target: Path, *, quick: int, full: int, jitter: int = 2, skip_browser: bool = False) -> None:
