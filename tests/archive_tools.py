@@ -209,7 +209,7 @@ def wacz_create_and_validate(warc_paths: PathLike | Sequence[PathLike], out_path
 # pywb
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -253,7 +253,7 @@ def pywb_replay(warc_paths: PathLike | Sequence[PathLike], *, framed: bool = Fal
         wayback = tool_path("wayback")
         log_path = root / "wayback.log"
         for _attempt in range(3):  # the free port can be taken between probing and binding it
-            port = _free_port()
+            port = free_port()
             base = f"http://127.0.0.1:{port}/coll"
             with open(log_path, "wb") as log:
                 proc = subprocess.Popen([str(wayback), "-b", "127.0.0.1", "-p", str(port)], cwd=root,
@@ -261,7 +261,7 @@ def pywb_replay(warc_paths: PathLike | Sequence[PathLike], *, framed: bool = Fal
             if _wait_until_up(proc, base + "/", startup_timeout):
                 break
             log_text = log_path.read_text(errors="replace")
-            _stop(proc)
+            stop_process(proc)
             proc = None
             if "Address already in use" not in log_text:
                 raise AssertionError(f"pywb did not come up on {base} within {startup_timeout} s:\n{log_text}")
@@ -270,7 +270,7 @@ def pywb_replay(warc_paths: PathLike | Sequence[PathLike], *, framed: bool = Fal
         yield base
     finally:
         if proc is not None:
-            _stop(proc)
+            stop_process(proc)
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -291,7 +291,8 @@ def _wait_until_up(proc: subprocess.Popen[bytes], url: str, timeout: float) -> b
     return False
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within 10 s."""
     if proc.poll() is None:
         proc.terminate()
         try:

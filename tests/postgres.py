@@ -9,7 +9,6 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -17,18 +16,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.archive_tools import free_port
+
 
 def _bin(name: str) -> str:
     found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}")) or [shutil.which(name) or ""]
     if not found[-1]:
         raise AssertionError(f"PostgreSQL's {name} is not installed: run `bash infra/setup.sh`")
     return found[-1]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _as_owner(args: list[str]) -> list[str]:
@@ -47,7 +42,7 @@ def postgres_url() -> Iterator[str]:
         shutil.chown(sockets, "postgres")
     subprocess.run(_as_owner([_bin("initdb"), "-D", str(data), "-A", "trust", "-U", "listwatch", "-E", "UTF8"]),
                    check=True, capture_output=True)
-    port = _free_port()
+    port = free_port()
     options = f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off"
     subprocess.run(_as_owner([_bin("pg_ctl"), "-D", str(data), "-o", options, "-l", str(root / "log"), "-w",
                               "start"]), check=True, capture_output=True)

@@ -22,7 +22,6 @@ import contextlib
 import itertools
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,18 +36,14 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from tests.archive_tools import free_port, stop_process
+
 if TYPE_CHECKING:
     from archive.storage.s3 import S3Storage
 
 BIN = Path(sys.executable).parent
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 _counter = itertools.count(1)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def executable(name: str) -> str:
@@ -118,14 +113,8 @@ class S3Server:
 
     def stop(self) -> None:
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        if proc is not None:
+            stop_process(proc)
 
     @property
     def running(self) -> bool:
