@@ -24,6 +24,9 @@ from warcio.warcwriter import WARCWriter
 
 Headers = list[tuple[str, str]]
 
+# The metadata record listing what was extracted from a page lives at ``urn:items:<page url>``.
+ITEMS_URN = "urn:items:"
+
 # Headers describing a transfer that no longer applies to the bytes we store.
 HOP_BY_HOP = {"transfer-encoding", "connection", "keep-alive"}
 DECODED_BODY_DROP = HOP_BY_HOP | {"content-encoding", "content-length"}
@@ -173,11 +176,6 @@ class RecordBuilder:
             uri, record_type, payload=BytesIO(body), length=len(body),
             warc_content_type=content_type, warc_headers_dict=warc_headers,
         )
-
-    def conversion(self, uri: str, content_type: str, body: bytes, *, refers_to: str,
-                   date: str | None = None) -> ArcWarcRecord:
-        return self.resource(uri, content_type, body, refers_to=refers_to, date=date,
-                             record_type="conversion")
 
     def metadata(self, uri: str, data: dict[str, Any], *, refers_to: str | None = None,
                  date: str | None = None) -> ArcWarcRecord:

@@ -12,7 +12,6 @@ import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from urllib.parse import quote
 
 from sqlalchemy import select
 from warcio.utils import Digester
@@ -248,8 +247,3 @@ def screenshot_capture(catalog: Catalog, url: str, at: str | None = None) -> Cdx
         when = ts_datetime(pad_timestamp(at, upper=False, name="at"))
         chosen = min(shots, key=lambda e: abs((e.moment - when).total_seconds()))
     return chosen
-
-
-def record_path(record_id: str) -> str:
-    """The record id as it appears in ``/records/…`` links."""
-    return quote(record_id.strip("<>"), safe=":")

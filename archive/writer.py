@@ -9,8 +9,7 @@ from __future__ import annotations
 import os
 import socket
 import zlib
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -41,7 +40,7 @@ class _OpenFile:
     path: Path
     handle: BinaryIO
     size: int = 0
-    records: list[WrittenRecord] = field(default_factory=list)
+    records: int = 0        # rollover never leaves a file holding only its warcinfo
 
 
 def gzip_member(data: bytes, level: int = COMPRESS_LEVEL) -> bytes:
@@ -64,14 +63,12 @@ class RollingWarcWriter:
         warcinfo: dict[str, str],
         builder: RecordBuilder | None = None,
         max_size: int = DEFAULT_MAX_SIZE,
-        on_close: Callable[[Path, list[WrittenRecord]], None] | None = None,
     ) -> None:
         self.directory = directory
         self.prefix = prefix
         self.warcinfo = warcinfo
         self.builder = builder or RecordBuilder()
         self.max_size = max_size
-        self.on_close = on_close
         self.closed_files: list[Path] = []
         self.bytes_written = 0
         self._serial = 0
@@ -93,7 +90,7 @@ class RollingWarcWriter:
                 length=len(blob),
             )
             current.size += len(blob)
-            current.records.append(entry)
+            current.records += 1
             written.append(entry)
         self.bytes_written += sum(len(b) for b in blobs)
         return written
@@ -107,7 +104,7 @@ class RollingWarcWriter:
 
     def _file_for(self, incoming: int) -> _OpenFile:
         current = self._current
-        if current is not None and current.size + incoming > self.max_size and current.records[1:]:
+        if current is not None and current.size + incoming > self.max_size and current.records > 1:
             self._finish(current)
             current = None
         if current is None:
@@ -129,7 +126,7 @@ class RollingWarcWriter:
         }
         blob = gzip_member(self.builder.to_bytes(self.builder.warcinfo(name, info)))
         opened.handle.write(blob)
-        opened.records.append(WrittenRecord("", "warcinfo", "", name, 0, len(blob)))
+        opened.records = 1
         opened.size = len(blob)
         self.bytes_written += len(blob)
         return opened
@@ -141,8 +138,6 @@ class RollingWarcWriter:
         final = opened.path.with_name(opened.path.name.removesuffix(OPEN_SUFFIX))
         opened.path.rename(final)
         self.closed_files.append(final)
-        if self.on_close:
-            self.on_close(final, opened.records)
 
 
 def _version() -> str:

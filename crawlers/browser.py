@@ -29,9 +29,6 @@ class PageCapture:
         self.capture = capture
         self.url = url
         self.navigation_id: str | None = None
-        self.navigation_status: int | None = None
-        self.navigation_headers: dict[str, str] = {}
-        self.responses = 0
         self._tasks: list[asyncio.Task[None]] = []
 
     def on_response(self, response: Any) -> None:
@@ -66,12 +63,9 @@ class PageCapture:
             body=body,
             ip_address=address["ipAddress"] if address else None,
         )
-        self.responses += 1
         frame = response.frame
         if request.is_navigation_request() and frame.parent_frame is None and response.status < 300:
             self.navigation_id = record
-            self.navigation_status = response.status
-            self.navigation_headers = {k.lower(): v for k, v in response_headers}
 
     async def drain(self) -> None:
         """Wait for every response seen so far to be written."""
