@@ -39,7 +39,8 @@ class Earlier:
     payload_digest: str
     etag: str | None = None
     last_modified: str | None = None
-    warc_name: str | None = None  # where to read the payload back from
+    warc_name: str | None = None  # where to read the payload back from: the spool file, else the stored key
+    warc_key: str | None = None
     offset: int = 0
     length: int = 0
 
@@ -66,7 +67,7 @@ class DedupIndex:
             return self._this_crawl[source_id, digest]
         if self.catalog is None:
             return None
-        with self.catalog.session() as session:
+        with self.catalog.read_session() as session:
             row = session.execute(
                 select(Capture.url, Capture.timestamp, Capture.record_id)
                 .where(Capture.payload_digest == digest, Capture.source_id == source_id,
@@ -84,7 +85,7 @@ class DedupIndex:
         """The newest metadata record about a page (``urn:items:<url>``), to skip rewriting identical items."""
         if self.catalog is None:
             return None
-        with self.catalog.session() as session:
+        with self.catalog.read_session() as session:
             row = session.execute(
                 select(Capture.url, Capture.timestamp, Capture.record_id, Capture.payload_digest)
                 .where(Capture.url == urn, Capture.source_id == source_id, Capture.record_type == "metadata")
@@ -97,9 +98,9 @@ class DedupIndex:
         """The newest full (``response``) capture of ``url`` with an ETag or Last-Modified."""
         if self.catalog is None:
             return None
-        with self.catalog.session() as session:
+        with self.catalog.read_session() as session:
             row = session.execute(
-                select(Capture, WarcFile.name)
+                select(Capture, WarcFile.name, WarcFile.key)
                 .join(WarcFile, Capture.warc_file_id == WarcFile.id)
                 .where(Capture.url == url, Capture.source_id == source_id, Capture.record_type == "response",
                        Capture.status == 200)
@@ -108,11 +109,11 @@ class DedupIndex:
             ).first()
         if row is None:
             return None
-        capture, name = row
+        capture, name, key = row
         if not (capture.etag or capture.last_modified):
             return None
         return Earlier(capture.url, warc_date_of(capture.timestamp), capture.record_id, capture.payload_digest,
-                       capture.etag, capture.last_modified, name, capture.offset, capture.length)
+                       capture.etag, capture.last_modified, name, key, capture.offset, capture.length)
 
     def load_payload(self, earlier: Earlier, source_id: str) -> tuple[list[tuple[str, str]], bytes] | None:
         """The earlier response's HTTP headers and payload: from the spool if still there, else the store."""
@@ -136,12 +137,9 @@ class DedupIndex:
                 with path.open("rb") as fh:
                     fh.seek(earlier.offset)
                     return fh.read(earlier.length)
-        if self.storage is not None and self.catalog is not None:
-            with self.catalog.session() as session:
-                key = session.scalar(select(WarcFile.key).where(WarcFile.name == earlier.warc_name))
-            if key:
-                try:
-                    return self.storage.read_range(key, earlier.offset, earlier.length)
-                except StorageError as exc:
-                    logger.warning("earlier capture %s unavailable: %s", earlier.record_id, exc)
+        if self.storage is not None and earlier.warc_key:
+            try:
+                return self.storage.read_range(earlier.warc_key, earlier.offset, earlier.length)
+            except StorageError as exc:
+                logger.warning("earlier capture %s unavailable: %s", earlier.record_id, exc)
         return None

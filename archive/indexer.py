@@ -8,10 +8,12 @@ catalog from stored WARCs alone (``listwatch archive reindex``).
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import re
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -33,6 +35,36 @@ def file_sha256(path: Path) -> str:
         while block := fh.read(CHUNK):
             digest.update(block)
     return digest.hexdigest()
+
+
+class HashingStream(io.RawIOBase):
+    """A read-only stream over chunks that hashes and counts what passes through: index and hash in one read."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._buffer = b""
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, target: Any) -> int:
+        while not self._buffer:
+            block = next(self._chunks, None)
+            if block is None:
+                return 0
+            self._buffer = block
+        count = min(len(target), len(self._buffer))
+        target[:count] = self._buffer[:count]
+        self._buffer = self._buffer[count:]
+        self.sha256.update(target[:count])
+        self.size += count
+        return count
+
+    def drain(self) -> None:
+        while self.read(1 << 20):
+            pass
 
 
 def run_id_of(name: str) -> str | None:
@@ -128,13 +160,15 @@ def register_warc(catalog: Catalog, path: Path, *, source_id: str, run_id: str |
         if existing is not None:
             return existing
     with path.open("rb") as fh:
-        rows = list(iter_captures(fh))
+        stream = HashingStream(iter(partial(fh.read, CHUNK), b""))
+        rows = list(iter_captures(io.BufferedReader(stream, CHUNK)))
+        stream.drain()
     write_cdxj(path, rows)
     created = created_of(path.name)
     warc = WarcFile(
         name=path.name, source_id=source_id, run_id=run_id or run_id_of(path.name),
-        key=storage_key(prefix, source_id, created, path.name), size=path.stat().st_size,
-        sha256=file_sha256(path), state="spooled", created_at=datetime.now(UTC),
+        key=storage_key(prefix, source_id, created, path.name), size=stream.size,
+        sha256=stream.sha256.hexdigest(), state="spooled", created_at=datetime.now(UTC),
     )
     with catalog.session() as session:
         session.add(warc)

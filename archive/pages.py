@@ -13,6 +13,8 @@ from typing import Any
 
 from warcio.archiveiterator import ArchiveIterator
 
+from archive.records import ITEMS_URN
+
 PAGES_HEADER = {"format": "json-pages-1.0", "id": "pages", "title": "Listing and detail pages"}
 
 
@@ -21,7 +23,7 @@ def page_entry(target_uri: str, warc_date: str, data: dict[str, Any]) -> dict[st
     if data.get("role") not in ("listing", "detail"):
         return None
     return {
-        "url": target_uri.removeprefix("urn:items:"),
+        "url": target_uri.removeprefix(ITEMS_URN),
         "ts": warc_date,
         "title": data.get("fields", {}).get("detail_title") or f"{data['role']} page",
     }

@@ -8,10 +8,9 @@ it is marked ``corrupt`` (the audit trail is never rewritten to fit the store).
 
 from __future__ import annotations
 
-import hashlib
 import io
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -20,41 +19,11 @@ from sqlalchemy import delete, select
 
 from archive.catalog import Catalog
 from archive.catalog.models import Capture, WarcFile
-from archive.indexer import add_captures, created_of, iter_captures, run_id_of
+from archive.indexer import HashingStream, add_captures, created_of, iter_captures, run_id_of
 from archive.storage.base import ObjectInfo, Storage, StorageUnavailable
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int, str], None]
-
-
-class _HashingStream(io.RawIOBase):
-    """A read-only stream over ``iter_bytes`` that hashes and counts what passes through."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks = chunks
-        self._buffer = b""
-        self.sha256 = hashlib.sha256()
-        self.size = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, target: Any) -> int:
-        while not self._buffer:
-            block = next(self._chunks, None)
-            if block is None:
-                return 0
-            self._buffer = block
-        count = min(len(target), len(self._buffer))
-        target[:count] = self._buffer[:count]
-        self._buffer = self._buffer[count:]
-        self.sha256.update(target[:count])
-        self.size += count
-        return count
-
-    def drain(self) -> None:
-        while self.read(1 << 20):
-            pass
 
 
 @dataclass
@@ -89,7 +58,7 @@ def reindex_report(catalog: Catalog, storage: Storage, *, source_id: str | None 
             progress(done, len(objects), info.key)
         source = info.key[len(base):].split("/", 1)[0]
         try:
-            stream = _HashingStream(storage.iter_bytes(info.key))
+            stream = HashingStream(storage.iter_bytes(info.key))
             rows = list(iter_captures(io.BufferedReader(stream, 1 << 20)))
             stream.drain()
         except StorageUnavailable:

@@ -180,14 +180,13 @@ def _put_verified(storage: Storage, key: str, path: Path, size: int, sha256: str
         raise StorageError(f"spool file {path} is {path.stat().st_size} bytes but was registered with {size}: "
                            "it changed after it was closed; kept for inspection")
     uploaded = False
-    if storage.stat(key) is None:
-        try:
-            storage.put_file(key, path, sha256=sha256)
-            uploaded = True
-            result.uploaded.append(key)
-            result.bytes_uploaded += size
-        except KeyExistsError:
-            pass  # written meanwhile (a concurrent sync, or a store that noticed first): compare below
+    try:  # put_file itself refuses an existing key: no separate existence check needed
+        storage.put_file(key, path, sha256=sha256)
+        uploaded = True
+        result.uploaded.append(key)
+        result.bytes_uploaded += size
+    except KeyExistsError:
+        pass  # stored before (a retry after a crash, a concurrent sync): compare below
     problem = check_object(storage, key, size, sha256, verify)
     if problem is None:
         return uploaded

@@ -27,6 +27,7 @@ from archive.catalog.models import Capture, WarcFile
 from archive.cdx import check_range, check_url, search_range
 from archive.indexer import cdxj_lines
 from archive.pages import PAGES_HEADER, page_entry
+from archive.records import ITEMS_URN
 from archive.retrieval import read_payload
 from archive.storage.base import Storage
 
@@ -73,11 +74,11 @@ def _page_lines(catalog: Catalog, storage: Storage, rows: list[dict[str, Any]], 
     from archive.indexer import safe_surt
 
     for row in sorted(rows, key=lambda r: r["timestamp"]):
-        if row["record_type"] != "metadata" or not row["url"].startswith("urn:items:"):
+        if row["record_type"] != "metadata" or not row["url"].startswith(ITEMS_URN):
             continue
         if (lo and row["timestamp"] < lo) or (hi and row["timestamp"][:14] > hi):
             continue
-        page_url = row["url"].removeprefix("urn:items:")
+        page_url = row["url"].removeprefix(ITEMS_URN)
         if prefix_range and not prefix_range[0] <= safe_surt(page_url) < prefix_range[1]:
             continue
         body = read_payload(catalog, storage, row["record_id"]).body

@@ -22,11 +22,10 @@ from scrapy.http import Headers as ScrapyHeaders
 from scrapy.http import Response
 
 from archive.dedup import DedupIndex, Earlier
-from archive.records import HOP_BY_HOP, Headers, clean_headers, record_id, sha256_digest
+from archive.records import HOP_BY_HOP, ITEMS_URN, Headers, clean_headers, record_id, sha256_digest
 from archive.writer import RollingWarcWriter, WrittenRecord
 
 logger = logging.getLogger(__name__)
-ITEMS_URN = "urn:items:"
 
 
 def scrapy_headers(headers: Any) -> Headers:
@@ -66,9 +65,6 @@ class WarcCapture:
         self.builder = writer.builder
         self.dedup = dedup
         self.source_id = source_id
-        self.records_written = 0
-        self.revisits = 0
-        self.metadata_reused = 0
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> WarcCapture:
@@ -100,7 +96,6 @@ class WarcCapture:
         spider.crawler.stats.set_value("listwatch/warc_bytes", self.writer.bytes_written)
 
     def write(self, *records: Any) -> list[WrittenRecord]:
-        self.records_written += len(records)
         return self.writer.write(*records)
 
     def exchange(
@@ -124,7 +119,6 @@ class WarcCapture:
         date = self.builder.now()
         earlier, digest = self._earlier(status, body)
         if earlier is not None:
-            self.revisits += 1
             response = self.builder.revisit(url, status, response_headers, payload_digest=digest,
                                             refers_to_uri=earlier.url, refers_to_date=earlier.warc_date,
                                             refers_to=earlier.record_id, protocol=protocol,
@@ -156,7 +150,6 @@ class WarcCapture:
         validators we sent and the profile says the server answered "not modified".
         """
         date = self.builder.now()
-        self.revisits += 1
         revisit = self.builder.revisit(url, status, None, payload_digest=earlier.payload_digest,
                                        refers_to_uri=earlier.url, refers_to_date=earlier.warc_date,
                                        refers_to=earlier.record_id, profile="server-not-modified",
@@ -178,7 +171,6 @@ class WarcCapture:
         if unchanged and self.dedup is not None:
             earlier = self.dedup.latest_metadata(ITEMS_URN + url, self.source_id)
             if earlier is not None and earlier.payload_digest == record.rec_headers.get_header("WARC-Payload-Digest"):
-                self.metadata_reused += 1
                 pointer: dict[str, Any] = {k: data[k] for k in ("role", "page", "key") if k in data}
                 record = self.builder.metadata(ITEMS_URN + url, {**pointer, "same_as": earlier.record_id},
                                                refers_to=refers_to)

@@ -25,10 +25,13 @@ from archive.catalog.models import CrawlRun, Program
 from archive.catalog.models import Source as SourceRow
 from archive.dedup import DedupIndex
 from archive.indexer import register_warc
+from archive.programs import apply_crawl, programs_to_recheck
+from archive.spool import sync
 from archive.storage import Storage, StorageError, open_storage
 from crawlers.report import CrawlReport
-from crawlers.run import CrawlJob, CrawlOptions, new_run_id, run_crawls, run_paths
+from crawlers.run import CrawlJob, CrawlOptions, new_run_id, run_crawls
 from crawlers.sources import Source
+from scheduler.alerts import enqueue
 from scheduler.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -63,7 +66,9 @@ def crawl_and_ingest(settings: Settings, sources: list[Source], *, kind: str = "
         start_run(catalog, job.source, job.run_id, kind)
     dedup = DedupIndex(catalog, spool_dir=settings.spool_dir, storage=storage)
     reports = run_crawls(jobs, crawl_options(settings, capture, dedup))
-    return [ingest(settings, catalog, storage, job.source, report) for job, report in zip(jobs, reports, strict=True)]
+    outcomes = [ingest(settings, catalog, job.source, report) for job, report in zip(jobs, reports, strict=True)]
+    store(settings, catalog, storage, outcomes)
+    return outcomes
 
 
 def known_keys(catalog: Catalog, source_id: str) -> Callable[[list[str]], set[str]]:
@@ -72,7 +77,7 @@ def known_keys(catalog: Catalog, source_id: str) -> Callable[[list[str]], set[st
     def known(keys: list[str]) -> set[str]:
         if not keys:
             return set()
-        with catalog.session() as session:
+        with catalog.read_session() as session:
             return set(session.scalars(select(Program.key).where(Program.source_id == source_id,
                                                                    Program.key.in_(keys))))
 
@@ -92,7 +97,7 @@ def start_run(catalog: Catalog, source: Source, run_id: str, kind: str) -> None:
                                  host=socket.gethostname(), pid=os.getpid()))
 
 
-def ingest(settings: Settings, catalog: Catalog, storage: Storage, source: Source, report: CrawlReport) -> Outcome:
+def ingest(settings: Settings, catalog: Catalog, source: Source, report: CrawlReport) -> Outcome:
     outcome = Outcome(report, status=run_status(report))
     for path in map(Path, report.warc_files):
         try:
@@ -103,7 +108,6 @@ def ingest(settings: Settings, catalog: Catalog, storage: Storage, source: Sourc
     _finish_run(catalog, report, outcome.status)
     _programmes(settings, catalog, source, report, outcome)
     _alerts(catalog, outcome)
-    _store(settings, catalog, storage, outcome)
     return outcome
 
 
@@ -141,18 +145,10 @@ def load_items(report: CrawlReport) -> list[dict[str, Any]]:
 def _recheck(catalog: Catalog, source: Source, kind: str) -> list[tuple[str, str]]:
     if kind != "full":
         return []
-    try:
-        from archive.programs import programs_to_recheck
-    except Exception:  # that part of the pipeline is not installed (or not importable): skip it
-        return []
     return programs_to_recheck(catalog, source.id)
 
 
 def _programmes(settings: Settings, catalog: Catalog, source: Source, report: CrawlReport, outcome: Outcome) -> None:
-    try:
-        from archive.programs import apply_crawl
-    except Exception:  # that part of the pipeline is not installed (or not importable): skip it
-        return
     try:
         events = apply_crawl(catalog, source_id=source.id, run_id=report.run_id, kind=report.kind, report=report,
                              items=load_items(report), now=datetime.now(UTC),
@@ -168,7 +164,7 @@ def is_baseline(catalog: Catalog, source_id: str, run_id: str) -> bool:
     """The first crawl that saw a source's listing sets its baseline: its programmes are recorded (with
     ``new`` events, for the history) but not alerted: a researcher adding a source wants to hear about
     what is posted from then on, not about every programme already listed."""
-    with catalog.session() as session:
+    with catalog.read_session() as session:
         earlier = session.scalar(select(CrawlRun.id).where(
             CrawlRun.source_id == source_id, CrawlRun.id != run_id,
             CrawlRun.status.in_(("complete", "incomplete"))).limit(1))
@@ -179,32 +175,25 @@ def _alerts(catalog: Catalog, outcome: Outcome) -> None:
     if not outcome.events:
         return
     try:
-        from scheduler.alerts import enqueue
-    except Exception:  # that part of the pipeline is not installed (or not importable): skip it
-        return
-    try:
         enqueue(catalog, outcome.events)
     except Exception as exc:
         logger.exception("could not queue alerts")
         outcome.steps_failed.append(f"alerts: {exc}")
 
 
-def _store(settings: Settings, catalog: Catalog, storage: Storage, outcome: Outcome) -> None:
-    try:
-        from archive.spool import sync
-    except Exception:  # that part of the pipeline is not installed (or not importable): skip it
-        return
+def store(settings: Settings, catalog: Catalog, storage: Storage, outcomes: list[Outcome]) -> None:
+    """Move the spool to the store once (sync takes every closed WARC), then say what became of each crawl's."""
     try:
         result = sync(catalog, storage, settings.spool_dir, verify=settings.storage.verify)
-        mine = {Path(p).name for p in outcome.report.warc_files}  # sync moves the whole spool; count ours
-        outcome.stored = len(mine) - len([p for p in [*result.waiting, *result.failed] if p.name in mine])
-        outcome.waiting = len([p for p in result.waiting if p.name in mine])
-        for pending in [*result.waiting, *result.failed]:
-            outcome.steps_failed.append(f"store: {pending.name} stays in the spool: {pending.reason}")
     except StorageError as exc:
         logger.warning("WARCs stay in the spool until the store is back: %s", exc)
-        outcome.steps_failed.append(f"store: {exc}")
-
-
-def default_run_dir(settings: Settings, source_id: str, run_id: str) -> Path:
-    return run_paths(crawl_options(settings), source_id, run_id)[1]
+        for outcome in outcomes:
+            outcome.steps_failed.append(f"store: {exc}")
+        return
+    pending = {p.name: p for p in [*result.waiting, *result.failed]}
+    for outcome in outcomes:
+        mine = [Path(p).name for p in outcome.report.warc_files]
+        outcome.stored = sum(name not in pending for name in mine)
+        outcome.waiting = sum(name in pending for name in mine)
+        outcome.steps_failed += [f"store: {name} stays in the spool: {pending[name].reason}"
+                                 for name in mine if name in pending]

@@ -33,12 +33,12 @@ def list_programs(catalog: Catalog, *, source: str | None = None, status: str | 
         query = query.where(Program.search_text.like(f"%{escaped}%", escape="\\"))
     if limit:
         query = query.limit(limit)
-    with catalog.session() as session:
+    with catalog.read_session() as session:
         return list(session.scalars(query))
 
 
 def history(catalog: Catalog, source: str, key: str) -> History | None:
-    with catalog.session() as session:
+    with catalog.read_session() as session:
         program = session.scalar(select(Program).where(Program.source_id == source, Program.key == key))
         if program is None:
             return None
@@ -63,7 +63,7 @@ def export_rows(catalog: Catalog, *, source: str | None = None, status: str | No
             query = query.where(Program.source_id == source)
         if status:
             query = query.where(Program.status == status)
-        with catalog.session() as session:
+        with catalog.read_session() as session:
             rows = list(session.scalars(query))
         if not rows:
             return

@@ -25,12 +25,12 @@ from warcio.archiveiterator import ArchiveIterator
 from archive.catalog.db import Catalog
 from archive.catalog.models import CrawlRun, Event, Outbox, Program, ProgramVersion, WarcFile
 from archive.programs.store import apply_crawl
+from archive.records import ITEMS_URN
 from crawlers.encoding import decode_body
 from crawlers.gone import gone_reason
 from crawlers.offline import extract_page
 from crawlers.sources import Source
 
-ITEMS_URN = "urn:items:"
 _RUN_IN_INFO = re.compile(r"listwatch crawl (\S+) of ")
 
 

@@ -140,9 +140,7 @@ class _Context:
                    c.detail_url).where(c.source_id == self.source_id, c.key.in_([s.key for s in batch]))).all()
         known_rows = {row.key: row for row in rows}
         fresh = [s for s in batch if s.key not in known_rows or known_rows[s.key].last_seen_run != self.run_id]
-        known = {row.key: Known(key=row.key, status=row.status, fields=row.fields or {}, title=row.title,
-                                missing_runs=row.missing_runs, last_record_id=row.last_record_id, id=row.id)
-                 for row in rows}
+        known = {row.key: _known(row) for row in rows}  # type: ignore[arg-type]  # a Row with Program's columns
         by_key: dict[str, list[Change]] = {}
         for change in diff_seen(known, fresh):
             by_key.setdefault(change.key, []).append(change)

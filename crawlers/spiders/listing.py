@@ -175,9 +175,10 @@ class ListingSpider(Spider):
         record = await self._settle(response)
         detail = self.source.detail
         assert detail is not None
-        gone = self._gone(response)
+        text = self._text(response)
+        gone = self._gone(response, text)
         item["detail"] = {"url": response.url, "status": response.status, "record": record, "gone": gone}
-        doc = self._document(response, "detail", record) if gone is None else None
+        doc = self._document(response, "detail", record, text) if gone is None else None
         if doc is not None:
             extra = extract_fields(doc, detail.fields, response.url)
             if detail.table and hasattr(doc, "css"):
@@ -203,7 +204,7 @@ class ListingSpider(Spider):
         self.report.pages_ok["recheck"] += 1
         yield {"source": self.source.id, "key": key, "recheck": True,
                "detail": {"url": response.url, "status": response.status, "record": record,
-                          "gone": self._gone(response)}}
+                          "gone": self._gone(response, self._text(response))}}
 
     def parse_attachment(self, response: Response) -> None:
         self.report.pages_ok["attachment"] += 1
@@ -263,17 +264,19 @@ class ListingSpider(Spider):
             await page_capture.finish(page, screenshot=self.source.render.screenshot)
         await page.close()
 
-    def _document(self, response: Response, role: str, record: str | None) -> Node | None:
-        """Decode and parse a page, or report it (challenge, undecodable) and return None."""
-        content_type = header_text(response, "Content-Type")
+    def _text(self, response: Response) -> str:
+        """The page as text, decoded once the way every step here needs it (never trusting a lying charset)."""
         if response.meta.get("playwright"):
-            text = response.text
-        else:
-            decoded = decode_body(response.body, content_type, self.source.encoding)
-            if decoded.note:
-                self.logger.info("%s: %s; decoded as %s (%s)", response.url, decoded.note,
-                                 decoded.encoding, decoded.how)
-            text = decoded.text
+            return str(response.text)  # the rendered DOM, already text
+        decoded = decode_body(response.body, header_text(response, "Content-Type"), self.source.encoding)
+        if decoded.note:
+            self.logger.info("%s: %s; decoded as %s (%s)", response.url, decoded.note, decoded.encoding, decoded.how)
+        return decoded.text
+
+    def _document(self, response: Response, role: str, record: str | None, text: str | None = None) -> Node | None:
+        """Parse a page, or report it (challenge, undecodable) and return None."""
+        content_type = header_text(response, "Content-Type")
+        text = self._text(response) if text is None else text
         if self._challenge(response, role, text):
             return None
         if response.meta.get("listwatch_body_problem"):
@@ -289,16 +292,13 @@ class ListingSpider(Spider):
     def _unchanged(response: Response) -> bool:
         return bool(response.meta.get("listwatch_not_modified"))
 
-    def _gone(self, response: Response) -> str | None:
+    def _gone(self, response: Response, text: str) -> str | None:
         redirects = response.meta.get("redirect_urls") or [response.url]
-        # Decode as the listing decoder does: response.text trusts a lying header (utf-8 over GBK).
-        text = decode_body(response.body, header_text(response, "Content-Type"),
-                           self.source.encoding).text
         return gone_reason(response.status, redirects[0], response.url, text, self.source.start_urls)
 
     def _challenge(self, response: Response, role: str, text: str | None = None) -> bool:
         if text is None:
-            text = decode_body(response.body, header_text(response, "Content-Type")).text
+            text = self._text(response)
         headers = {k.decode(): v[0].decode("latin-1") for k, v in response.headers.items() if v}
         name = detect_challenge(response.status, headers, text)
         if name is None:

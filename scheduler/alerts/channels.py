@@ -16,8 +16,6 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import httpx
-
 from scheduler.alerts.redact import redact_target, scrub, scrubbed_logs
 
 SEND_TIMEOUT = 30.0  # seconds; must stay well under the outbox lease
@@ -76,6 +74,8 @@ class WebhookChannel:
         self.timeout = timeout
 
     def send(self, target: str, message: Message) -> None:
+        import httpx  # imported when a webhook is sent, not by every `listwatch` command
+
         where = redact_target(target)
         body = json.dumps(message.payload, ensure_ascii=False).encode("utf-8")
         headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": self.user_agent,
