@@ -6,6 +6,7 @@ The scores themselves are printed by ``python -m tests.benchmarks.score_corpus``
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -34,6 +35,7 @@ def test_corpus_has_twenty_pages_from_eight_sites_each_with_origin() -> None:
 def test_each_page_has_bytes_a_source_and_absolute_expected_items(page_id: str) -> None:
     doc = expected(page_id)
     assert (CORPUS / "pages" / doc["page"]).stat().st_size > 1000
+    assert datetime.fromisoformat(doc["captured_at"]).tzinfo is not None
     source = load_source(CORPUS / "sources" / f"{page_id}.yaml")
     assert source.items is not None
     assert doc["items"], "a page with no expected items measures nothing"
