@@ -1,6 +1,6 @@
 """What the archive already holds, for cheap re-crawls.
 
-Two questions, answered from the catalog plus what this crawl has written so far:
+Three questions, answered from a per-crawl view of the catalog plus what this crawl has written so far:
 - ``by_digest``: was this exact payload archived before for this source? Then write a ``revisit``
   record (identical-payload-digest) instead of storing the payload again. Deduplication is scoped
   to a source so that each source's WARCs stay self-contained evidence: a source's WACZ export or
@@ -9,21 +9,31 @@ Two questions, answered from the catalog plus what this crawl has written so far
 - ``validators``: what ``ETag``/``Last-Modified`` did the last full capture of this URL carry? Then
   send a conditional GET; a 304 becomes a ``server-not-modified`` revisit and ``load_payload`` hands
   the earlier payload back to extraction.
+- ``same_metadata``: was byte-identical extraction metadata (``urn:items:<url>``) archived before? Then
+  the new metadata record only points at it. The match is by digest against every full metadata
+  record of that URL, never "the newest record": after one unchanged crawl the newest is itself a
+  pointer, and comparing with it made unchanged crawls alternate full copy / pointer.
+
+Each source's view (:class:`SourceView`) is loaded with a few set-based queries the first time the
+source is asked about (``prepare`` does it before the crawl starts), so the per-request path never
+touches the catalog. A source the catalog has never captured costs one existence check and no load.
 """
 
 from __future__ import annotations
 
 import gzip
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import and_, func, select
+from sqlalchemy.orm import Session
 from warcio.archiveiterator import ArchiveIterator
 
 from archive.catalog import Catalog
 from archive.catalog.models import Capture, WarcFile
+from archive.records import ITEMS_URN
 from archive.storage.base import Storage, StorageError
 
 logger = logging.getLogger(__name__)
@@ -52,68 +62,103 @@ def warc_date_of(timestamp: str) -> str:
     return f"{base}.{timestamp[14:]}Z" if len(timestamp) > 14 else f"{base}Z"
 
 
+@dataclass
+class SourceView:
+    """What the catalog knew about one source when the crawl started."""
+
+    digests: dict[str, Earlier] = field(default_factory=dict)            # payload digest -> a full capture
+    validators: dict[str, Earlier] = field(default_factory=dict)         # URL -> newest 200 response, if validated
+    metadata: dict[str, dict[str, str]] = field(default_factory=dict)    # urn -> {payload digest: record id}
+
+
+def load_view(session: Session, source_id: str) -> SourceView:
+    """A source's view in four queries (none past the first when the source has no captures)."""
+    if session.execute(select(Capture.id).where(Capture.source_id == source_id).limit(1)).first() is None:
+        return SourceView()
+    return SourceView(_digests(session, source_id), _validators(session, source_id),
+                      _metadata(session, source_id))
+
+
+def _digests(session: Session, source_id: str) -> dict[str, Earlier]:
+    full = (Capture.source_id == source_id, Capture.record_type.in_(("response", "resource")),
+            Capture.payload_digest != "")
+    first = select(func.min(Capture.id)).where(*full).group_by(Capture.payload_digest)
+    rows = session.execute(select(Capture.url, Capture.timestamp, Capture.record_id, Capture.payload_digest)
+                           .where(Capture.id.in_(first)))
+    return {r.payload_digest: Earlier(r.url, warc_date_of(r.timestamp), r.record_id, r.payload_digest)
+            for r in rows}
+
+
+def _validators(session: Session, source_id: str) -> dict[str, Earlier]:
+    full = (Capture.source_id == source_id, Capture.record_type == "response", Capture.status == 200)
+    newest = (select(Capture.url, func.max(Capture.timestamp).label("ts")).where(*full)
+              .group_by(Capture.url).subquery())
+    rows = session.execute(
+        select(Capture, WarcFile.name, WarcFile.key)
+        .join(WarcFile, Capture.warc_file_id == WarcFile.id)
+        .join(newest, and_(Capture.url == newest.c.url, Capture.timestamp == newest.c.ts))
+        .where(*full)
+    )
+    found: dict[str, Earlier] = {}
+    for capture, name, key in rows:
+        if capture.etag or capture.last_modified:  # the newest full capture carries no validators: ask in full
+            found[capture.url] = Earlier(capture.url, warc_date_of(capture.timestamp), capture.record_id,
+                                         capture.payload_digest, capture.etag, capture.last_modified, name, key,
+                                         capture.offset, capture.length)
+    return found
+
+
+def _metadata(session: Session, source_id: str) -> dict[str, dict[str, str]]:
+    """Per page, each distinct metadata payload once (pointers to one record share one digest)."""
+    rows = session.execute(
+        select(Capture.url, Capture.payload_digest, func.min(Capture.record_id))
+        .where(Capture.source_id == source_id, Capture.record_type == "metadata",
+               Capture.url.startswith(ITEMS_URN, autoescape=True))
+        .group_by(Capture.url, Capture.payload_digest)
+    )
+    found: dict[str, dict[str, str]] = {}
+    for url, digest, record in rows:
+        found.setdefault(url, {})[digest] = record
+    return found
+
+
 class DedupIndex:
-    """Digest and validator look-ups for one crawl of one source."""
+    """Digest, validator and metadata look-ups for the crawls of one process, from per-source views."""
 
     def __init__(self, catalog: Catalog | None, *, spool_dir: Path | None = None,
                  storage: Storage | None = None) -> None:
         self.catalog = catalog
         self.spool_dir = spool_dir
         self.storage = storage
+        self._views: dict[str, SourceView] = {}
         self._this_crawl: dict[tuple[str, str], Earlier] = {}
 
+    def prepare(self, source_id: str) -> SourceView:
+        """Load the source's view now (once): before the crawl, not on its first request."""
+        view = self._views.get(source_id)
+        if view is None:
+            if self.catalog is None:
+                view = SourceView()
+            else:
+                with self.catalog.read_session() as session:
+                    view = load_view(session, source_id)
+            self._views[source_id] = view
+        return view
+
     def by_digest(self, digest: str, source_id: str) -> Earlier | None:
-        if (source_id, digest) in self._this_crawl:
-            return self._this_crawl[source_id, digest]
-        if self.catalog is None:
-            return None
-        with self.catalog.read_session() as session:
-            row = session.execute(
-                select(Capture.url, Capture.timestamp, Capture.record_id)
-                .where(Capture.payload_digest == digest, Capture.source_id == source_id,
-                       Capture.record_type.in_(("response", "resource")))
-                .limit(1)
-            ).first()
-        if row is None:
-            return None
-        return Earlier(row.url, warc_date_of(row.timestamp), row.record_id, digest)
+        found = self._this_crawl.get((source_id, digest))
+        return found if found is not None else self.prepare(source_id).digests.get(digest)
 
     def remember(self, digest: str, source_id: str, earlier: Earlier) -> None:
         self._this_crawl.setdefault((source_id, digest), earlier)
 
-    def latest_metadata(self, urn: str, source_id: str) -> Earlier | None:
-        """The newest metadata record about a page (``urn:items:<url>``), to skip rewriting identical items."""
-        if self.catalog is None:
-            return None
-        with self.catalog.read_session() as session:
-            row = session.execute(
-                select(Capture.url, Capture.timestamp, Capture.record_id, Capture.payload_digest)
-                .where(Capture.url == urn, Capture.source_id == source_id, Capture.record_type == "metadata")
-                .order_by(Capture.timestamp.desc())
-                .limit(1)
-            ).first()
-        return Earlier(row.url, warc_date_of(row.timestamp), row.record_id, row.payload_digest) if row else None
+    def same_metadata(self, urn: str, digest: str, source_id: str) -> str | None:
+        """The id of an archived metadata record at ``urn`` with exactly this payload, if any."""
+        return self.prepare(source_id).metadata.get(urn, {}).get(digest)
 
     def validators(self, url: str, source_id: str) -> Earlier | None:
-        """The newest full (``response``) capture of ``url`` with an ETag or Last-Modified."""
-        if self.catalog is None:
-            return None
-        with self.catalog.read_session() as session:
-            row = session.execute(
-                select(Capture, WarcFile.name, WarcFile.key)
-                .join(WarcFile, Capture.warc_file_id == WarcFile.id)
-                .where(Capture.url == url, Capture.source_id == source_id, Capture.record_type == "response",
-                       Capture.status == 200)
-                .order_by(Capture.timestamp.desc())
-                .limit(1)
-            ).first()
-        if row is None:
-            return None
-        capture, name, key = row
-        if not (capture.etag or capture.last_modified):
-            return None
-        return Earlier(capture.url, warc_date_of(capture.timestamp), capture.record_id, capture.payload_digest,
-                       capture.etag, capture.last_modified, name, key, capture.offset, capture.length)
+        """The newest full (``response``) capture of ``url``, when it carried an ETag or Last-Modified."""
+        return self.prepare(source_id).validators.get(url)
 
     def load_payload(self, earlier: Earlier, source_id: str) -> tuple[list[tuple[str, str]], bytes] | None:
         """The earlier response's HTTP headers and payload: from the spool if still there, else the store."""

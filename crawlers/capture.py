@@ -86,7 +86,10 @@ class WarcCapture:
             warcinfo={k: v for k, v in info.items() if v},
             max_size=settings.getint("LISTWATCH_WARC_MAX_SIZE", 1_000_000_000),
         )
-        extension = cls(writer, getattr(crawler, "listwatch_dedup", None), source_id)
+        dedup: DedupIndex | None = getattr(crawler, "listwatch_dedup", None)
+        if dedup is not None:
+            dedup.prepare(source_id)  # the catalog's view of the source, loaded before the first request
+        extension = cls(writer, dedup, source_id)
         crawler.signals.connect(extension.spider_closed, signal=signals.spider_closed)
         return extension
 
@@ -169,11 +172,11 @@ class WarcCapture:
         """
         record = self.builder.metadata(ITEMS_URN + url, data, refers_to=refers_to)
         if unchanged and self.dedup is not None:
-            earlier = self.dedup.latest_metadata(ITEMS_URN + url, self.source_id)
-            if earlier is not None and earlier.payload_digest == record.rec_headers.get_header("WARC-Payload-Digest"):
+            digest = str(record.rec_headers.get_header("WARC-Payload-Digest"))
+            same = self.dedup.same_metadata(ITEMS_URN + url, digest, self.source_id)
+            if same is not None:
                 pointer: dict[str, Any] = {k: data[k] for k in ("role", "page", "key") if k in data}
-                record = self.builder.metadata(ITEMS_URN + url, {**pointer, "same_as": earlier.record_id},
-                                               refers_to=refers_to)
+                record = self.builder.metadata(ITEMS_URN + url, {**pointer, "same_as": same}, refers_to=refers_to)
         self.write(record)
         return record_id(record)
 

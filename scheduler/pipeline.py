@@ -72,14 +72,17 @@ def crawl_and_ingest(settings: Settings, sources: list[Source], *, kind: str = "
 
 
 def known_keys(catalog: Catalog, source_id: str) -> Callable[[list[str]], set[str]]:
-    """Which of these programme keys the catalog already holds for the source (one query per page)."""
+    """Which of these programme keys the catalog already holds for the source: the source's keys are read
+    in one query on the first call (a quick check's first listing page), then answered from memory."""
+    loaded: list[set[str]] = []
 
     def known(keys: list[str]) -> set[str]:
         if not keys:
             return set()
-        with catalog.read_session() as session:
-            return set(session.scalars(select(Program.key).where(Program.source_id == source_id,
-                                                                   Program.key.in_(keys))))
+        if not loaded:
+            with catalog.read_session() as session:
+                loaded.append(set(session.scalars(select(Program.key).where(Program.source_id == source_id))))
+        return loaded[0].intersection(keys)
 
     return known
 

@@ -1,0 +1,113 @@
+"""What a crawl knows of the archive: per-source views loaded once, metadata pointers that stay pointers."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import event
+from warcio.archiveiterator import ArchiveIterator
+
+from archive.catalog import Catalog, open_catalog
+from archive.dedup import DedupIndex
+from archive.indexer import register_warc
+from archive.records import ITEMS_URN, RecordBuilder
+from archive.writer import RollingWarcWriter
+from crawlers.demo.site import DemoSite
+from tests.conftest import DEMO_SOURCES, crawl_sources
+
+URL = "http://127.0.0.1:8000/a.html"
+
+
+@contextmanager
+def counting(catalog: Catalog) -> Iterator[list[str]]:
+    """Every query (SELECT) the catalog's engine runs inside the block."""
+    seen: list[str] = []
+
+    def before(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            seen.append(statement)
+
+    event.listen(catalog.engine, "before_cursor_execute", before)
+    try:
+        yield seen
+    finally:
+        event.remove(catalog.engine, "before_cursor_execute", before)
+
+
+def _digest(record: object) -> str:
+    return str(record.rec_headers.get_header("WARC-Payload-Digest"))  # type: ignore[attr-defined]
+
+
+def test_views_answer_every_lookup_from_memory(tmp_path: Path) -> None:
+    builder = RecordBuilder()
+    spool = tmp_path / "spool"
+    writer = RollingWarcWriter(spool / "s1", prefix="s1-20260101T000000Z-aaaaaa", builder=builder,
+                               warcinfo={"isPartOf": "s1"})
+    old = builder.response(URL, 200, [("ETag", '"v1"')], b"old body", date="2026-01-01T00:00:01Z")
+    new = builder.response(URL, 200, [("ETag", '"v2"')], b"new body", date="2026-01-01T00:00:02Z")
+    plain = builder.response(URL + "?b", 200, [("Content-Type", "text/html")], b"no validators")
+    missing = builder.response(URL + "?gone", 404, [("ETag", '"x"')], b"not here")
+    full = builder.metadata(ITEMS_URN + URL, {"role": "detail", "key": "k", "fields": {"t": 1}})
+    pointer = builder.metadata(ITEMS_URN + URL, {"role": "detail", "key": "k", "same_as": "<urn:uuid:x>"})
+    writer.write(old, new, plain, missing, full, pointer)
+    catalog = open_catalog(f"sqlite:///{tmp_path / 'catalog.db'}")
+    for path in writer.close():
+        register_warc(catalog, path, source_id="s1")
+
+    dedup = DedupIndex(catalog, spool_dir=spool)
+    with counting(catalog) as loading:
+        dedup.prepare("s1")
+    assert len(loading) == 4, loading
+    with counting(catalog) as lookups:
+        for _ in range(50):
+            earlier = dedup.validators(URL, "s1")
+            assert earlier is not None and earlier.etag == '"v2"', "the newest full capture's validators"
+            assert dedup.validators(URL + "?b", "s1") is None, "newest capture has no validators: ask in full"
+            assert dedup.validators(URL + "?gone", "s1") is None, "only 200 responses give validators"
+            hit = dedup.by_digest(_digest(old), "s1")
+            assert hit is not None and hit.url == URL
+            assert dedup.by_digest("sha256:nothing", "s1") is None
+            assert dedup.same_metadata(ITEMS_URN + URL, _digest(full), "s1") == \
+                full.rec_headers.get_header("WARC-Record-ID")
+            assert dedup.same_metadata(ITEMS_URN + URL, "sha256:other", "s1") is None
+    assert lookups == [], "no catalog query on the per-request path"
+    loaded = dedup.load_payload(earlier, "s1")
+    assert loaded is not None and loaded[1] == b"new body"
+
+    # A source the catalog never captured (a first crawl): one existence check, nothing loaded.
+    with counting(catalog) as first:
+        assert dedup.validators(URL, "s2") is None
+        assert dedup.by_digest(_digest(old), "s2") is None, "dedup stays within a source"
+        assert dedup.same_metadata(ITEMS_URN + URL, _digest(full), "s2") is None
+    assert len(first) == 1
+
+
+def metadata_records(warcs: list[Path]) -> list[dict[str, object]]:
+    found = []
+    for path in warcs:
+        with path.open("rb") as fh:
+            for record in ArchiveIterator(fh):
+                uri = record.rec_headers.get_header("WARC-Target-URI") or ""
+                if record.rec_type == "metadata" and uri.startswith(ITEMS_URN):
+                    found.append(json.loads(record.content_stream().read()))
+    return found
+
+
+def test_three_unchanged_crawls_in_a_row_write_only_pointers(tmp_path: Path, demo_site: DemoSite) -> None:
+    source = DEMO_SOURCES / "mofcom.yaml"
+    first = crawl_sources([source], data_dir=tmp_path, site=demo_site)["demo-mofcom"]
+    originals = metadata_records(first.warcs)
+    assert originals and not any("same_as" in m for m in originals)
+    full_ids = set()
+    for n in range(3):
+        again = crawl_sources([source], data_dir=tmp_path, site=demo_site)["demo-mofcom"]
+        records = metadata_records(again.warcs)
+        assert len(records) == len(originals), f"unchanged crawl {n + 2}"
+        copies = [m for m in records if "same_as" not in m]
+        assert copies == [], f"unchanged crawl {n + 2} rewrote {len(copies)} metadata records in full"
+        targets = {m["same_as"] for m in records}
+        full_ids = full_ids or targets
+        assert targets == full_ids, "every pointer names the first crawl's full record, not a pointer"
