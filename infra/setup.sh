@@ -48,6 +48,7 @@ pip_quiet() { "$@" -q --disable-pip-version-check --no-input; }
 # --- Debian packages ------------------------------------------------------------------------------------
 apt_pkgs=()
 [[ -x /usr/bin/chromium ]] || apt_pkgs+=(chromium)
+[[ -d /usr/share/fonts/opentype/noto ]] || apt_pkgs+=(fonts-noto-cjk)  # Chinese glyphs in screenshots
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || apt_pkgs+=(postgresql)  # tests start their own cluster
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || apt_pkgs+=(python3-venv)
 if ((${#apt_pkgs[@]})); then

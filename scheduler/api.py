@@ -1,22 +1,23 @@
 """The HTTP API for archivists (FastAPI): CDX queries, Memento, raw records, payloads, screenshots, WACZ, feeds.
 
-Every route but ``/healthz`` needs ``Authorization: Bearer <api.token>`` unless ``api.require_token`` is false;
-that includes the OpenAPI document (``/openapi.json``; the HTML docs pages are off, they load scripts from a
-CDN). Bad input gets a 4xx JSON answer ``{"detail": "..."}`` that says what is wrong; record ids and URLs are
-only ever looked up in the catalog, so no parameter can name a file.
+Every route but ``/healthz`` needs ``Authorization: Bearer <api.token>`` (or a web sign-in, or a signed link for
+that path: ``scheduler/web/auth.py``) unless ``api.require_token`` is false; that includes the OpenAPI document
+(``/openapi.json``, shown as a page at ``/docs`` without scripts from a CDN). The web interface and the JSON API
+for programmes and events are mounted from ``scheduler/web``. Bad input gets a 4xx JSON answer
+``{"detail": "..."}`` that says what is wrong; record ids and URLs are only ever looked up in the catalog, so no
+parameter can name a file.
 
 Run it with ``listwatch serve`` (uvicorn on ``api.host``/``api.port``).
 """
 
 from __future__ import annotations
 
-import hmac
 import re
 import tempfile
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
@@ -38,6 +39,8 @@ from archive.retrieval import (
 from archive.storage import Storage, StorageError, StorageUnavailable, open_storage
 from archive.wacz import ExportError, export_wacz
 from scheduler.settings import Settings
+from scheduler.web import mount_web
+from scheduler.web.auth import Access
 
 RECORD_ID = re.compile(r"^<?urn:[A-Za-z0-9][A-Za-z0-9.+-]*:[A-Za-z0-9._~:+-]{1,200}>?$")
 SOURCE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -51,21 +54,11 @@ def _bad(message: str, status: int = 400) -> JSONResponse:
     return JSONResponse({"detail": message}, status_code=status)
 
 
-def _token_check(settings: Settings) -> Any:
-    required = settings.api.require_token
-    secret = settings.api.token.get_secret_value().encode() if settings.api.token else b""
-    if required and not secret:
+def _token_check(settings: Settings) -> Access:
+    if settings.api.require_token and not settings.api.token:
         raise ApiConfigError("api.require_token is true but api.token is not set: set LISTWATCH_API__TOKEN "
                              "(or api.token in listwatch.yaml), or set api.require_token: false for a trusted network")
-
-    def check(request: Request) -> None:
-        if not required:
-            return
-        scheme, _, given = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), secret):
-            raise _Unauthorized()
-
-    return check
+    return Access(settings)
 
 
 class _Unauthorized(Exception):
@@ -86,7 +79,13 @@ def _check_id(value: str, what: str = "record id") -> str:
 
 def create_app(settings: Settings, *, catalog: Catalog | None = None, storage: Storage | None = None) -> FastAPI:
     """The API app; refuses (ApiConfigError) to build when a token is required but not configured."""
-    auth = _token_check(settings)
+    access = _token_check(settings)
+
+    def auth(request: Request) -> None:
+        """Read access: the token, a web sign-in, a signed link for this path, or open reading (see web.auth)."""
+        if not access.can_read(request):
+            raise _Unauthorized()
+
     catalog = catalog or open_catalog(settings.catalog)
     store = storage or open_storage(settings)
     api_base, replay_base = settings.api.public_url.rstrip("/"), settings.replay.public_url.rstrip("/")
@@ -210,6 +209,7 @@ def create_app(settings: Settings, *, catalog: Catalog | None = None, storage: S
         return _feed(catalog, settings, source)
 
     app.include_router(router)
+    mount_web(app, settings, catalog, store, access, auth)
     return app
 
 

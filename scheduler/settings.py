@@ -51,8 +51,14 @@ class ApiSettings(_Section):
     host: str = Field("127.0.0.1", description="Address the HTTP API binds to.")
     port: int = Field(8470, ge=0, le=65535, description="Port of the HTTP API.")
     token: SecretStr | None = Field(None, description="Bearer token the API requires.")
-    require_token: bool = Field(True, description="Refuse every request without the token (401).")
+    require_token: bool = Field(True, description="Refuse reading without the token or a signed link (401); false "
+                                "opens reading on a trusted network (changes always need the token).")
     public_url: str = Field("http://127.0.0.1:8470", description="Base URL used in alert links.")
+    link_secret: SecretStr | None = Field(
+        None, description="Key signing evidence links and web sessions (default: generated once into DATA_DIR).")
+    link_ttl: int = Field(365 * 86400, ge=60, description="Seconds a signed evidence link stays valid (alert "
+                          "links: from the event's time).")
+    session_ttl: int = Field(12 * 3600, ge=60, description="Seconds a web sign-in (with the token) lasts.")
 
 
 class ReplaySettings(_Section):

@@ -102,7 +102,7 @@ def test_each_subscription_gets_one_delivery_per_matching_event(catalog: Catalog
     assert {"field": "deadline", "old": "2026-04-01", "new": "2026-04-15"} in doc["event"]["changes"]
     before, after = doc["evidence"]["before"], doc["evidence"]["after"]
     assert before["replay"] == f"http://127.0.0.1:8480/archive/20260301090000/http://demo.test/list?e={changed}"
-    assert before["record"] == f"http://127.0.0.1:8470/records/urn:uuid:before-{changed}"
+    assert before["record"].startswith(f"http://127.0.0.1:8470/records/urn:uuid:before-{changed}?sig=")  # signed
     assert after["record_id"] == f"<urn:uuid:after-{changed}>" and after["timestamp"] == "20260302100600"
 
     # Apprise json:// got one message per event, with title, source, changes and links in the text.

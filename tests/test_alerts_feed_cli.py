@@ -19,6 +19,7 @@ from archive.catalog.models import Outbox
 from scheduler.alerts import SubscriptionError, atom_feed, deliver_due, enqueue, redact_target, subscribe
 from scheduler.cli.alerts import app
 from scheduler.settings import Settings, load_settings
+from scheduler.web.signing import LinkSigner, link_secret
 
 SECRET_HOOK = "http://127.0.0.1:{port}/hooks/T0KEN-hook-5ecret?sig=Q5ecretQ"
 SECRET_APPRISE = "json://alice:pa55w0rd-5ecret@127.0.0.1:{port}/apprise/path-5ecret?token=5ecret-query"
@@ -59,8 +60,10 @@ def test_atom_feed_parses_cleanly_with_entries_and_evidence_links(catalog: Catal
     assert entry.updated == "2026-03-02T11:05:00Z"
     links = {(link.rel, link.get("title", "")): link.href for link in entry.links}
     assert links[("alternate", "")] == f"http://127.0.0.1:8480/archive/20260302110500/http://demo.test/list?e={changed}"
-    assert links[("related", f"WARC record <urn:uuid:after-{changed}> (after)")] == \
-        f"http://127.0.0.1:8470/records/urn:uuid:after-{changed}"
+    record = links[("related", f"WARC record <urn:uuid:after-{changed}> (after)")]
+    assert record.startswith(f"http://127.0.0.1:8470/records/urn:uuid:after-{changed}?sig=")   # signed: opens
+    forever = LinkSigner(link_secret(settings), ttl=10**9)    # the event is older than api.link_ttl here
+    assert forever.valid(f"/records/urn:uuid:after-{changed}", "", record.split("sig=", 1)[1])
     assert links[("related", "replay (before)")].startswith("http://127.0.0.1:8480/archive/20260301090000/")
     assert "deadline: 2026-04-01 → 2026-04-15" in entry.content[0].value
     self_link = next(link.href for link in parsed.feed.links if link.rel == "self")

@@ -106,6 +106,9 @@ class Program(Base):
     __table_args__ = (
         UniqueConstraint("source_id", "key"),
         Index("ix_programs_source_status", "source_id", "status"),
+        Index("ix_programs_first_seen", "first_seen"),     # the web list's sort orders
+        Index("ix_programs_last_seen", "last_seen"),
+        Index("ix_programs_posted", "posted"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -124,6 +127,7 @@ class Program(Base):
     last_seen_run: Mapped[str | None] = mapped_column(String(64))        # run ids: re-applying a run is a no-op
     last_missed_run: Mapped[str | None] = mapped_column(String(64))
     search_text: Mapped[str] = mapped_column(Text, default="")           # title + field values, for search
+    posted: Mapped[str | None] = mapped_column(String(10))               # YYYY-MM-DD from the date field
 
 
 class ProgramVersion(Base):

@@ -60,6 +60,13 @@ def search_text(title: str, fields: Mapping[str, Any]) -> str:
     return " ".join(" ".join(parts).split()).lower()
 
 
+def posted_date(fields: Mapping[str, Any]) -> str | None:
+    """``YYYY-MM-DD`` from the programme's posting date field (``date``), for filters and weekly charts."""
+    value = fields.get("date")
+    text = str(value)[:10] if value else ""
+    return text if len(text) == 10 and text[4] == "-" and text[7] == "-" and text[:4].isdigit() else None
+
+
 def _known(row: Program) -> Known:
     return Known(key=row.key, status=row.status, fields=row.fields or {}, title=row.title,
                  missing_runs=row.missing_runs, last_record_id=row.last_record_id, id=row.id)
@@ -155,7 +162,7 @@ class _Context:
                 touched.append({"pid": row.id, "record": item.record, "detail": item.detail_url or row.detail_url})
                 if fields is not None:
                     edited.append({"pid": row.id, "title": item.title, "fields": dict(fields),
-                                   "search_text": search_text(item.title, fields)})
+                                   "search_text": search_text(item.title, fields), "posted": posted_date(fields)})
             if row is None or any(ch.kind == CHANGED for ch in item_changes):
                 versions.append({"program_id": program_id, "run_id": self.run_id, "seen_at": self.now,
                                  "fields": dict(fields if fields is not None else item.fields),
@@ -170,7 +177,8 @@ class _Context:
                 touched)
         if edited:
             self.session.execute(update(PROGRAMS).where(c.id == bindparam("pid")).values(
-                title=bindparam("title"), fields=bindparam("fields"), search_text=bindparam("search_text")), edited)
+                title=bindparam("title"), fields=bindparam("fields"), search_text=bindparam("search_text"),
+                posted=bindparam("posted")), edited)
         if versions:
             self.session.execute(insert(VERSIONS), versions)
         if events:
@@ -182,7 +190,8 @@ class _Context:
         rows = [{"source_id": self.source_id, "key": s.key, "title": s.title, "fields": dict(s.fields),
                  "status": ACTIVE, "first_seen": self.now, "last_seen": self.now, "missing_runs": 0,
                  "last_record_id": s.record, "detail_url": s.detail_url, "last_seen_run": self.run_id,
-                 "search_text": search_text(s.title, s.fields), "removal_reason": ""} for s in new]
+                 "search_text": search_text(s.title, s.fields), "posted": posted_date(s.fields),
+                 "removal_reason": ""} for s in new]
         result = self.session.execute(insert(PROGRAMS).returning(PROGRAMS.c.id, PROGRAMS.c.key), rows)
         return {key: pid for pid, key in result}
 

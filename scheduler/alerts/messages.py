@@ -3,7 +3,9 @@
 Alerts are built from catalog rows (:func:`load_alerts`) into plain :class:`Alert` values, then
 rendered as text (Apprise, Atom) or as webhook JSON documents that follow ``webhook.schema.json``.
 Evidence for a record id is the ``captures`` row (URL and time, for a replay link) plus the raw
-record link; a record not (yet) indexed still gets its record link.
+record link, signed so that its recipient opens it without the API token for ``api.link_ttl`` seconds after
+the event (``scheduler/web/signing.py``; the same bytes on every retry); a record not (yet) indexed still
+gets its record link.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from archive.catalog.models import Capture, Event, Program
 from archive.links import record_link, replay_link
 from scheduler.alerts.subscriptions import kind_group
 from scheduler.settings import Settings
+from scheduler.web.signing import signed_link
 
 SCHEMA_VERSION = 1
 _VERBS = {"new": "New programme", "changed": "Changed", "missing": "Missing from the listing",
@@ -75,13 +78,15 @@ class Alert:
         return None
 
 
-def _evidence(record_id: str | None, captures: dict[str, Capture], settings: Settings) -> Evidence | None:
+def _evidence(record_id: str | None, captures: dict[str, Capture], settings: Settings,
+              issued: datetime | None = None) -> Evidence | None:
     if not record_id:
         return None
     cap = captures.get(record_id)
     replay = replay_link(settings.replay.public_url, cap.url, cap.timestamp) if cap is not None else None
+    record = signed_link(settings, record_link(settings.api.public_url, record_id), issued)
     return Evidence(record_id=record_id, url=cap.url if cap else None, timestamp=cap.timestamp if cap else None,
-                    replay=replay, record=record_link(settings.api.public_url, record_id))
+                    replay=replay, record=record)
 
 
 def _changes(raw: dict[str, Any] | None) -> tuple[tuple[str, Any, Any], ...]:
@@ -115,8 +120,8 @@ def alert_from(event: Event, program: Program | None, captures: dict[str, Captur
                  title=(program.title if program is not None and program.title else event.title) or "",
                  summary=event.summary or "", program_key=program.key if program is not None else None,
                  changes=_changes(event.changes),
-                 before=_evidence(event.before_record_id, captures, settings),
-                 after=_evidence(event.after_record_id, captures, settings), run_id=event.run_id)
+                 before=_evidence(event.before_record_id, captures, settings, utc(event.at)),
+                 after=_evidence(event.after_record_id, captures, settings, utc(event.at)), run_id=event.run_id)
 
 
 # -- text ---------------------------------------------------------------------------------------------

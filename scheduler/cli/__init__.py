@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from scheduler.cli import alerts, archive, crawl, programs, retrieve
+from scheduler.cli import alerts, archive, crawl, events, programs, retrieve
 from scheduler.cli import daemon as daemon_cli
 from scheduler.cli import demo as demo_cli
 
@@ -17,6 +17,7 @@ app.registered_commands += crawl.app.registered_commands
 app.registered_commands += retrieve.app.registered_commands
 app.registered_commands += daemon_cli.app.registered_commands
 app.registered_commands += demo_cli.app.registered_commands
+app.registered_commands += events.app.registered_commands
 app.add_typer(crawl.sources_app, name="sources")
 app.add_typer(alerts.app, name="alerts", help="Alert subscriptions, delivery and Atom feeds.")
 app.add_typer(archive.app, name="archive", help="The stored archive: sync, fixity audits, reindex, status.")

@@ -6,6 +6,7 @@ from alembic import context
 from sqlalchemy import create_engine
 
 from archive.catalog.models import Base
+from archive.programs.search import include_object
 
 config = context.config
 target_metadata = Base.metadata
@@ -22,7 +23,7 @@ def run() -> None:
 
 
 def _migrate(connection: object) -> None:
-    context.configure(connection=connection, target_metadata=target_metadata,
+    context.configure(connection=connection, target_metadata=target_metadata, include_object=include_object,
                       render_as_batch=connection.dialect.name == "sqlite")  # type: ignore[attr-defined]
     with context.begin_transaction():
         context.run_migrations()
