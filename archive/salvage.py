@@ -101,15 +101,15 @@ def record_ok(stream: io.IOBase) -> bool:
     """True when ``stream`` holds exactly one WARC record whose block is whole and whose digest verifies."""
     try:
         record = ArcWarcRecordLoader().parse_record_stream(stream, known_format="warc", no_record_parse=True)
-    except Exception:  # warcio raises several types for a damaged header; all mean "not usable"
+        length = int(record.rec_headers.get_header("Content-Length") or "")
+        digester = hashlib.sha256()
+        total = 0
+        while chunk := record.raw_stream.read(CHUNK):
+            digester.update(chunk)
+            total += len(chunk)
+    except Exception:  # a damaged header or length (warcio raises several types): all mean "not usable"
         return False
-    length = int(record.rec_headers.get_header("Content-Length") or -1)
-    digester = hashlib.sha256()
-    total = 0
-    while chunk := record.raw_stream.read(CHUNK):
-        digester.update(chunk)
-        total += len(chunk)
-    if total != length:
+    if total != length or stream.read(8) != b"\r\n\r\n":   # the member holds this record and its end mark only
         return False
     expected = record.rec_headers.get_header("WARC-Block-Digest")
     return expected is None or _digest_matches(expected, digester.digest())

@@ -87,7 +87,8 @@ def crawl_settings(source: Source, run_id: str, options: CrawlOptions) -> Settin
                                                  "overwrite": True}},
     }
     if not options.capture:
-        values["EXTENSIONS"] = {}
+        values["EXTENSIONS"] = {name: order for name, order in defaults.EXTENSIONS.items()
+                                if name != "crawlers.capture.WarcCapture"}
         values["DOWNLOADER_MIDDLEWARES"] = {}
     if source.render.mode == "browser":
         handler = "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler"

@@ -19,7 +19,7 @@ REDIRECT_MAX_TIMES = 10
 DOWNLOAD_WARNSIZE = 0
 LOG_LEVEL = "INFO"
 
-EXTENSIONS = {"crawlers.capture.WarcCapture": 0}
+EXTENSIONS = {"crawlers.capture.WarcCapture": 0, "crawlers.stopping.PromptStop": 0}
 DOWNLOADER_MIDDLEWARES = {"crawlers.capture.WarcCaptureMiddleware": 950}
 
 # -- listwatch settings ------------------------------------------------------------------------

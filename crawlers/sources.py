@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import string
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -24,8 +25,18 @@ class SourceError(ValueError):
     """A source file cannot be used; the message names the file, the field and the problem."""
 
 
+# Upper bounds on numbers a source may set: far above any real listing, low enough that a typo
+# (``delay: 1e300``, ``max_pages: 1e9``) is refused at load time instead of hanging or exhausting a crawl.
+MAX_PAGES = 100_000
+MAX_DELAY = 60.0             # seconds between requests; a crawl must still honour its time limit and SIGTERM
+MAX_TIMEOUT = 600.0          # seconds for one request or page render
+MAX_SECONDS = 7 * 86400      # one crawl's time budget
+MAX_BYTES = 4 * 2**30        # one response or attachment
+MAX_INTERVAL = 366 * 86400   # the longest schedule interval
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Rule(_Strict):
@@ -117,14 +128,21 @@ class Pagination(_Strict):
     next: Rule | None = None
     total: Rule | None = None
     param: str = "page"
-    first: int = 1
-    page_size: int | None = None
-    max_pages: int = Field(default=200, ge=1)
+    first: int = Field(default=1, ge=0, le=MAX_PAGES)
+    page_size: int | None = Field(default=None, ge=1, le=MAX_PAGES)
+    max_pages: int = Field(default=200, ge=1, le=MAX_PAGES)
 
     @field_validator("next", "total", mode="before")
     @classmethod
     def _shorthand(cls, v: Any) -> Any:
         return _rule(v) if v is not None else v
+
+    @field_validator("template")
+    @classmethod
+    def _only_n(cls, v: str | None) -> str | None:
+        if v is not None:
+            check_template(v)
+        return v
 
     @model_validator(mode="after")
     def _needs(self) -> Pagination:
@@ -140,7 +158,7 @@ class Pagination(_Strict):
 class Attachments(_Strict):
     selector: Rule = Rule(css="a::attr(href)")
     extensions: list[str] = ["pdf", "doc", "docx", "xls", "xlsx", "zip", "wps", "ofd"]
-    max_bytes: int = Field(default=50_000_000, ge=1)
+    max_bytes: int = Field(default=50_000_000, ge=1, le=MAX_BYTES)
 
     @field_validator("selector", mode="before")
     @classmethod
@@ -178,27 +196,86 @@ class Render(_Strict):
     mode: Literal["static", "browser"] = "static"
     wait_for: str | None = None
     wait_until: Literal["load", "domcontentloaded", "networkidle", "commit"] = "domcontentloaded"
-    timeout: float = Field(default=30.0, gt=0)
+    timeout: float = Field(default=30.0, gt=0, le=MAX_TIMEOUT)
     screenshot: bool = True
 
 
 class Politeness(_Strict):
-    delay: float = Field(default=0.5, ge=0)
+    delay: float = Field(default=0.5, ge=0, le=MAX_DELAY)
     concurrency: int = Field(default=4, ge=1, le=64)
     obey_robots: bool = True
     user_agent: str | None = None
 
 
 class Limits(_Strict):
-    max_pages: int = Field(default=1000, ge=1)
-    max_response_bytes: int = Field(default=30_000_000, ge=1024)
-    max_seconds: int = Field(default=1800, ge=1)
+    max_pages: int = Field(default=1000, ge=1, le=MAX_PAGES)
+    max_response_bytes: int = Field(default=30_000_000, ge=1024, le=MAX_BYTES)
+    max_seconds: int = Field(default=1800, ge=1, le=MAX_SECONDS)
     retries: int = Field(default=2, ge=0, le=10)
-    timeout: float = Field(default=30.0, gt=0)
+    timeout: float = Field(default=30.0, gt=0, le=MAX_TIMEOUT)
 
 
 _EVERY = re.compile(r"^\d+\s*[smhd]$")
-_CRON = re.compile(r"^(\S+\s+){4}\S+$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def interval_seconds(spec: str) -> int | None:
+    """Seconds of an interval like ``15m`` (None when ``spec`` is not an interval, e.g. a cron expression)."""
+    spec = spec.strip()
+    if not _EVERY.match(spec):
+        return None
+    return int(spec[:-1]) * _UNITS[spec[-1]]
+
+
+def check_schedule(spec: str) -> str:
+    """Refuse what the scheduler could not run, with the parser APScheduler itself uses for cron."""
+    seconds = interval_seconds(spec)
+    if seconds is not None:
+        if not 1 <= seconds <= MAX_INTERVAL:
+            raise ValueError(f"interval {spec!r} must be between 1s and {MAX_INTERVAL // 86400}d")
+        return spec
+    if len(spec.split()) != 5:
+        raise ValueError(f"{spec!r} is neither an interval like '15m'/'6h' nor a five-field cron expression "
+                         "(minute hour day month weekday, e.g. '0 3 * * *')")
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        CronTrigger.from_crontab(spec)
+    except ValueError as exc:
+        raise ValueError(f"cron expression {spec!r} is not valid: {exc} "
+                         "(fields: minute 0-59, hour 0-23, day 1-31, month 1-12, weekday 0-6 or mon-sun)") from None
+    return spec
+
+
+def check_template(template: str) -> str:
+    """A page template may use ``{n}`` (the page number) and nothing else; ``{{``/``}}`` are literal braces."""
+    try:
+        names = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+        template.format(n=1)
+    except (ValueError, IndexError, KeyError) as exc:
+        problem = f"{type(exc).__name__}: {exc}"
+        raise ValueError(f"template {template!r} is not a valid page template ({problem}); "
+                         "use {n} for the page number and {{ }} for literal braces") from None
+    if names - {"n"}:
+        raise ValueError(f"template {template!r} uses {', '.join(sorted('{' + n + '}' for n in names - {'n'}))};"
+                         " only {n} (the page number) is filled in")
+    return template
+
+
+def check_encoding(name: str) -> str:
+    """A text codec Python knows (``hex``, ``base64``, ``zlib``… are bytes-to-bytes codecs and are refused)."""
+    import codecs
+
+    try:
+        codecs.lookup(name)
+    except LookupError:
+        raise ValueError(f"unknown encoding {name!r} (e.g. utf-8, gb18030, big5, shift_jis)") from None
+    try:
+        "".encode(name)
+        b"".decode(name)
+    except LookupError:
+        raise ValueError(f"encoding {name!r} is not a text encoding (e.g. utf-8, gb18030, big5)") from None
+    return name
 
 
 class Schedule(_Strict):
@@ -211,16 +288,14 @@ class Schedule(_Strict):
 
     quick: str | None = None
     full: str | None = "6h"
-    quick_pages: int = Field(default=2, ge=1)
-    jitter: int | None = Field(default=None, ge=0)
+    quick_pages: int = Field(default=2, ge=1, le=MAX_PAGES)
+    jitter: int | None = Field(default=None, ge=0, le=86400)
     enabled: bool = True
 
     @field_validator("quick", "full")
     @classmethod
     def _interval_or_cron(cls, v: str | None) -> str | None:
-        if v is not None and not (_EVERY.match(v.strip()) or _CRON.match(v.strip())):
-            raise ValueError(f"{v!r} is neither an interval like '15m'/'6h' nor a five-field cron expression")
-        return v
+        return check_schedule(v) if v is not None else v
 
 
 class Source(_Strict):
@@ -250,14 +325,7 @@ class Source(_Strict):
     @field_validator("encoding")
     @classmethod
     def _known_encoding(cls, v: str | None) -> str | None:
-        import codecs
-
-        if v is not None:
-            try:
-                codecs.lookup(v)
-            except LookupError:
-                raise ValueError(f"unknown encoding {v!r}") from None
-        return v
+        return check_encoding(v) if v is not None else v
 
     @model_validator(mode="after")
     def _items_unless_feed(self) -> Source:
@@ -295,6 +363,10 @@ def load_source(path: Path) -> Source:
         raise SourceError(f"{path}: {describe_errors(exc)}") from None
 
 
+_BOUND_ERRORS = {"less_than_equal", "less_than", "greater_than", "greater_than_equal", "finite_number",
+                 "int_parsing", "float_parsing", "int_from_float"}
+
+
 def describe_errors(exc: ValidationError) -> str:
     """pydantic errors as 'field.path: problem' lines an operator can act on."""
     lines = []
@@ -303,6 +375,8 @@ def describe_errors(exc: ValidationError) -> str:
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             message = "unknown setting (check the spelling)"
+        elif err["type"] in _BOUND_ERRORS:
+            message += f" (got {err['input']!r})"
         lines.append(f"{where}: {message}")
     return "; ".join(lines)
 

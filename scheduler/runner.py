@@ -130,8 +130,8 @@ def salvage_run(spool_dir: Path, source_id: str, run_id: str) -> list[Salvaged]:
     for path in open_files(spool_dir / source_id, prefix=f"{source_id}-{run_id}"):
         try:
             result = salvage(path)
-        except OSError as exc:
-            log.error("could not salvage %s: %s", path, exc)
+        except Exception as exc:   # one unreadable file must not stop the others (or the daemon's start)
+            log.error("could not salvage %s: %s: %s", path, type(exc).__name__, exc)
             continue
         log.warning("salvaged %s: %d records kept, %d bytes cut%s", path.name, result.records, result.cut_bytes,
                     f", original kept as {result.quarantined.name}" if result.quarantined else "")
