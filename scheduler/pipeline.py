@@ -8,6 +8,7 @@ the crawl is guarded: a failing step is reported and leaves its inputs in place 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -32,6 +33,7 @@ from crawlers.report import CrawlReport
 from crawlers.run import CrawlJob, CrawlOptions, new_run_id, run_crawls
 from crawlers.sources import Source
 from scheduler.alerts import enqueue
+from scheduler.lease import RunLease, lease_path
 from scheduler.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -62,12 +64,14 @@ def crawl_and_ingest(settings: Settings, sources: list[Source], *, kind: str = "
     storage = open_storage(settings)
     jobs = [CrawlJob(source, run_id or new_run_id(), kind, _recheck(catalog, source, kind),
                      known=known_keys(catalog, source.id)) for source in sources]
-    for job in jobs:
-        start_run(catalog, job.source, job.run_id, kind)
-    dedup = DedupIndex(catalog, spool_dir=settings.spool_dir, storage=storage)
-    reports = run_crawls(jobs, crawl_options(settings, capture, dedup))
-    outcomes = [ingest(settings, catalog, job.source, report) for job, report in zip(jobs, reports, strict=True)]
-    store(settings, catalog, storage, outcomes)
+    with contextlib.ExitStack() as leases:
+        for job in jobs:   # the lease first: from the moment the row says running, the run is visibly ours
+            leases.enter_context(RunLease(lease_path(settings.data_dir, job.source.id, job.run_id)))
+            start_run(catalog, job.source, job.run_id, kind)
+        dedup = DedupIndex(catalog, spool_dir=settings.spool_dir, storage=storage)
+        reports = run_crawls(jobs, crawl_options(settings, capture, dedup))
+        outcomes = [ingest(settings, catalog, job.source, report) for job, report in zip(jobs, reports, strict=True)]
+        store(settings, catalog, storage, outcomes)
     return outcomes
 
 

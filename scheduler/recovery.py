@@ -1,8 +1,12 @@
 """Runs left ``running`` by a process that is gone: close them as interrupted and salvage their WARCs.
 
-A run row carries the host and pid of the process running it (the crawl subprocess once started, the daemon
-before that). On this host a run is *alive* when that pid exists and its command line names the run id (pid
-reuse cannot fool it). Rows of other hosts are left alone: their own daemon recovers them.
+A run is *alive* while its crawl process holds the run's lease (:mod:`scheduler.lease`, an ``flock`` the kernel
+drops when the process dies): a manual ``listwatch crawl`` and a daemon's crawl subprocess are told apart from
+dead runs the same way, whatever their command lines. Nothing here touches a run, or its ``.open`` WARCs, while
+its lease is held. Rows without a lease file (written by an older version, or a daemon child in the instant
+before it takes its lease) fall back to the recorded pid: alive when that process exists and either started
+before the run did or names the run id on its command line (pid reuse cannot fool either). Rows of other
+hosts are left alone: their own daemon recovers them.
 
 >>> recover(catalog, settings)   # doctest: +SKIP   (at daemon start, and periodically)
 ['20260105T010203Z-a1b2c3']
@@ -10,28 +14,39 @@ reuse cannot fool it). Rows of other hosts are left alone: their own daemon reco
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import signal
 import socket
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import psutil
 from sqlalchemy import select
 
 from archive.catalog import Catalog
 from archive.catalog.models import CrawlRun
+from scheduler.lease import lease_held, lease_path
 from scheduler.runner import log_tail, salvage_run, signal_group
 from scheduler.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
-def run_alive(run: CrawlRun) -> bool:
-    """True when the process recorded for ``run`` still runs it on this host."""
-    if run.pid is None or run.host != socket.gethostname():
-        return run.host != socket.gethostname()   # another host's run: assume alive
+def run_alive(run: CrawlRun, data_dir: Path) -> bool:
+    """True when a process still owns ``run`` (another host's run is assumed alive)."""
+    if run.host != socket.gethostname():
+        return True
+    held = lease_held(lease_path(data_dir, run.source_id, run.id))
+    if held is not None:
+        return held
+    if run.pid is None:
+        return False
     try:
-        return run.id in " ".join(psutil.Process(run.pid).cmdline())
+        proc = psutil.Process(run.pid)
+        started = run.started_at if run.started_at.tzinfo else run.started_at.replace(tzinfo=UTC)
+        return proc.create_time() <= started.timestamp() or run.id in " ".join(proc.cmdline())
     except psutil.Error:
         return False
 
@@ -43,6 +58,8 @@ def close_interrupted(catalog: Catalog, settings: Settings, run_id: str, reason:
         if run is None or run.status != "running":
             return
         source_id = run.source_id
+    if lease_held(lease_path(settings.data_dir, source_id, run_id)):
+        return   # its crawl process is alive after all (it took the lease since we looked)
     salvaged = salvage_run(settings.spool_dir, source_id, run_id)
     tail = log_tail(settings.data_dir / "runs" / source_id / run_id / "crawl.log")
     with catalog.session() as session:
@@ -67,7 +84,7 @@ def running_runs(catalog: Catalog, source_id: str | None = None) -> list[CrawlRu
 def source_busy(catalog: Catalog, settings: Settings, source_id: str) -> str | None:
     """The id of a live run of ``source_id`` (dead ones are closed on the way), or None."""
     for run in running_runs(catalog, source_id):
-        if run_alive(run):
+        if run_alive(run, settings.data_dir):
             return run.id
         close_interrupted(catalog, settings, run.id, _dead_reason(run))
     return None
@@ -84,16 +101,30 @@ def recover(catalog: Catalog, settings: Settings, *, ours: set[str] | frozenset[
     for run in running_runs(catalog):
         if run.id in ours or run.host != socket.gethostname():
             continue
-        if run_alive(run):
+        if run_alive(run, settings.data_dir):
             started = run.started_at if run.started_at.tzinfo else run.started_at.replace(tzinfo=UTC)
-            if run.pid is not None and now - started > limit:   # an orphan of a killed daemon that hangs
+            if now - started > limit and run.pid is not None and _daemon_child(run):   # a killed daemon's orphan
                 signal_group(run.pid, signal.SIGKILL)
+                with contextlib.suppress(psutil.Error):
+                    psutil.Process(run.pid).wait(10)   # the kernel drops its lease as it goes
                 close_interrupted(catalog, settings, run.id, "orphaned crawl killed past its time limit")
                 closed.append(run.id)
             continue
         close_interrupted(catalog, settings, run.id, _dead_reason(run))
         closed.append(run.id)
     return closed
+
+
+def _daemon_child(run: CrawlRun) -> bool:
+    """True for a crawl subprocess a daemon started (its own process group, the run id on its command line).
+    Only those are ever killed here: a manual ``listwatch crawl`` keeps its own limits."""
+    if run.pid is None:
+        return False
+    try:
+        proc = psutil.Process(run.pid)
+        return os.getpgid(run.pid) == run.pid and run.id in " ".join(proc.cmdline())
+    except (psutil.Error, OSError):
+        return False
 
 
 def _dead_reason(run: CrawlRun) -> str:
