@@ -62,6 +62,9 @@ class TextFormatter(logging.Formatter):
 
 def configure(level: str = "INFO", as_json: bool = False) -> None:
     """Send the root logger to stderr in the chosen format (replacing earlier handlers)."""
+    from scheduler.alerts.redact import install_log_redaction
+
+    install_log_redaction()
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if as_json else TextFormatter())
     handler.addFilter(ContextFilter())

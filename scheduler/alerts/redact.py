@@ -1,4 +1,11 @@
-"""Keeping subscription targets secret: a redacted form for display, and scrubbing of text and logs.
+"""Keeping secrets out of what is printed and logged: subscription targets, URLs and database DSNs.
+
+Two strengths. A *subscription target* is shown as its scheme (and host) only, see below. Any other URL or DSN
+(the catalog URL, a start URL, a store endpoint) goes through :func:`redact_url`: it keeps what an operator
+needs to recognise it but replaces a userinfo password and token-like query values with ``***``
+(``postgresql://lw:s3cret@db/lw`` → ``postgresql://lw:***@db/lw``). :func:`redact_text` does the same to every
+URL and ``password=…`` pair inside free text, and :func:`install_log_redaction` applies it to every log record
+of the process (the CLI and the daemon install it), so a URL a library logs is redacted too.
 
 A target URL may carry tokens anywhere: in the user/password, the path (``tgram://BOTTOKEN/CHAT``,
 ``discord://ID/TOKEN``), the query or even the host position. So the only thing ever shown is the
@@ -23,6 +30,77 @@ _HOST_SCHEMES = frozenset({"http", "https", "json", "jsons", "xml", "xmls", "for
 _HOSTNAME = re.compile(r"^(localhost|[0-9.]+|\[[0-9a-f:]+\]|([a-z0-9-]+\.)+[a-z0-9-]+)$", re.IGNORECASE)
 # Loggers known to print request URLs (apprise unpacks URLs at TRACE; urllib3/httpx log request lines).
 _LEAKY_LOGGERS = ("apprise", "urllib3.connectionpool", "httpx", "httpcore.http11", "httpcore.connection")
+
+
+# Query parameters whose value is a credential (matched on the whole name, case-insensitively).
+_SECRET_PARAM = re.compile(
+    r"(.*[_-])?(token|secret|passw(or)?d|pwd|pass|api[_-]?key|apikey|key|auth|authorization|signature|sig|"
+    r"session|sessionid|sid|credential|x-amz-credential|x-amz-signature|x-amz-security-token|code|ticket)",
+    re.IGNORECASE)
+_URL_IN_TEXT = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>]+")
+_KEYWORD_SECRET = re.compile(r"\b(password|passwd|pwd|secret|token)(\s*[=:]\s*)('[^']*'|\"[^\"]*\"|[^\s,;&]+)",
+                             re.IGNORECASE)
+
+
+def _redact_query(query: str) -> str:
+    def one(pair: str) -> str:
+        name, eq, value = pair.partition("=")
+        return f"{name}={REDACTED}" if eq and value and _SECRET_PARAM.fullmatch(unquote(name)) else pair
+
+    return "&".join(one(pair) for pair in query.split("&"))
+
+
+def redact_url(url: str) -> str:
+    """``url`` (or a SQLAlchemy/libpq DSN) with its userinfo password and token-like query values as ``***``.
+
+    ``https://u:p@h/x?token=abc&page=2`` → ``https://u:***@h/x?token=***&page=2``. Text that is not a URL is
+    returned with ``password=…``-style pairs redacted (a libpq keyword DSN: ``host=db password=x``).
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return _KEYWORD_SECRET.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", url)
+    cut = min((i for i in (rest.find("/"), rest.find("?"), rest.find("#")) if i >= 0), default=len(rest))
+    netloc, tail = rest[:cut], rest[cut:]
+    userinfo, at, hostport = netloc.rpartition("@")
+    if at:
+        user, colon, password = userinfo.partition(":")
+        netloc = f"{user}:{REDACTED}@{hostport}" if colon and password else netloc
+    path, qmark, query = tail.partition("?")
+    query, hash_, fragment = query.partition("#")
+    if qmark:
+        tail = f"{path}?{_redact_query(query)}{hash_}{fragment}"
+    return f"{scheme}://{netloc}{tail}"
+
+
+def redact_text(text: str) -> str:
+    """Every URL and ``password=…`` pair in ``text`` redacted (see :func:`redact_url`)."""
+    if "://" in text:
+        text = _URL_IN_TEXT.sub(lambda m: redact_url(m.group()), text)
+    return _KEYWORD_SECRET.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
+
+
+def install_log_redaction() -> None:
+    """Redact URLs and passwords in every log record this process makes (idempotent).
+
+    A record factory rather than a handler filter: Scrapy and the CLI replace handlers, the factory stays.
+    """
+    previous = logging.getLogRecordFactory()
+    if getattr(previous, "listwatch_redacts", False):
+        return
+
+    def factory(*args: object, **kwargs: object) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record: keep it as it is; logging reports it
+            return record
+        redacted = redact_text(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return record
+
+    factory.listwatch_redacts = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(factory)
 
 
 def _scheme_and_host(target: str) -> tuple[str, str]:

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import typer
 
+from scheduler.alerts.redact import install_log_redaction
 from scheduler.cli import alerts, archive, crawl, events, programs, retrieve
 from scheduler.cli import daemon as daemon_cli
 from scheduler.cli import demo as demo_cli
 
+install_log_redaction()   # every command, the crawl subprocess included: no password or token in a log line
 app = typer.Typer(help="Watch programme listings, archive every visit as WARC, report what changed.",
                   no_args_is_help=True, add_completion=False)
 app.registered_commands += crawl.app.registered_commands

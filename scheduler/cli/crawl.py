@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from crawlers.sources import Source, SourceError, load_source, load_sources
+from scheduler.alerts.redact import redact_url
 from scheduler.cli.common import console, err
 from scheduler.cli.common import settings_or_exit as _settings
 from scheduler.settings import Settings
@@ -63,7 +64,7 @@ def print_outcomes(outcomes: list[Outcome], settings: Settings) -> None:
 
     runs = (settings.data_dir / "runs").resolve()
     console.print(f"WARCs: [bold]{open_storage(settings).describe()}[/] (spool: {settings.spool_dir.resolve()}); "
-                  f"catalog: {settings.catalog.split('///')[-1]}; items and reports: {runs}")
+                  f"catalog: {redact_url(settings.catalog).split('///')[-1]}; items and reports: {runs}")
 
 
 @app.command()
