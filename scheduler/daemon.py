@@ -38,7 +38,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from archive.catalog import open_catalog
 from crawlers.run import new_run_id
-from crawlers.sources import Source, SourceError, load_source
+from crawlers.sources import Source, SourceError, interval_seconds, load_source
 from scheduler import health, logs
 from scheduler.metrics import Metrics
 from scheduler.recovery import recover, source_busy
@@ -49,20 +49,15 @@ log = logging.getLogger(__name__)
 JOB_TABLE = "listwatch_jobs"
 KINDS = ("quick", "full")
 WATCH_SOURCES = 2.0
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_interval(spec: str) -> int | None:
-    """Seconds of an interval like ``15m`` (None for a cron expression)."""
-    spec = spec.strip()
-    if spec[:-1].strip().isdigit() and spec[-1] in _UNITS:
-        return int(spec[:-1]) * _UNITS[spec[-1]]
-    return None
+DELIVERY_PASSES = 3
 
 
 def make_trigger(spec: str, jitter: int) -> BaseTrigger:
-    """An interval (``20s``, ``15m``, ``6h``) or a five-field cron expression, with jitter (UTC)."""
-    seconds = parse_interval(spec)
+    """An interval (``20s``, ``15m``, ``6h``) or a five-field cron expression, with jitter (UTC).
+
+    Raises ValueError for a spec the source validator (``crawlers.sources.check_schedule``) would refuse.
+    """
+    seconds = interval_seconds(spec)
     if seconds is not None:
         return IntervalTrigger(seconds=seconds, jitter=min(jitter, seconds // 4) or None, timezone=UTC)
     minute, hour, day, month, dow = spec.split()
@@ -105,26 +100,33 @@ class Daemon:
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
         self._sources_seen: tuple[tuple[str, int, int], ...] | None = None
+        self.skipped: dict[str, str] = {}           # source file name → why it is not scheduled
         self.reload_requested = threading.Event()
         workers = settings.scheduler.max_crawls * 2 + 2
         self.scheduler = BackgroundScheduler(
             jobstores={"default": SQLAlchemyJobStore(engine=self.catalog.engine, tablename=JOB_TABLE),
                        "internal": MemoryJobStore()},
-            executors={"default": ThreadPoolExecutor(workers), "internal": ThreadPoolExecutor(3)},
+            executors={"default": ThreadPoolExecutor(workers), "internal": ThreadPoolExecutor(2 + DELIVERY_PASSES)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None}, timezone=UTC)
 
     # -- life cycle ---------------------------------------------------------------------------------
 
     def start(self) -> None:
         Daemon.current = self
-        closed = recover(self.catalog, self.settings)
+        try:
+            closed = recover(self.catalog, self.settings)
+        except Exception:   # the maintenance pass retries; the daemon must start whatever the spool holds
+            log.exception("recovery of dead runs failed at start")
+            closed = []
         if closed:
             log.warning("closed %d run(s) left running by a dead process: %s", len(closed), ", ".join(closed))
             self.sync_spool()
         self.scheduler.start(paused=True)
         self.reload_sources()
         s = self.settings.scheduler
-        self._internal(self.deliver_alerts, s.deliver_interval, "deliver")
+        # Overlapping delivery passes: a pass busy with a slow endpoint does not hold the others' alerts back
+        # (a subscription being sent to is left to the pass that has it; see alerts.outbox).
+        self._internal(self.deliver_alerts, s.deliver_interval, "deliver", instances=DELIVERY_PASSES)
         self._internal(self.maintenance, s.maintenance_interval, "maintenance")
         self._internal(self.watch_sources, WATCH_SOURCES, "watch-sources")
         if s.metrics_port:
@@ -132,9 +134,9 @@ class Daemon:
         self.scheduler.resume()
         log.info("scheduler running: %d source(s), %d crawl slot(s)", len(self.sources), s.max_crawls)
 
-    def _internal(self, func: Callable[[], Any], seconds: float, name: str) -> None:
+    def _internal(self, func: Callable[[], Any], seconds: float, name: str, instances: int = 1) -> None:
         self.scheduler.add_job(func, IntervalTrigger(seconds=seconds, timezone=UTC), id=name, jobstore="internal",
-                               executor="internal", replace_existing=True)
+                               executor="internal", replace_existing=True, max_instances=instances)
 
     def stop(self) -> None:
         """Stop scheduling; running crawls get ``stop_grace`` seconds, then SIGTERM, then SIGKILL."""
@@ -188,16 +190,21 @@ class Daemon:
         """Read ``sources_dir``; add, change and remove jobs so they match (a broken file keeps its old jobs)."""
         self._sources_seen = self._dir_state()
         found: dict[str, tuple[Source, Path]] = {}
-        broken: set[str] = set()
+        broken: dict[str, str] = {}
         for name, _, _ in self._sources_seen:
             path = self.settings.sources_dir / name
             try:
                 source = load_source(path)
-            except SourceError as exc:
-                log.error("source file skipped: %s", exc)
-                broken.add(name)
+                for spec in schedules(source, self.settings).values():
+                    make_trigger(spec, 0)   # what validation let through must also make a trigger
+            except (SourceError, ValueError) as exc:
+                broken[name] = str(exc)
                 continue
             found.setdefault(source.id, (source, path))
+        for name, reason in broken.items():
+            if self.skipped.get(name) != reason:   # once per change of the file, not every few seconds
+                log.error("source file skipped (its other sources keep running): %s", reason)
+        self.skipped = broken
         keep = {job_id for job_id in self._job_ids() for sid, (_, p) in self.sources.items()
                 if job_id.endswith(f":{sid}") and p.name in broken}
         self.sources = {**{sid: v for sid, v in self.sources.items() if v[1].name in broken}, **found}
@@ -211,9 +218,14 @@ class Daemon:
                 job = self.scheduler.get_job(job_id, jobstore="default")
                 if job is not None and job.kwargs.get("signature") == signature:
                     continue    # unchanged: keep its stored next run time (a missed run is caught up)
-                self.scheduler.add_job(scheduled_crawl, make_trigger(spec, jitter), id=job_id,
-                                       name=f"{kind} check of {source_id}", replace_existing=True,
-                                       kwargs={"source_id": source_id, "kind": kind, "signature": signature})
+                try:
+                    self.scheduler.add_job(scheduled_crawl, make_trigger(spec, jitter), id=job_id,
+                                           name=f"{kind} check of {source_id}", replace_existing=True,
+                                           kwargs={"source_id": source_id, "kind": kind, "signature": signature})
+                except Exception as exc:   # one source must never stop the others from being scheduled
+                    log.error("%s not scheduled: %s", job_id, exc)
+                    self.skipped[path.name] = f"{path}: {job_id}: {exc}"
+                    continue
                 log.info("scheduled %s: %s", job_id, spec)
         for job_id in self._job_ids() - wanted:
             self.scheduler.remove_job(job_id, jobstore="default")

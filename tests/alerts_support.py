@@ -33,10 +33,12 @@ class Endpoint:
     """Records every POST it acknowledges (2xx). ``fail`` lists how the next requests fail:
     ``"500"`` answers HTTP 500, ``"close"`` drops the connection without an answer.
     With ``hold_at = n`` the n-th acknowledged-to-be request (0-based) is held unanswered until
-    ``release`` is set: ``held`` is set when it arrives, and it is never acknowledged."""
+    ``release`` is set: ``held`` is set when it arrives, and it is never acknowledged (with ``hold_path``,
+    only requests to that path are counted and held)."""
 
     fail: list[str] = field(default_factory=list)
     hold_at: int | None = None
+    hold_path: str | None = None     # count and hold only requests to this path
     delay: float = 0.0
     received: list[Received] = field(default_factory=list)
     failed: list[Received] = field(default_factory=list)
@@ -55,8 +57,10 @@ class Endpoint:
                 got = Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
                 with endpoint.lock:
                     failure = endpoint.fail.pop(0) if endpoint.fail else None
-                    hold = failure is None and endpoint.hold_at == len(endpoint.received) \
-                        and not endpoint.held.is_set()
+                    path = got.path.split("?")[0]
+                    counted = endpoint.received if endpoint.hold_path is None else endpoint.at(endpoint.hold_path)
+                    hold = failure is None and endpoint.hold_at == len(counted) and not endpoint.held.is_set() \
+                        and endpoint.hold_path in (None, path)
                     if failure:
                         endpoint.failed.append(got)
                 if hold:

@@ -12,13 +12,14 @@ HTTP libraries' own log lines are scrubbed while a send runs (see ``redact.scrub
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from scheduler.alerts.redact import redact_target, scrub, scrubbed_logs
 
-SEND_TIMEOUT = 30.0  # seconds; must stay well under the outbox lease
+SEND_TIMEOUT = 30.0  # seconds, the whole attempt (webhooks) or each network wait (Apprise); well under the lease
 
 
 class DeliveryError(Exception):
@@ -67,7 +68,10 @@ class AppriseChannel:
 
 
 class WebhookChannel:
-    """POSTs JSON to an http(s) URL with httpx; redirects are not followed (a moved hook is an error)."""
+    """POSTs JSON to an http(s) URL with httpx; redirects are not followed (a moved hook is an error).
+
+    ``timeout`` is a total deadline for the attempt (connect, send, answer), not a per-read timeout.
+    """
 
     def __init__(self, user_agent: str = "listwatch-alerts", timeout: float = SEND_TIMEOUT) -> None:
         self.user_agent = user_agent
@@ -80,10 +84,17 @@ class WebhookChannel:
         body = json.dumps(message.payload, ensure_ascii=False).encode("utf-8")
         headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": self.user_agent,
                    "Idempotency-Key": message.delivery_id}
+        async def post() -> httpx.Response:
+            async with httpx.AsyncClient(timeout=self.timeout, follow_redirects=False) as client:
+                return await client.post(target, content=body, headers=headers)
+
         with scrubbed_logs(target) as secrets:
             try:
-                with httpx.Client(timeout=self.timeout, follow_redirects=False) as client:
-                    response = client.post(target, content=body, headers=headers)
+                # httpx's timeouts are per connect/read/write: an endpoint trickling bytes would never hit them.
+                # wait_for bounds the whole attempt and cancels it (closing the connection) at the deadline.
+                response = asyncio.run(asyncio.wait_for(post(), self.timeout))
+            except TimeoutError:
+                raise DeliveryError(f"{where}: no complete answer within {self.timeout:g} s") from None
             except httpx.HTTPError as exc:
                 raise DeliveryError(scrub(f"{where}: {type(exc).__name__}: {exc}", secrets)) from None
             if not response.is_success:

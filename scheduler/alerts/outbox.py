@@ -6,8 +6,10 @@ it twice, or in two processes at once, never makes a second row. Backfill events
 Immediate rows are due at once; digest rows carry a ``batch`` id (``hourly:2026-03-01T10:00Z``,
 the UTC hour or day of the event) and are due when that window closes.
 
-**Deliver.** :func:`deliver_due` works through due rows one *unit* at a time (an immediate row, or
-all due rows of one subscription's batch, which become one digest message):
+**Deliver.** :func:`deliver_due` serves subscriptions side by side (a bounded thread pool; each subscription
+in order, for at most ``CHANNEL_BUDGET`` seconds a pass, each send with a total deadline), so one slow or dead
+endpoint delays only its own messages. Each subscription's due rows go one *unit* at a time (an immediate row,
+or all due rows of one subscription's batch, which become one digest message):
 
 1. *claim* — in one short transaction: ``state='sending'``, ``attempts+1``, ``next_attempt_at`` =
    now + lease; the ``UPDATE … WHERE state IN (pending, sending) AND next_attempt_at <= now`` only
@@ -35,7 +37,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -64,6 +68,8 @@ from scheduler.settings import Settings
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=5)
+CHANNEL_BUDGET = 120.0   # seconds one subscription may take in one pass; the rest of its messages wait
+DELIVERY_THREADS = 8     # subscriptions served at once
 MAX_ATTEMPTS = 20
 BACKOFF_FIRST = timedelta(seconds=30)
 BACKOFF_CAP = timedelta(hours=1)
@@ -189,11 +195,14 @@ class _Claim:
 
 
 def _due_units(catalog: Catalog, now: datetime, limit: int) -> list[_Unit]:
+    """Due units, oldest first, of subscriptions that no other pass is sending to right now."""
     with catalog.session() as session:
+        in_flight = select(Outbox.subscription_id).where(Outbox.state == "sending", Outbox.next_attempt_at > now)
         found = session.execute(
             select(Outbox.id, Outbox.subscription_id, Outbox.batch)
             .join(Subscription, Subscription.id == Outbox.subscription_id)
-            .where(Subscription.active.is_(True), Outbox.state.in_(_LIVE), Outbox.next_attempt_at <= now)
+            .where(Subscription.active.is_(True), Outbox.state.in_(_LIVE), Outbox.next_attempt_at <= now,
+                   Outbox.subscription_id.not_in(in_flight))
             .order_by(Outbox.next_attempt_at, Outbox.id).limit(limit)).all()
     units: dict[tuple[int, Any], _Unit] = {}
     for row_id, sub_id, batch in found:
@@ -269,22 +278,53 @@ def _settle_failed(catalog: Catalog, name: str, ids: Iterable[int], error: str, 
 def deliver_due(catalog: Catalog, settings: Settings, now: datetime | None = None, *,
                 channels: dict[str, Channel] | None = None, lease: timedelta = LEASE,
                 max_attempts: int = MAX_ATTEMPTS, stop: Callable[[], bool] | None = None,
-                limit: int = 1000) -> DeliveryStats:
+                limit: int = 1000, channel_budget: float = CHANNEL_BUDGET,
+                threads: int = DELIVERY_THREADS) -> DeliveryStats:
     """Send every outbox row due at ``now`` (default: the clock, read afresh for each message).
 
-    ``stop`` is asked before each message; when it answers true the pass ends cleanly.
+    Subscriptions are served side by side (up to ``threads`` at once), each in order, each for at most
+    ``channel_budget`` seconds per pass, and each send has a total deadline (the channel's): a slow or dead
+    endpoint delays only its own subscription. A subscription with a send in flight in another pass is left to
+    that pass. ``stop`` is asked before each message; when it answers true the pass ends cleanly.
     Example: ``deliver_due(catalog, settings)`` after ``enqueue``; ``listwatch alerts deliver --loop``.
     """
     clock: Callable[[], datetime] = (lambda: utc(now)) if now is not None else (lambda: datetime.now(UTC))
     channels = channels if channels is not None else default_channels(settings.user_agent)
-    stats = DeliveryStats()
-    failing: set[int] = set()   # subscriptions whose channel failed in this pass: leave the rest for later
+    per_sub: dict[int, list[_Unit]] = {}
     for unit in _due_units(catalog, clock(), limit):
-        if stop is not None and stop():
+        per_sub.setdefault(unit.subscription_id, []).append(unit)
+    stats = DeliveryStats()
+    if not per_sub:
+        return stats
+
+    def serve(units: list[_Unit]) -> DeliveryStats:
+        return _deliver_subscription(catalog, settings, units, clock, channels, lease, max_attempts, stop,
+                                     time.monotonic() + channel_budget)
+
+    with ThreadPoolExecutor(max_workers=max(1, min(threads, len(per_sub))),
+                            thread_name_prefix="listwatch-deliver") as pool:
+        for done in pool.map(serve, per_sub.values()):
+            stats.messages += done.messages
+            stats.rows += done.rows
+            stats.failures += done.failures
+            stats.dead += done.dead
+    return stats
+
+
+def _deliver_subscription(catalog: Catalog, settings: Settings, units: list[_Unit], clock: Callable[[], datetime],
+                          channels: dict[str, Channel], lease: timedelta, max_attempts: int,
+                          stop: Callable[[], bool] | None, budget_ends: float) -> DeliveryStats:
+    """One subscription's due units, in order, until one fails (the rest wait for the next pass), the
+    subscription's time budget for this pass is spent, or ``stop`` says so."""
+    stats = DeliveryStats()
+    for unit in units:
+        if (stop is not None and stop()) or time.monotonic() >= budget_ends:
             break
-        if unit.subscription_id in failing:
-            continue
-        claim = _claim(catalog, settings, unit, clock(), lease)
+        try:
+            claim = _claim(catalog, settings, unit, clock(), lease)
+        except Exception:   # a database hiccup: this subscription waits for the next pass, the others go on
+            log.exception("could not claim alert deliveries of subscription %s", unit.subscription_id)
+            break
         if claim is None:
             continue
         if claim.missing:
@@ -300,10 +340,9 @@ def deliver_due(catalog: Catalog, settings: Settings, now: datetime | None = Non
             channel.send(claim.target, claim.message)
         except DeliveryError as exc:
             stats.failures += 1
-            failing.add(unit.subscription_id)
             log.warning("alert delivery to subscription %r failed: %s", claim.name, exc)
             stats.dead += _settle_failed(catalog, claim.name, live, str(exc), clock(), max_attempts)
-            continue
+            break   # leave this subscription's other messages for later, in order
         _settle_sent(catalog, live, clock())
         stats.messages += 1
         stats.rows += len(live)
