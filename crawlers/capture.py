@@ -65,6 +65,7 @@ class WarcCapture:
         self.builder = writer.builder
         self.dedup = dedup
         self.source_id = source_id
+        self.last_date = ""  # WARC-Date of the last response or revisit written
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> WarcCapture:
@@ -119,7 +120,7 @@ class WarcCapture:
 
         A payload the archive already holds becomes an identical-payload-digest ``revisit``.
         """
-        date = self.builder.now()
+        date = self.last_date = self.builder.now()
         earlier, digest = self._earlier(status, body)
         if earlier is not None:
             response = self.builder.revisit(url, status, response_headers, payload_digest=digest,
@@ -152,7 +153,7 @@ class WarcCapture:
         an empty page. Empty, they take the original response's headers. The request record keeps the
         validators we sent and the profile says the server answered "not modified".
         """
-        date = self.builder.now()
+        date = self.last_date = self.builder.now()
         revisit = self.builder.revisit(url, status, None, payload_digest=earlier.payload_digest,
                                        refers_to_uri=earlier.url, refers_to_date=earlier.warc_date,
                                        refers_to=earlier.record_id, profile="server-not-modified",
@@ -241,6 +242,7 @@ class WarcCaptureMiddleware:
             protocol="HTTP/1.1",  # Scrapy's HTTP/1.1 handler; the response's own version is in its status line
             ip_address=ip,
         )
+        request.meta["warc_date"] = self.capture.last_date  # the capture time extraction resolves dates against
         return response
 
     def _not_modified(self, request: Request, response: Response, request_headers: Headers, earlier: Earlier,
@@ -262,6 +264,7 @@ class WarcCaptureMiddleware:
             return retry
         headers, body = loaded
         request.meta["warc_record_id"] = revisit_id
+        request.meta["warc_date"] = self.capture.last_date
         request.meta["listwatch_not_modified"] = earlier.record_id
         return response.replace(status=200, headers=scrapy_headers_from(headers), body=body)
 

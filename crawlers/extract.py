@@ -1,18 +1,27 @@
-"""Pure extraction: source rules applied to a parsed page (HTML/XML selector or JSON data)."""
+"""Pure extraction: source rules applied to a parsed page (HTML/XML selector or JSON data).
+
+Text of an element is taken with ``html-text``: block elements and ``<br>`` separate words, so
+``Commission<br>Status`` reads ``Commission Status``; whitespace is then collapsed. Dates go through
+:mod:`crawlers.dates`, resolved against the page's capture time held in a :class:`Context`, which also
+collects the problems met on the page (a partial date, an unreadable one).
+"""
 
 from __future__ import annotations
 
+import html
 import json
 import re
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
-from dateutil import parser as dateparser
+import html_text
 from jsonpath_ng.ext import parse as jsonpath_parse
 from parsel import Selector
 
+from crawlers.dates import parse_date
 from crawlers.sources import Items, Rule
 
 Node = Selector | dict[str, Any] | list[Any] | str | int | float | None
@@ -28,12 +37,29 @@ FEED_ITEMS = Items(
     key="url",
 )
 
-_CN_DATE = re.compile(r"(\d{4})\s*[年/.-]\s*(\d{1,2})\s*[月/.-]\s*(\d{1,2})\s*日?")
 _SPACE = re.compile(r"\s+")
+_MARKUP = re.compile(r"</?[a-zA-Z][^>]*>")
 
 
 class ExtractionError(ValueError):
     """A rule could not be applied (wrong kind of selector for the page, bad JSONPath…)."""
+
+
+@dataclass
+class Context:
+    """What rules need beyond the node: the page URL, its capture time, and where problems go."""
+
+    base_url: str
+    captured_at: datetime | None = None
+    problems: list[str] = field(default_factory=list)
+
+    def note(self, message: str) -> None:
+        if message not in self.problems and len(self.problems) < 200:
+            self.problems.append(message)
+
+
+def _context(base: str | Context) -> Context:
+    return base if isinstance(base, Context) else Context(base)
 
 
 def parse_document(text: str, kind: str) -> Node:
@@ -77,7 +103,11 @@ def node_text(node: Node, keep_html: bool = False) -> str:
     if isinstance(node, Selector):
         if isinstance(node.root, str):
             return node.root
-        return str(node.get()) if keep_html else str(node.xpath("string()").get() or "")
+        if keep_html:
+            return str(node.get())
+        if getattr(node.root, "tag", None) is None or not isinstance(node.root.tag, str):
+            return str(node.xpath("string()").get() or "")  # comments, processing instructions
+        return str(html_text.selector_to_text(node, guess_punct_space=False, guess_layout=False))
     if node is None:
         return ""
     if isinstance(node, dict | list):
@@ -85,16 +115,26 @@ def node_text(node: Node, keep_html: bool = False) -> str:
     return str(node)
 
 
-def apply_rule(node: Node, rule: Rule, base_url: str) -> Any:
+def json_string_text(text: str) -> str:
+    """A JSON string meant as text may hold rendered HTML (``Rescheduled &#8211; Board``, ``<p>…</p>``)."""
+    if "<" in text and _MARKUP.search(text):
+        return str(html_text.extract_text(text, guess_punct_space=False, guess_layout=False))
+    return html.unescape(text) if "&" in text else text
+
+
+def apply_rule(node: Node, rule: Rule, base: str | Context) -> Any:
+    ctx = _context(base)
     values = []
     for found in select(node, rule):
         text = node_text(found, keep_html=rule.type == "html")
+        if rule.type == "text" and rule.jsonpath is not None and isinstance(found, str):
+            text = json_string_text(text)
         if rule.regex is not None:
             match = re.search(rule.regex, text)
             if not match:
                 continue
             text = match.group(1) if match.groups() else match.group(0)
-        value = convert(text, rule.type, base_url)
+        value = convert(text, rule.type, ctx, rule.missing_year)
         if value not in (None, ""):
             values.append(value)
         if values and not rule.many:
@@ -104,56 +144,55 @@ def apply_rule(node: Node, rule: Rule, base_url: str) -> Any:
     return values[0] if values else rule.default
 
 
-def convert(text: str, kind: str, base_url: str) -> Any:
+def convert(text: str, kind: str, base: str | Context, missing_year: str = "partial") -> Any:
+    ctx = _context(base)
     if kind == "html":
         return text.strip()
     text = _SPACE.sub(" ", text).strip()
     if not text:
         return None
     if kind == "url":
-        return urljoin(base_url, text)
+        return urljoin(ctx.base_url, text)
     if kind == "date":
-        return iso_date(text)
+        parsed = parse_date(text, ctx.captured_at, missing_year)
+        if parsed.problem:
+            ctx.note(f"date: {parsed.problem}")
+        return parsed.value
     if kind == "int":
         digits = re.search(r"-?\d+", text.replace(",", ""))
         return int(digits.group(0)) if digits else None
     return text
 
 
-def iso_date(text: str) -> str | None:
+def iso_date(text: str, captured_at: datetime | None = None) -> str | None:
     """Dates as ISO 8601: ``2026年4月15日`` → ``2026-04-15``; times keep their offset."""
-    match = _CN_DATE.search(text)
-    if match and not re.search(r"\d{1,2}:\d{2}", text):
-        year, month, day = (int(g) for g in match.groups())
-        try:
-            return datetime(year, month, day).date().isoformat()
-        except ValueError:
-            return None
-    try:
-        parsed = dateparser.parse(text, fuzzy=True)
-    except (ValueError, OverflowError):
-        return None
-    has_time = bool(re.search(r"\d{1,2}:\d{2}", text))
-    return parsed.isoformat() if has_time else parsed.date().isoformat()
+    return parse_date(text, captured_at or datetime.now(UTC)).value
 
 
-def extract_items(doc: Node, items: Items, base_url: str) -> list[dict[str, Any]]:
+def extract_items(doc: Node, items: Items, base: str | Context) -> list[dict[str, Any]]:
     """Apply ``items`` to a parsed page; returns one dict of fields per item node."""
+    ctx = _context(base)
     if items.fragment is not None:
         fragments = [node_text(v) for v in select(doc, Rule(jsonpath=items.fragment))]
         doc = Selector(text="".join(fragments) or "<html></html>", type="html")
     return [
-        {name: apply_rule(node, rule, base_url) for name, rule in items.fields.items()}
+        {name: apply_rule(node, rule, ctx) for name, rule in items.fields.items()}
         for node in select(doc, items.selector)
     ]
 
 
-def extract_fields(doc: Node, fields: dict[str, Rule], base_url: str) -> dict[str, Any]:
-    return {name: apply_rule(doc, rule, base_url) for name, rule in fields.items()}
+def extract_fields(doc: Node, fields: dict[str, Rule], base: str | Context) -> dict[str, Any]:
+    ctx = _context(base)
+    return {name: apply_rule(doc, rule, ctx) for name, rule in fields.items()}
 
 
 def label_table(doc: Selector, rows: str, label: str, value: str, labels: dict[str, str]) -> dict[str, str]:
-    """Map label/value rows (主办单位 → organizer) to fields; labels match ignoring spaces and colons."""
+    """Map label/value rows (主办单位 → organizer) to fields.
+
+    A label cell matches a configured label when both are equal after taking the cell's text (``<br>``
+    and blocks become spaces), dropping all whitespace and colons (``:``/``：``) and ignoring case:
+    ``<th>Commission<br>Status:</th>`` matches ``commission status``.
+    """
     wanted = {_label_key(k): v for k, v in labels.items()}
     found: dict[str, str] = {}
     for row in doc.css(rows):
@@ -168,7 +207,7 @@ def label_table(doc: Selector, rows: str, label: str, value: str, labels: dict[s
 
 
 def _label_key(text: str) -> str:
-    return re.sub(r"[\s:：]+", "", text)
+    return re.sub(r"[\s:：]+", "", text).casefold()
 
 
 def outlinks(doc: Node, base_url: str) -> list[str]:
@@ -178,10 +217,30 @@ def outlinks(doc: Node, base_url: str) -> list[str]:
     return sorted(link for link in links if link.startswith(("http://", "https://")))
 
 
+def canonical_key(value: Any, drop_params: list[str], site_hosts: set[str] | frozenset[str] = frozenset()) -> str:
+    """A programme's key that survives a site's move: a URL on one of ``site_hosts`` (the source's own
+    hosts, ``www.`` ignored) becomes its path and query (``/d/1.html?id=3``); another URL loses its scheme
+    and default port (``//other.gov.cn/d/1.html``); fragments and tracking parameters go; other values
+    (ids) are trimmed."""
+    text = normalise_key(value, drop_params)
+    if not text.startswith(("http://", "https://")):
+        return text
+    parts = urlsplit(text)
+    host = (parts.hostname or "").removeprefix("www.")
+    tail = urlunsplit(("", "", parts.path or "/", parts.query, ""))
+    if host in site_hosts:
+        return tail
+    try:
+        port = parts.port if parts.port not in (None, 80, 443) else None
+    except ValueError:  # a port that is not a number: keep the URL as it was written
+        return text
+    return f"//{host}{':' + str(port) if port else ''}{tail}"
+
+
 def normalise_key(value: Any, drop_params: list[str]) -> str:
     """A stable item key: URLs lose fragments and tracking parameters; other values are trimmed."""
     text = str(value).strip() if value is not None else ""
-    if not text.startswith(("http://", "https://")):
+    if not text[:8].lower().startswith(("http://", "https://")):
         return text
     parts = urlsplit(text)
     query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in drop_params]

@@ -2,6 +2,11 @@
 
 Written as ``run.json`` beside the run's items; the scheduler and the programme diff read it to
 decide whether the crawl saw the whole listing (only a complete crawl may declare removals).
+
+``warnings`` are problems that did not stop a page (a charset the bytes contradict, a field that matched
+nothing on most items, a partial date). :attr:`CrawlReport.degraded` says why a crawl that saw the whole
+listing still cannot be trusted: detail pages failing (a detail page answering 404/410 counts as failed
+too, in ``pages_failed.detail`` and ``detail_gone``), charset conflicts, fields matching nothing.
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ class CrawlReport:
     pagination_finished: bool = True
     problems: list[Problem] = field(default_factory=list)
     challenges: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
+    detail_gone: int = 0
     warc_files: list[str] = field(default_factory=list)
     warc_bytes: int = 0
     items_path: str = ""
@@ -53,6 +60,27 @@ class CrawlReport:
             and self.pages_ok["listing"] > 0
         )
 
+    @property
+    def degraded(self) -> list[str]:
+        """Why this crawl's results are doubtful though its listing was read (empty: they are not)."""
+        reasons = []
+        failed, gone = self.pages_failed["detail"], self.detail_gone
+        tried = failed + self.pages_ok["detail"]
+        if failed - gone > 0 or (gone >= 2 and gone * 2 > tried):
+            reasons.append(f"{failed} of {tried} detail pages failed ({gone} answered gone)")
+        for kind, what in (("charset", "pages whose declared charset the bytes contradict"),
+                           ("empty-field", "pages where a field matched nothing on most items")):
+            pages = {w.url for w in self.warnings if w.kind == kind}
+            if pages:
+                example = next(w.message for w in self.warnings if w.kind == kind)
+                reasons.append(f"{len(pages)} {what} (e.g. {example})")
+        return reasons
+
+    def warn(self, url: str, role: Role, kind: str, message: str) -> None:
+        """A problem that did not stop the page (kept to at most 500 entries)."""
+        if len(self.warnings) < 500:
+            self.warnings.append(Problem(url, role, kind, message))
+
     def problem(self, url: str, role: Role, kind: str, message: str) -> None:
         entry = Problem(url, role, kind, message)
         if kind == "challenge":
@@ -62,7 +90,7 @@ class CrawlReport:
         self.pages_failed[role] += 1
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "complete": self.complete}
+        return {**asdict(self), "complete": self.complete, "degraded": self.degraded}
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -72,6 +100,7 @@ class CrawlReport:
     def load(cls, path: Path) -> CrawlReport:
         data = json.loads(path.read_text(encoding="utf-8"))
         data.pop("complete", None)
-        data["problems"] = [Problem(**p) for p in data["problems"]]
-        data["challenges"] = [Problem(**p) for p in data["challenges"]]
+        data.pop("degraded", None)
+        for name in ("problems", "challenges", "warnings"):
+            data[name] = [Problem(**p) for p in data.get(name, [])]
         return cls(**data)

@@ -45,6 +45,12 @@ class Rule(_Strict):
     ``regex`` alone applies to the node's text; with a selector it refines the selected text
     (first group if any). ``type`` post-processes: ``url`` makes it absolute, ``date`` gives
     ISO 8601, ``int`` a number, ``text`` collapses whitespace, ``html`` keeps markup.
+
+    An element's text is read as a browser shows it: block elements and ``<br>`` separate words
+    (``Commission<br>Status`` → ``Commission Status``), whitespace is collapsed. XPath is XPath 1.0
+    (lxml). Dates are resolved against the page's capture time (``3天前``); ``missing_year`` says what
+    to do with a date that has no year (``7月1日``): ``partial`` (default) keeps ``--07-01`` and reports
+    it as a problem, ``capture`` takes the capture's year. A date without a day stays ``YYYY-MM``.
     """
 
     css: str | None = None
@@ -55,6 +61,7 @@ class Rule(_Strict):
     type: Literal["text", "url", "date", "int", "html"] = "text"
     many: bool = False
     default: str | None = None
+    missing_year: Literal["partial", "capture"] = "partial"
 
     @model_validator(mode="after")
     def _one_selector(self) -> Rule:
@@ -84,12 +91,29 @@ class Items(_Strict):
 
     ``fragment`` (a JSONPath) names a JSON field holding an HTML fragment that contains the items,
     for endpoints that return ``{"html": "<ul>…</ul>"}``.
+
+    ``comments: true`` also reads markup held inside HTML comments (``<!-- <li>…</li> -->``), as if
+    the comment markers were not there. ``script`` names a JavaScript variable (or gives a regular
+    expression ending just before the value) whose JSON or JavaScript object literal in an inline
+    ``<script>`` holds the items (``var listData = {…}`` → ``script: listData``); the selector and
+    fields are then JSONPath over that object. ``include`` / ``exclude`` map a field name to a
+    regular expression searched in the field's text: an item is kept only if every ``include``
+    matches and no ``exclude`` does (a missing field matches nothing).
+
+    Keys: a URL key is made relative to the source's site (``/list/1.html?id=3``) when its host is
+    a start URL's host (ignoring scheme, port and ``www.``), else scheme-less (``//other.gov.cn/…``),
+    so a site moving to https, a new port or a new host keeps its programmes. ``key_params_drop``
+    query parameters and fragments are dropped. A non-URL key (an id field) is trimmed.
     """
 
     selector: Rule
     fields: dict[str, Rule]
     key: str = "url"
     fragment: str | None = None
+    comments: bool = False
+    script: str | None = None
+    include: dict[str, str] = {}
+    exclude: dict[str, str] = {}
     key_params_drop: list[str] = Field(
         default_factory=lambda: ["utm_source", "utm_medium", "utm_campaign", "spm", "from"])
 
@@ -107,7 +131,21 @@ class Items(_Strict):
     def _key_is_a_field(self) -> Items:
         if self.key not in self.fields:
             raise ValueError(f"key {self.key!r} is not one of the fields ({', '.join(self.fields)})")
+        for what, filters in (("include", self.include), ("exclude", self.exclude)):
+            for name, pattern in filters.items():
+                if name not in self.fields:
+                    raise ValueError(f"{what} names {name!r}, not one of the fields ({', '.join(self.fields)})")
+                _compiles(pattern, f"{what}.{name}")
+        if self.script is not None:
+            _compiles(self.script, "script")
         return self
+
+
+def _compiles(pattern: str, where: str) -> None:
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"{where}: regex {pattern!r} does not compile: {exc}") from None
 
 
 class Pagination(_Strict):
@@ -156,6 +194,10 @@ class Pagination(_Strict):
 
 
 class Attachments(_Strict):
+    """Files linked from a detail page: the links ``selector`` finds whose path ends with one of
+    ``extensions``. Each becomes ``{"name", "url"}`` in page order; the name is the link's text (else its
+    ``title``, else the file name)."""
+
     selector: Rule = Rule(css="a::attr(href)")
     extensions: list[str] = ["pdf", "doc", "docx", "xls", "xlsx", "zip", "wps", "ofd"]
     max_bytes: int = Field(default=50_000_000, ge=1, le=MAX_BYTES)
@@ -177,9 +219,15 @@ class LabelTable(_Strict):
 
 
 class Detail(_Strict):
-    """Follow each item's link (the ``link`` field) and extract more fields there."""
+    """Follow each item's link (the ``link`` field) and extract more fields there.
+
+    ``format`` is the detail pages' own format (``auto``: from their Content-Type, else a sniff). When
+    unset it is the source's ``format`` for HTML sources and ``auto`` otherwise, so a JSON listing can
+    link to HTML detail pages.
+    """
 
     link: str = "url"
+    format: Literal["auto", "html", "json"] | None = None
     fields: dict[str, Rule] = {}
     table: LabelTable | None = None
     attachments: Attachments | None = None
@@ -299,6 +347,11 @@ class Schedule(_Strict):
 
 
 class Source(_Strict):
+    """One watched listing. ``hook`` (``module:function``) post-processes each listing page's items:
+    ``hook(response: scrapy.http.TextResponse, items: list[dict], source: Source) -> list[dict]``, called with
+    the page (live or archived alike) and the fields extracted by the rules; it returns the items to keep
+    (see ``tests/sample_hooks.py``)."""
+
     id: Annotated[str, Field(pattern=ID_PATTERN)]
     name: str
     start_urls: list[str] = Field(min_length=1)

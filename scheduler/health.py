@@ -11,7 +11,9 @@ failing    the last ``failures_alert`` runs all failed (runs interrupted by a st
            neither failures nor successes; a crawl killed at its time limit is a failure)
 blocked    the last ``PERSIST`` runs all met a challenge page (the guard reports the first one)
 degraded   the last ``PERSIST`` full crawls that fetched their listing found no item, or fewer than
-           ``MIN_RATIO`` × the median of the complete full crawls before them (selectors broke)
+           ``MIN_RATIO`` × the median of the complete full crawls before them (selectors broke), or were
+           all ``degraded`` (detail pages failing, charset conflicts, fields matching nothing: the
+           report's ``degraded`` reasons are the detail)
 silent     no complete crawl (of either depth) for ``silent_after`` seconds
 =========  ===========================================================================================
 
@@ -87,16 +89,21 @@ def assess(runs: Sequence[CrawlRun], settings: Settings, now: datetime) -> list[
     fulls = [r for r in counted if r.kind == "full" and r.status != "failed" and _listing_ok(r)]
     low: list[str] = []
     for i, run in enumerate(fulls[:PERSIST]):
-        before = [r.items for r in fulls[i + 1:] if r.status == "complete" and r.items > 0][:5]
+        before = [r.items for r in fulls[i + 1:] if r.status in ("complete", "degraded") and r.items > 0][:5]
         if run.items == 0:
             low.append(f"{run.items} items")
         elif before and run.items < MIN_RATIO * statistics.median(before):
             low.append(f"{run.items} items against a median of {statistics.median(before):g}")
     degraded = len(low) == PERSIST
-    verdicts.append(Verdict("degraded", degraded, f"the last {PERSIST} full crawls found too few items: "
-                            + "; ".join(low) if degraded else "", latest))
+    detail = f"the last {PERSIST} full crawls found too few items: " + "; ".join(low) if degraded else ""
+    doubtful = fulls[:PERSIST]
+    if not degraded and len(doubtful) == PERSIST and all(r.status == "degraded" for r in doubtful):
+        degraded = True
+        detail = f"the last {PERSIST} full crawls were degraded: " + "; ".join(
+            (doubtful[0].report or {}).get("degraded") or ["see the run report"])
+    verdicts.append(Verdict("degraded", degraded, detail, latest))
 
-    complete = [r for r in runs if r.status == "complete" and r.finished_at is not None]
+    complete = [r for r in runs if r.status in ("complete", "degraded") and r.finished_at is not None]
     since = _aware(complete[0].finished_at) if complete and complete[0].finished_at else (
         _aware(runs[-1].started_at) if runs else None)
     silent = since is not None and (now - since).total_seconds() > settings.scheduler.silent_after

@@ -124,7 +124,9 @@ def run_status(report: CrawlReport) -> str:
     if report.kind == "quick":  # partial by design: judged on what it set out to read
         clean = not report.challenges and report.pages_failed["listing"] == 0
         return "complete" if clean else "incomplete"
-    return "complete" if report.complete else "incomplete"
+    if not report.complete:
+        return "incomplete"
+    return "degraded" if report.degraded else "complete"
 
 
 def _finish_run(catalog: Catalog, report: CrawlReport, status: str) -> None:
@@ -174,7 +176,7 @@ def is_baseline(catalog: Catalog, source_id: str, run_id: str) -> bool:
     with catalog.read_session() as session:
         earlier = session.scalar(select(CrawlRun.id).where(
             CrawlRun.source_id == source_id, CrawlRun.id != run_id,
-            CrawlRun.status.in_(("complete", "incomplete"))).limit(1))
+            CrawlRun.status.in_(("complete", "degraded", "incomplete"))).limit(1))
     return earlier is None
 
 

@@ -49,7 +49,7 @@ from scheduler.settings import Settings
 log = logging.getLogger(__name__)
 POLL = 0.25
 TAIL_LINES = 40
-FINISHED = ("complete", "incomplete", "failed", "interrupted")
+FINISHED = ("complete", "degraded", "incomplete", "failed", "interrupted")
 
 
 @dataclass

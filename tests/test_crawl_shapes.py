@@ -5,11 +5,12 @@ from __future__ import annotations
 import gzip
 import json
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
-from crawlers.demo.programmes import expected_programmes
+from crawlers.demo.programmes import ATTACHMENT_LABELS, expected_programmes
 from tests.conftest import Crawl
 
 SHAPES = {
@@ -65,8 +66,10 @@ def test_attachments_are_listed_and_archived(day0: dict[str, Crawl]) -> None:
     expected = {p["url"]: p["attachments"] for p in expected_programmes("mofcom", 0)}
     archived = {h.get_header("WARC-Target-URI") for t, h, _, _ in records(crawl) if t == "response"}
     for path, attachments in expected.items():
-        got = sorted(a.split("//", 1)[1].split("/", 1)[1] for a in crawl.by_path[path].get("attachments", []))
-        assert ["/" + a for a in got] == sorted(attachments), path
+        found = crawl.by_path[path].get("attachments", [])
+        got = [urlsplit(a["url"]).path for a in found]
+        assert got == attachments, path  # in page order, each with the link's text as its name
+        assert [a["name"] for a in found] == [ATTACHMENT_LABELS[a.rsplit(".", 1)[1]] for a in attachments]
         for attachment in attachments:
             assert any(u.endswith(attachment) for u in archived), attachment
 

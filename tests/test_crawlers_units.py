@@ -19,7 +19,7 @@ TEXT = "关于举办2026年发展中国家数字经济官员研修班的通知 �
     (TEXT.encode("gbk"), "text/html; charset=utf-8", "detected"),              # header lies: utf-8 over GBK
     (b'<meta charset="gb2312">' + TEXT.encode("gbk"), "text/html; charset=utf-8", "meta"),
     (TEXT.encode("gb18030"), "text/html; charset=GBK", "http"),
-    (TEXT.encode("utf-8"), "text/html", "detected"),
+    (TEXT.encode("utf-8"), "text/html", "utf-8"),                              # the bytes prove UTF-8
     ("\ufeff".encode() + TEXT.encode("utf-8"), "text/html; charset=gbk", "bom"),
     (TEXT.encode("gbk"), None, "detected"),
 ])

@@ -159,7 +159,9 @@ def seen_from_item(item: Mapping[str, Any], ignore: Iterable[str] = ()) -> Seen:
     dropped = BOOKKEEPING | set(ignore)
     fields = {k: v for k, v in (item.get("fields") or {}).items() if v is not None and k not in dropped}
     if "attachments" in item and "attachments" not in dropped:
-        fields["attachments"] = sorted(item["attachments"] or [])
+        # URLs only, sorted: names ({"name", "url"}) stay in the capture's metadata, and a catalog kept
+        # before names were extracted sees no change
+        fields["attachments"] = sorted(a["url"] if isinstance(a, dict) else a for a in item["attachments"] or [])
     detail = item.get("detail") or {}
     partial = bool(detail) and bool(detail.get("error") or detail.get("gone")
                                     or int(detail.get("status") or 200) >= 400)

@@ -46,6 +46,14 @@ class Page:
     rec_type: str = "response"
     digest: str = ""
     location: str = ""
+    date: str = ""    # WARC-Date: the capture time extraction resolves relative and year-less dates against
+
+    @property
+    def captured_at(self) -> datetime | None:
+        try:
+            return datetime.fromisoformat(self.date.replace("Z", "+00:00")) if self.date else None
+        except ValueError:
+            return None
 
 
 @dataclass
@@ -128,7 +136,7 @@ def read_runs(paths: Iterable[Path], source_id: str) -> dict[str, ArchivedRun]:
                     status = int(record.http_headers.get_statuscode() or 0) if record.http_headers else 200
                     location = record.http_headers.get_header("Location") if record.http_headers else None
                     page = Page(uri, rid, path, iterator.get_record_offset(), status, kind,
-                                headers.get_header("WARC-Payload-Digest") or "", location or "")
+                                headers.get_header("WARC-Payload-Digest") or "", location or "", date)
                     run.pages[rid] = page
                     if kind in ("response", "revisit"):
                         run.by_url[uri] = page
@@ -177,7 +185,7 @@ def rebuild_items(source: Source, run: ArchivedRun, bodies: dict[str, Page], kno
         page = run.pages[rid]
         status, headers, body = read_body(page, bodies)
         result = extract_page(source, page.url, "listing", headers, body, status=status,
-                              rendered=page.rec_type in ("conversion", "resource"))
+                              captured_at=page.captured_at, rendered=page.rec_type in ("conversion", "resource"))
         if not result.ok:
             problems.append(f"{page.url}: {result.challenge or result.problem}")
             continue
@@ -213,7 +221,8 @@ def _gone(source: Source, url: str, page: Page, status: int, headers: list[tuple
     return gone_reason(status, url, page.url, text, source.start_urls)
 
 
-def _detail(source: Source, run: ArchivedRun, bodies: dict[str, Page], link: str) -> tuple[dict[str, Any], list[str]]:
+def _detail(source: Source, run: ArchivedRun, bodies: dict[str, Page],
+            link: str) -> tuple[dict[str, Any], list[dict[str, str]]]:
     page = _final(run, link)
     if page is None:
         return {"url": link, "status": None, "error": "not-archived", "message": "no capture", "gone": None}, []
@@ -221,7 +230,7 @@ def _detail(source: Source, run: ArchivedRun, bodies: dict[str, Page], link: str
     gone = _gone(source, link, page, status, headers, body)
     if status >= 400 or gone:
         return {"url": link, "status": status, "error": gone or f"http-{status}", "message": "", "gone": gone}, []
-    result = extract_page(source, page.url, "detail", headers, body, status=status)
+    result = extract_page(source, page.url, "detail", headers, body, status=status, captured_at=page.captured_at)
     if not result.ok:
         return {"url": link, "status": status, "error": result.challenge or result.problem, "message": "",
                 "gone": None}, []

@@ -7,12 +7,10 @@ Every page is archived by the capture layer before this spider sees it; the spid
 from __future__ import annotations
 
 import asyncio
-import importlib
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from scrapy import Request, Spider, signals
 from scrapy.crawler import Crawler
@@ -21,38 +19,19 @@ from scrapy_playwright.page import PageMethod
 from twisted.python.failure import Failure
 
 from crawlers.browser import PageCapture
-from crawlers.capture import WarcCapture, header_text
+from crawlers.capture import WarcCapture, scrapy_headers
 from crawlers.challenge import detect_challenge
-from crawlers.encoding import decode_body
+from crawlers.encoding import Decoded
 from crawlers.errors import describe_failure
-from crawlers.extract import (
-    FEED_ITEMS,
-    Node,
-    apply_rule,
-    convert,
-    extract_fields,
-    extract_items,
-    label_table,
-    normalise_key,
-    outlinks,
-    parse_document,
-)
+from crawlers.extract import outlinks
+from crawlers.extractor import PageResult, decode, extract_page
 from crawlers.gone import gone_reason
-from crawlers.offline import document_kind, page_text
+from crawlers.hooks import Hook, load_hook
 from crawlers.pagination import expected_page_count, next_pages
 from crawlers.report import CrawlReport
 from crawlers.sources import Source, load_source
 
-Hook = Callable[[Response, list[dict[str, Any]], Source], list[dict[str, Any]]]
-
-
-def load_hook(spec: str) -> Hook:
-    module_name, _, attr = spec.partition(":")
-    try:
-        return getattr(importlib.import_module(module_name), attr)  # type: ignore[no-any-return]
-    except (ImportError, AttributeError) as exc:
-        raise ValueError(f"hook {spec!r} cannot be loaded: {exc}") from None
-
+__all__ = ["Hook", "ListingSpider", "load_hook"]
 
 class ListingSpider(Spider):
     name = "listing"
@@ -65,8 +44,8 @@ class ListingSpider(Spider):
         self.kind = kind
         self.recheck = recheck or []
         self.known = known  # which of these keys the archive already has (quick checks)
-        self.items_rules = self.source.items or FEED_ITEMS
-        self.hook = load_hook(self.source.hook) if self.source.hook else None
+        if self.source.hook:
+            load_hook(self.source.hook)  # a hook that cannot load fails the crawl at once, not on each page
         self.report = CrawlReport(self.source.id, run_id, kind=kind, started=_now())
         self.capture: WarcCapture | None = None
         self._background: set[asyncio.Future[None]] = set()
@@ -127,26 +106,24 @@ class ListingSpider(Spider):
 
     async def parse_listing(self, response: Response, number: int, start_url: str) -> AsyncIterator[Any]:
         record = await self._settle(response)
-        doc = self._document(response, "listing", record)
-        if doc is None:
+        result = self._extract(response, "listing")
+        if not self._usable(response, result):
             self.report.pagination_finished = False
             return
-        found = extract_items(doc, self.items_rules, response.url)
-        if self.hook:
-            found = self.hook(response, found, self.source)
+        doc = result.doc
         self.report.pages_ok["listing"] += 1
         if number == 1:
             self.report.listing_pages_expected = expected_page_count(self.source.pagination, doc, response.url)
-        made = (self._item(fields, response.url, number, i, record) for i, fields in enumerate(found))
-        items = [item for item in made if item is not None]
+        items = [self._item(entry, response.url, number, record) for entry in result.items]
         if self.capture is not None:
             self.capture.page_metadata(response.url, record, {
                 "role": "listing", "page": number, "outlinks": outlinks(doc, response.url),
                 "items": [{k: i[k] for k in ("key", "position", "fields")} for i in items],
+                "decoding": result.decoding, "problems": result.problems,
             }, unchanged=self._unchanged(response))
         following = next_pages(self.source.pagination, start_url=start_url, url=response.url,
-                               number=number, doc=doc, item_count=len(found))
-        if number >= self.source.pagination.max_pages and found and self.source.pagination.kind != "none":
+                               number=number, doc=doc, item_count=result.found)
+        if number >= self.source.pagination.max_pages and result.found and self.source.pagination.kind != "none":
             self.report.pagination_finished = False  # stopped by the page limit, more may exist
         if self.kind == "quick":
             items, following = self._quick(items, following, number)
@@ -173,29 +150,26 @@ class ListingSpider(Spider):
 
     async def parse_detail(self, response: Response, item: dict[str, Any]) -> AsyncIterator[Any]:
         record = await self._settle(response)
-        detail = self.source.detail
-        assert detail is not None
-        text = self._text(response)
-        gone = self._gone(response, text)
+        decoded = self._decoded(response)
+        gone = self._gone(response, decoded.text)
         item["detail"] = {"url": response.url, "status": response.status, "record": record, "gone": gone}
-        doc = self._document(response, "detail", record, text) if gone is None else None
-        if doc is not None:
-            extra = extract_fields(doc, detail.fields, response.url)
-            if detail.table and hasattr(doc, "css"):
-                table = detail.table
-                found = label_table(doc, table.rows, table.label, table.value, table.labels)  # type: ignore[arg-type]
-                extra.update({k: convert(v, table.types.get(k, "text"), response.url) for k, v in found.items()})
-            item["fields"].update({k: v for k, v in extra.items() if v is not None})
-            item["detail"]["text"] = page_text(doc)
-            self.report.pages_ok["detail"] += 1
-            links = self._attachments(doc, response.url)
-            item["attachments"] = links
-            if self.capture is not None:
-                self.capture.page_metadata(response.url, record, {
-                    "role": "detail", "key": item["key"], "fields": extra, "attachments": links},
-                    unchanged=self._unchanged(response))
-            for link in links:
-                yield self._attachment(link)
+        if gone is not None:
+            self.report.pages_failed["detail"] += 1
+            self.report.detail_gone += 1
+        else:
+            result = self._extract(response, "detail", decoded)
+            if self._usable(response, result):
+                item["fields"].update(result.fields)
+                item["detail"]["text"] = result.text
+                self.report.pages_ok["detail"] += 1
+                item["attachments"] = result.attachments
+                if self.capture is not None:
+                    self.capture.page_metadata(response.url, record, {
+                        "role": "detail", "key": item["key"], "fields": result.fields,
+                        "attachments": result.attachments, "decoding": result.decoding,
+                        "problems": result.problems}, unchanged=self._unchanged(response))
+                for attachment in result.attachments:
+                    yield self._attachment(attachment["url"])
         self.report.items += 1
         yield item
 
@@ -227,8 +201,11 @@ class ListingSpider(Spider):
             kind = "challenge"
         elif gone is None:
             self.report.problem(request.url, role, kind, message)
-        if gone:  # a programme's page that is gone is news, not a crawl failure
+        if gone:  # a programme's page that is gone is news, yet counted: 73 gone of 74 is a broken link rule
             self.logger.info("%s page %s: %s", role, request.url, message)
+            if role == "detail":
+                self.report.pages_failed["detail"] += 1
+                self.report.detail_gone += 1
         else:
             self.logger.warning("%s page %s: %s", role, request.url, message)
         if role == "listing":
@@ -264,29 +241,46 @@ class ListingSpider(Spider):
             await page_capture.finish(page, screenshot=self.source.render.screenshot)
         await page.close()
 
-    def _text(self, response: Response) -> str:
+    def _decoded(self, response: Response) -> Decoded:
         """The page as text, decoded once the way every step here needs it (never trusting a lying charset)."""
-        if response.meta.get("playwright"):
-            return str(response.text)  # the rendered DOM, already text
-        decoded = decode_body(response.body, header_text(response, "Content-Type"), self.source.encoding)
-        if decoded.note:
-            self.logger.info("%s: %s; decoded as %s (%s)", response.url, decoded.note, decoded.encoding, decoded.how)
-        return decoded.text
+        rendered = bool(response.meta.get("playwright"))
+        return decode(self._body(response), scrapy_headers(response.headers), self.source, rendered)
 
-    def _document(self, response: Response, role: str, record: str | None, text: str | None = None) -> Node | None:
-        """Parse a page, or report it (challenge, undecodable) and return None."""
-        content_type = header_text(response, "Content-Type")
-        text = self._text(response) if text is None else text
-        if self._challenge(response, role, text):
-            return None
+    @staticmethod
+    def _body(response: Response) -> bytes:
+        return str(response.text).encode("utf-8") if response.meta.get("playwright") else response.body
+
+    def _text(self, response: Response) -> str:
+        return self._decoded(response).text
+
+    def _extract(self, response: Response, role: str, decoded: Decoded | None = None) -> PageResult:
+        """The one extraction path (``crawlers.extractor``), fed exactly what the archive keeps."""
+        captured = response.meta.get("warc_date")
+        return extract_page(self.source, response.url, role, scrapy_headers(response.headers), self._body(response),
+                            status=response.status, rendered=bool(response.meta.get("playwright")),
+                            captured_at=datetime.fromisoformat(captured.replace("Z", "+00:00")) if captured
+                            else datetime.now(UTC), decoded=decoded)
+
+    def _usable(self, response: Response, result: PageResult) -> bool:
+        """Report a page's problems; False when it gave nothing (challenge, unparseable)."""
+        role = result.role
+        for message in result.problems:
+            kind = message.partition(":")[0] if message.startswith(("charset:", "date:")) else (
+                "empty-field" if message.startswith("field ") else "extraction")
+            self.report.warn(response.url, role, kind, message)
+        if result.decoding.get("conflict"):
+            self.logger.info("%s: %s", response.url, result.decoding["conflict"])
+        if result.challenge is not None:
+            message = f"{result.challenge} challenge page (HTTP {response.status}) archived as evidence, not parsed"
+            self.report.problem(response.url, role, "challenge", message)
+            self.logger.warning("%s: %s", response.url, message)
+            return False
         if response.meta.get("listwatch_body_problem"):
             self.report.problem(response.url, role, "corrupt-body", response.meta["listwatch_body_problem"])
-        kind = document_kind(self.source.format, content_type, text)
-        try:
-            return parse_document(text, kind)
-        except ValueError as exc:
-            self.report.problem(response.url, role, "parse", str(exc))
-            return None
+        if result.problem is not None:
+            self.report.problem(response.url, role, "parse", result.problem)
+            return False
+        return True
 
     @staticmethod
     def _unchanged(response: Response) -> bool:
@@ -308,22 +302,9 @@ class ListingSpider(Spider):
         self.logger.warning("%s: %s", response.url, message)
         return True
 
-    def _item(self, fields: dict[str, Any], url: str, number: int, position: int,
-              record: str | None) -> dict[str, Any] | None:
-        key = normalise_key(fields.get(self.items_rules.key), self.items_rules.key_params_drop)
-        if not key:
-            self.report.problems.append(_problem(url, f"item {position} has no {self.items_rules.key!r}"))
-            return None
-        return {"source": self.source.id, "key": key, "fields": fields, "listing_url": url,
-                "listing_page": number, "position": position, "listing_record": record}
-
-    def _attachments(self, doc: Node, base_url: str) -> list[str]:
-        rules = self.source.detail.attachments if self.source.detail else None
-        if rules is None:
-            return []
-        links = apply_rule(doc, rules.selector.model_copy(update={"type": "url", "many": True}), base_url)
-        wanted = tuple(f".{ext.lower()}" for ext in rules.extensions)
-        return sorted({link for link in links if urlsplit(link).path.lower().endswith(wanted)})
+    def _item(self, entry: dict[str, Any], url: str, number: int, record: str | None) -> dict[str, Any]:
+        return {"source": self.source.id, "key": entry["key"], "fields": entry["fields"], "listing_url": url,
+                "listing_page": number, "position": entry["position"], "listing_record": record}
 
     def _attachment(self, url: str) -> Request:
         limit = self.source.detail.attachments.max_bytes  # type: ignore[union-attr]
@@ -347,12 +328,6 @@ class ListingSpider(Spider):
         if run_dir:
             report.items_path = str(Path(run_dir) / "items.jsonl")
             report.save(Path(run_dir) / "run.json")
-
-
-def _problem(url: str, message: str) -> Any:
-    from crawlers.report import Problem
-
-    return Problem(url, "listing", "parse", message)
 
 
 def _now() -> str:

@@ -13,7 +13,8 @@ from scheduler.cli.common import settings_or_exit as _settings
 
 app = typer.Typer()
 
-_STYLE = {"complete": "green", "incomplete": "yellow", "failed": "red", "interrupted": "red", "running": "cyan"}
+_STYLE = {"complete": "green", "degraded": "yellow", "incomplete": "yellow", "failed": "red", "interrupted": "red",
+          "running": "cyan"}
 
 
 @app.command("run")

@@ -136,3 +136,28 @@ def reprocess(source: Annotated[str, typer.Argument(help="Source id (in the sour
     events = ", ".join(f"{n} {kind}" for kind, n in sorted(result.events.items())) or "no events"
     console.print(f"{src.id}: {len(result.runs)} run(s) from {result.warc_files} WARC file(s) replayed; "
                   f"{events} (backfill, not alerted)")
+
+
+@app.command()
+def rekey(source: Annotated[str, typer.Argument(help="Source id (in the sources directory) or YAML path.")],
+          also_host: Annotated[list[str] | None, typer.Option(
+              "--also-host", help="A former host of the site (repeatable): its URLs become the site's own keys.")]
+          = None,
+          dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would change; change nothing.")]
+          = False) -> None:
+    """Rewrite a source's programme keys to the current, host-independent form, keeping all history.
+
+    Programmes whose keys now coincide (one page seen under two ports or hosts) are merged into the
+    oldest, versions and events included. Example: ``listwatch programs rekey demo-mofcom``.
+    """
+    from archive.programs.rekey import rekey as run
+    from scheduler.cli.crawl import _resolve_source
+
+    settings = settings_or_exit()
+    src = _resolve_source(source, settings)
+    result = run(open_catalog(settings.catalog), src, also_host or [], dry_run=dry_run)
+    verb = "would re-key" if dry_run else "re-keyed"
+    console.print(f"{src.id}: {verb} {result.rekeyed} of {result.programmes} programme(s), "
+                  f"merging {result.merged} duplicate(s)")
+    for old, new in result.examples:
+        console.print(f"  {old} → {new}")
