@@ -75,7 +75,18 @@ class Rule(_Strict):
                 re.compile(self.regex)
             except re.error as exc:
                 raise ValueError(f"regex {self.regex!r} does not compile: {exc}") from None
+        _check_selectors(css=self.css, xpath=self.xpath, jsonpath=self.jsonpath)
         return self
+
+
+def _check_selectors(css: str | None = None, xpath: str | None = None, jsonpath: str | None = None) -> None:
+    """Compile selectors now (``crawlers.rulecheck``) rather than fail on the first page at crawl time."""
+    from crawlers import rulecheck
+
+    problem = (css is not None and rulecheck.check_css(css)) or (xpath is not None and rulecheck.check_xpath(xpath)) \
+        or (jsonpath is not None and rulecheck.check_jsonpath(jsonpath))
+    if problem:
+        raise ValueError(problem)
 
 
 def _rule(value: Any) -> Any:
@@ -138,6 +149,7 @@ class Items(_Strict):
                 _compiles(pattern, f"{what}.{name}")
         if self.script is not None:
             _compiles(self.script, "script")
+        _check_selectors(jsonpath=self.fragment)
         return self
 
 
@@ -216,6 +228,12 @@ class LabelTable(_Strict):
     value: str = "td:last-child"
     labels: dict[str, str]
     types: dict[str, Literal["text", "url", "date", "int"]] = {}
+
+    @model_validator(mode="after")
+    def _selectors_compile(self) -> LabelTable:
+        for css in (self.rows, self.label, self.value):
+            _check_selectors(css=css)
+        return self
 
 
 class Detail(_Strict):
@@ -388,7 +406,9 @@ class Source(_Strict):
 
 
 def expand_env(text: str, path: Path) -> str:
-    """Replace ``${NAME}`` with the environment variable NAME (a clear error if it is unset)."""
+    """Replace ``${NAME}`` with the environment variable NAME (a clear error if it is unset).
+
+    Only in YAML content: a ``${NAME}`` inside a comment is left as it is (and never required)."""
 
     def sub(match: re.Match[str]) -> str:
         name = match.group(1)
@@ -396,7 +416,25 @@ def expand_env(text: str, path: Path) -> str:
             raise SourceError(f"{path}: uses ${{{name}}} but the environment variable {name} is not set")
         return os.environ[name]
 
-    return _ENV_REF.sub(sub, text)
+    lines = []
+    for line in text.splitlines(keepends=True):
+        cut = comment_start(line)
+        lines.append(_ENV_REF.sub(sub, line[:cut]) + line[cut:])
+    return "".join(lines)
+
+
+def comment_start(line: str) -> int:
+    """Where a YAML comment starts on this line (``#`` at the start or after a space, outside quotes)."""
+    quote = ""
+    for i, char in enumerate(line):
+        if quote:
+            if char == quote:
+                quote = ""
+        elif char in "\"'" and (i == 0 or line[i - 1] in " \t:[{,-"):
+            quote = char
+        elif char == "#" and (i == 0 or line[i - 1] in " \t"):
+            return i
+    return len(line)
 
 
 def load_source(path: Path) -> Source:
@@ -434,13 +472,22 @@ def describe_errors(exc: ValidationError) -> str:
     return "; ".join(lines)
 
 
-def load_sources(directory: Path) -> dict[str, Source]:
-    """Every ``*.yaml``/``*.yml`` in ``directory``, keyed by source id (ids must be unique)."""
+def load_sources(directory: Path, errors: list[SourceError] | None = None) -> dict[str, Source]:
+    """Every ``*.yaml``/``*.yml`` in ``directory``, keyed by source id (ids must be unique).
+
+    With ``errors`` given, a file that cannot be used is an error for that file only: it is appended there
+    and the other sources load; without it the first error is raised."""
     sources: dict[str, Source] = {}
     files = sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")])
     for path in files:
-        source = load_source(path)
-        if source.id in sources:
-            raise SourceError(f"{path}: source id {source.id!r} is already used by another file")
+        try:
+            source = load_source(path)
+            if source.id in sources:
+                raise SourceError(f"{path}: source id {source.id!r} is already used by another file")
+        except SourceError as exc:
+            if errors is None:
+                raise
+            errors.append(exc)
+            continue
         sources[source.id] = source
     return sources

@@ -64,11 +64,9 @@ def _run(run: CrawlRun | None) -> dict[str, Any] | None:
 
 def gather(settings: Settings, catalog: Catalog | None = None) -> dict[str, Any]:
     catalog = catalog or open_catalog(settings.catalog)
-    try:
-        configured = set(load_sources(settings.sources_dir)) if settings.sources_dir.is_dir() else set()
-        problem = ""
-    except SourceError as exc:
-        configured, problem = set(), str(exc)
+    broken: list[SourceError] = []
+    configured = set(load_sources(settings.sources_dir, broken)) if settings.sources_dir.is_dir() else set()
+    problem = "; ".join(map(str, broken))
     jobs = next_runs(catalog)
     with catalog.read_session() as session:
         known = set(session.scalars(select(SourceRow.id)))

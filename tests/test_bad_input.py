@@ -143,4 +143,4 @@ def test_attachment_over_the_size_cap_is_reported_and_not_kept(tmp_path: Path, d
     assert too_large[0]["role"] == "attachment"
     assert crawl.report["complete"], "an oversized attachment does not make the listing incomplete"
     item = next(i for i in crawl.items if i["key"].endswith("/1002.html"))
-    assert any(a.endswith("1002.pdf") for a in item["attachments"])
+    assert any(a["url"].endswith("1002.pdf") for a in item["attachments"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,7 +12,8 @@ from crawlers.dates import parse_date
 from crawlers.encoding import decode_body
 from crawlers.extract import canonical_key, parse_document
 from crawlers.extractor import extract_page
-from crawlers.sources import Source
+from crawlers.sources import Source, SourceError, load_source, load_sources
+from tests.conftest import run_listwatch
 
 CAPTURED = datetime(2026, 3, 10, 8, 0, tzinfo=UTC)
 TITLE = "Comisión de Servicios Públicos — 商务部公告"
@@ -173,3 +175,40 @@ def test_keys_survive_scheme_host_and_port_changes() -> None:
 
 def test_parse_document_is_html_by_default() -> None:
     assert parse_document("<p>x</p>", "html").css("p::text").get() == "x"
+
+
+# -- source files ---------------------------------------------------------------------------------------
+
+def test_sources_check_compiles_xpath_css_and_jsonpath_and_fetches_nothing(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("id: bad\nname: x\nstart_urls: ['http://127.0.0.1:9/']\nitems:\n  selector: {xpath: \"//li\"}\n"
+                   "  fields:\n    url: {xpath: \"//a[matches(@href, 'x')]/@href\"}\n    title: 'a[[['\n"
+                   "    n: {jsonpath: '$..[?'}\n", encoding="utf-8")
+    done = run_listwatch(["sources", "check", str(bad)], data_dir=tmp_path)
+    message = " ".join(done.stderr.split())
+    assert done.returncode == 1
+    assert "items.fields.url: XPath" in message and "matches(), which is not an XPath 1.0 function" in message
+    assert "items.fields.title: CSS 'a[[[' is not a valid selector" in message
+    assert "items.fields.n: JSONPath '$..[?' does not parse" in message
+
+
+def test_one_broken_file_in_the_sources_folder_is_an_error_for_that_file_only(tmp_path: Path) -> None:
+    (tmp_path / "a-broken.yaml").write_text("id: broken\nname: [unclosed\n", encoding="utf-8")
+    (tmp_path / "good.yaml").write_text("id: good\nname: x\nstart_urls: ['http://x/']\nformat: feed\n",
+                                        encoding="utf-8")
+    errors: list[SourceError] = []
+    assert list(load_sources(tmp_path, errors)) == ["good"]
+    assert len(errors) == 1 and "a-broken.yaml: not valid YAML" in str(errors[0])
+    with pytest.raises(SourceError):
+        load_sources(tmp_path)
+
+
+def test_environment_references_inside_yaml_comments_are_not_expanded(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LW_TEST_HOST", "http://example.gov")
+    path = tmp_path / "s.yaml"
+    path.write_text("# serve at ${NO_SUCH_LISTWATCH_VAR}/list\nid: s  # not ${NO_SUCH_LISTWATCH_VAR} either\n"
+                    "name: 'a # b ${LW_TEST_HOST}'\nstart_urls: [\"${LW_TEST_HOST}/list\"]\nformat: feed\n",
+                    encoding="utf-8")
+    loaded = load_source(path)
+    assert loaded.start_urls == ["http://example.gov/list"] and loaded.name == "a # b http://example.gov"

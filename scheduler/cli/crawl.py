@@ -24,16 +24,20 @@ DEMO_SOURCES = Path(__file__).resolve().parents[2] / "crawlers" / "demo" / "sour
 
 
 def _resolve_source(ref: str, settings: Settings) -> Source:
-    """A source by path to its YAML file, or by id in the sources directory."""
+    """A source by path to its YAML file, or by id in the sources directory (a broken file there is an
+    error for that file only)."""
+    broken: list[SourceError] = []
     try:
         path = Path(ref)
         if path.suffix in (".yaml", ".yml") or path.exists():
             return load_source(path)
-        found = load_sources(settings.sources_dir) if settings.sources_dir.is_dir() else {}
+        found = load_sources(settings.sources_dir, broken) if settings.sources_dir.is_dir() else {}
     except SourceError as exc:
         err.print(f"[red]source:[/] {exc}")
         raise typer.Exit(2) from None
     if ref not in found:
+        for problem in broken:
+            err.print(f"[red]source file skipped:[/] {problem}")
         err.print(f"[red]source:[/] no source {ref!r} in {settings.sources_dir} "
                   f"(known: {', '.join(sorted(found)) or 'none'})")
         raise typer.Exit(2)
