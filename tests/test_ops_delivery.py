@@ -1,0 +1,111 @@
+"""Hardening, issue 8 failure 5: one slow webhook must not stall the other subscriptions' alerts.
+
+Real HTTP endpoints on loopback: a fast one, a slow one (one second an answer), and one that trickles its answer
+a byte at a time (every read succeeds, so a per-read timeout never fires).
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from alerts_support import T0, Endpoint, add_event
+from daemon_support import wait_for
+from sqlalchemy import select
+
+from archive.catalog import Catalog, open_catalog
+from archive.catalog.models import Outbox
+from scheduler.alerts import deliver_due, enqueue, subscribe
+from scheduler.alerts.channels import DeliveryError, Message, WebhookChannel
+from scheduler.settings import Settings, load_settings
+
+
+@pytest.fixture
+def catalog(tmp_path: Path) -> Iterator[Catalog]:
+    cat = open_catalog(f"sqlite:///{tmp_path / 'catalog.sqlite'}")
+    yield cat
+    cat.dispose()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, catalog: Catalog) -> Settings:
+    return load_settings(tmp_path / "none.yaml", data_dir=tmp_path, catalog_url=catalog.url)
+
+
+def test_a_slow_webhook_delays_only_itself(catalog: Catalog, settings: Settings) -> None:
+    fast, slow = Endpoint().start(), Endpoint(delay=1.0).start()
+    try:
+        subscribe(catalog, "slow", f"http://{slow.url}/hook", channel="webhook")
+        subscribe(catalog, "fast", f"http://{fast.url}/hook", channel="webhook")
+        ids = [add_event(catalog, title=f"研修班 {n}", at=T0 + timedelta(minutes=n)) for n in range(6)]
+        assert enqueue(catalog, ids, now=T0) == 12
+        passes = threading.Thread(target=deliver_due, args=(catalog, settings, T0 + timedelta(minutes=10)))
+        passes.start()
+        wait_for(lambda: len(fast.received) == 6, 30, "the fast subscriber's six alerts")
+        slow_meanwhile = len(slow.received)
+        passes.join(60)
+        assert not passes.is_alive()
+        # sequential delivery (the old way) interleaves the two: the fast one waits for five slow answers
+        assert slow_meanwhile <= 1, slow_meanwhile
+        assert len(slow.received) == 6, "the slow subscriber lost alerts"
+        for endpoint in (fast, slow):
+            keys = [r.headers["idempotency-key"] for r in endpoint.received]
+            assert len(keys) == len(set(keys)) == 6
+            assert sorted(r.json["event"]["id"] for r in endpoint.received) == ids
+        with catalog.session() as session:
+            assert Counter(r.state for r in session.scalars(select(Outbox))) == {"sent": 12}
+        assert deliver_due(catalog, settings, T0 + timedelta(hours=1)).messages == 0
+    finally:
+        fast.stop()
+        slow.stop()
+
+
+class Trickle:
+    """Answers every request one byte every ``every`` seconds (a reader never waits long for a byte)."""
+
+    def __init__(self, every: float = 0.2) -> None:
+        self.every = every
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/hook"
+        self.stopped = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+
+    def _answer(self, conn: socket.socket) -> None:
+        answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Padding: " + b"x" * 200 + b"\r\n\r\nok"
+        with conn:
+            conn.recv(65536)
+            for byte in answer:
+                if self.stopped.wait(self.every):
+                    return
+                try:
+                    conn.sendall(bytes([byte]))
+                except OSError:
+                    return
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.sock.close()
+
+
+def test_a_trickling_answer_hits_the_total_deadline() -> None:
+    trickle = Trickle()
+    try:
+        # The whole answer takes ~45 s; no read waits more than 0.2 s, so a per-read timeout would never fire.
+        channel = WebhookChannel(timeout=1.0)
+        with pytest.raises(DeliveryError, match="no complete answer within 1 s"):
+            channel.send(trickle.url, Message(title="t", body="b", payload={"x": 1}, delivery_id="d"))
+    finally:
+        trickle.stop()
