@@ -172,25 +172,39 @@ def split_wildcards(url: str, match: str | None) -> tuple[str, str]:
 # ------------------------------------------------------------------------------------------------ filters
 
 
+MAX_FILTER_PATTERN = 1000      # characters; RE2 bounds the time, this bounds the compiled program's size
+
+
+def compile_filter(expr: str) -> Any:
+    """A ``~`` filter's regex compiled with RE2 (google-re2): matching time grows linearly with the input,
+    so no pattern (``(a+)+$`` and the like) can make a query hang. RE2 has no backreferences or lookaround."""
+    import re2
+
+    if len(expr) > MAX_FILTER_PATTERN:
+        raise QueryError(f"filter regex too long ({len(expr)} characters, at most {MAX_FILTER_PATTERN})")
+    options = re2.Options()
+    options.max_mem = 1 << 20   # a pattern that needs more is refused (re2.error), not run slowly
+    options.log_errors = False
+    try:
+        return re2.compile(expr, options)
+    except re2.error as exc:
+        raise QueryError(f"bad filter regex {expr!r}: {exc} (RE2 syntax: no backreferences or lookaround)") from None
+
+
 @dataclass(frozen=True)
 class CdxFilter:
     field: str
     op: str          # "" contains, "=" exact, "~" regex (match at start)
     expr: str
     negate: bool
-    pattern: re.Pattern[str] | None = None
+    pattern: Any = None          # a compiled RE2 pattern (linear time: a filter cannot freeze the API)
 
     @classmethod
     def parse(cls, text: str) -> CdxFilter:
         m = _FILTER.match(text)
         if not m or m["field"] not in FIELDS:
             raise QueryError(f"bad filter {text!r}: use [!][=|~]FIELD:EXPR with FIELD one of {', '.join(FIELDS)}")
-        pattern = None
-        if m["op"] == "~":
-            try:
-                pattern = re.compile(m["expr"])
-            except re.error as exc:
-                raise QueryError(f"bad filter regex {m['expr']!r}: {exc}") from None
+        pattern = compile_filter(m["expr"]) if m["op"] == "~" else None
         return cls(m["field"], m["op"], m["expr"], bool(m["neg"]), pattern)
 
     def __call__(self, fields: Mapping[str, Any]) -> bool:
