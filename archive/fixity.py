@@ -1,8 +1,10 @@
 """Fixity audits: re-hash stored WARCs against the catalog (``listwatch archive verify``).
 
 Only the whole-file SHA-256 is trusted: ``warcio check`` 1.8.1 passes a truncated ``.warc.gz``. Each audited
-file ends ``verified`` (``verified_at`` updated), ``missing`` or ``corrupt`` (with ``problem``). A store that
-cannot be reached aborts the audit without marking anything (an outage is not data loss).
+file ends ``verified`` (``verified_at`` updated), ``missing``, ``corrupt`` or ``unreadable`` (with ``problem``).
+An error about one object (the store lists others but that one fails) marks that object and the audit goes
+on; a store that cannot be reached at all aborts the audit without marking anything (an outage is not data
+loss).
 """
 
 from __future__ import annotations
@@ -21,14 +23,14 @@ from archive.storage.base import Storage, StorageError, StorageUnavailable, dige
 
 log = logging.getLogger(__name__)
 
-AUDITED_STATES = ("stored", "verified", "missing", "corrupt")
+AUDITED_STATES = ("stored", "verified", "missing", "corrupt", "unreadable")
 Progress = Callable[[int, int, str], None]     # (files done, files total, key)
 
 
 @dataclass(frozen=True)
 class FixityProblem:
     key: str
-    state: str          # missing | corrupt
+    state: str          # missing | corrupt | unreadable
     problem: str
 
 
@@ -52,6 +54,10 @@ class FixityReport:
     @property
     def corrupt(self) -> list[str]:
         return [p.key for p in self.problems if p.state == "corrupt"]
+
+    @property
+    def unreadable(self) -> list[str]:
+        return [p.key for p in self.problems if p.state == "unreadable"]
 
 
 def as_utc(moment: datetime | None) -> datetime | None:
@@ -77,16 +83,16 @@ def select_files(catalog: Catalog, *, sample: int | None = None, older_than_days
 
 
 def check_file(storage: Storage, warc: WarcFile) -> tuple[str, str, int]:
-    """(state, problem, bytes read) for one stored WARC; StorageUnavailable propagates."""
-    info = storage.stat(warc.key)
-    if info is None:
-        return "missing", f"not found in {storage.describe()}", 0
-    if info.size != warc.size:
-        return "corrupt", f"size {info.size} in the store, catalog says {warc.size}", 0
+    """(state, problem, bytes read) for one stored WARC; StorageUnavailable propagates only for an outage."""
     try:
+        info = storage.stat(warc.key)
+        if info is None:
+            return "missing", f"not found in {storage.describe()}", 0
+        if info.size != warc.size:
+            return "corrupt", f"size {info.size} in the store, catalog says {warc.size}", 0
         size, sha256 = digest_object(storage, warc.key)
-    except StorageUnavailable:
-        raise
+    except StorageUnavailable as exc:
+        return object_error(storage, warc.key, exc)
     except StorageError as exc:
         return "corrupt", f"cannot be read back: {exc}", 0
     if size != warc.size:
@@ -94,6 +100,24 @@ def check_file(storage: Storage, warc: WarcFile) -> tuple[str, str, int]:
     if sha256 != warc.sha256:
         return "corrupt", f"SHA-256 {sha256}, catalog says {warc.sha256}", size
     return "verified", "", size
+
+
+def object_error(storage: Storage, key: str, error: StorageUnavailable) -> tuple[str, str, int]:
+    """Tell an outage from one bad object: ask the store for a listing next to the key.
+
+    Some stores answer 5xx for one object (``rclone serve s3`` does for a file deleted under it). When the
+    listing works the store is up: the object is ``missing`` if it is not listed, else ``unreadable``. When the
+    listing fails too, the store is down and ``error`` is raised again (the audit stops, nothing is marked).
+    """
+    try:
+        listed = any(info.key == key for info in storage.list(key))
+    except StorageUnavailable:
+        raise error from None
+    except StorageError as exc:
+        raise StorageUnavailable(f"{error}; listing the store failed as well: {exc}") from None
+    if not listed:
+        return "missing", f"not listed in {storage.describe()} (reading it failed: {error})", 0
+    return "unreadable", f"listed in {storage.describe()} but cannot be read: {error}", 0
 
 
 def verify(catalog: Catalog, storage: Storage, *, sample: int | None = None, older_than_days: float | None = None,

@@ -11,6 +11,7 @@ Example: ``atom_feed(catalog, settings, "demo-mofcom")`` → UTF-8 XML bytes.
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 from urllib.parse import quote
@@ -32,10 +33,20 @@ def feed_path(source_id: str | None) -> str:
     return "/feeds/atom.xml" if source_id is None else f"/feeds/{quote(source_id, safe='')}.atom"
 
 
+# Characters XML 1.0 forbids even escaped (C0 controls but tab/LF/CR, lone surrogates, U+FFFE/U+FFFF). A page
+# title can hold any of them; one in a feed makes the document ill-formed for every reader.
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def xml_text(text: str) -> str:
+    """``text`` with every character XML 1.0 cannot carry replaced by U+FFFD (visibly, not silently dropped)."""
+    return _NOT_XML.sub("\ufffd", text)
+
+
 def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
-    element = ET.SubElement(parent, f"{{{ATOM}}}{tag}", attrs)
+    element = ET.SubElement(parent, f"{{{ATOM}}}{tag}", {k: xml_text(v) for k, v in attrs.items()})
     if text is not None:
-        element.text = text
+        element.text = xml_text(text)
     return element
 
 

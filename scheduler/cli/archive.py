@@ -112,9 +112,10 @@ def verify(
         console.print(f"[red]{problem.state}[/] {problem.key}: {problem.problem}", soft_wrap=True, highlight=False)
     _summary(f"Fixity of {storage.describe()}", selected=report.selected, checked=report.checked,
              verified=len(report.verified), missing=len(report.missing), corrupt=len(report.corrupt),
-             bytes_read=report.bytes_read)
+             unreadable=len(report.unreadable), bytes_read=report.bytes_read)
     console.print(f"{report.checked} of {report.selected} checked, {len(report.verified)} verified, "
-                  f"{len(report.missing)} missing, {len(report.corrupt)} corrupt", soft_wrap=True)
+                  f"{len(report.missing)} missing, {len(report.corrupt)} corrupt, {len(report.unreadable)} unreadable",
+                  soft_wrap=True)
     if report.unavailable:
         err.print(f"[red]verify stopped:[/] {report.unavailable}")
     catalog.dispose()
