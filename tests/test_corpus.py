@@ -65,7 +65,8 @@ def test_scorer_counts_a_wrong_title_and_a_missing_item(tmp_path: Path, monkeypa
              {"title": "Two lines", "url": "https://example.org/b", "date": "2024-01-03"},
              {"title": "Three", "url": "https://example.org/c", "date": "2024-01-04"}]
     (corpus / "expected" / "p.json").write_text(json.dumps(
-        {"page": "p.html", "url": "https://example.org/list", "headers": {"Content-Type": "text/html"},
+        {"page": "p.html", "url": "https://example.org/list", "captured_at": "2024-01-05T10:00:00+00:00",
+         "headers": {"Content-Type": "text/html"},
          "items": items}), encoding="utf-8")
     (corpus / "sources" / "p.yaml").write_text(
         "id: p\nname: p\nstart_urls: ['https://example.org/list']\nitems:\n  selector: li\n  fields:\n"
@@ -78,3 +79,13 @@ def test_scorer_counts_a_wrong_title_and_a_missing_item(tmp_path: Path, monkeypa
     assert any("missing https://example.org/c" in miss for miss in score.misses)
     total = overall([score])
     assert total["recall"] == pytest.approx(2 / 3) and total["precision"] == 1.0
+
+
+def test_corpus_scores_reach_issue_9_targets() -> None:
+    """Issue 9's bar on real pages: recall and precision ≥ 0.98, titles and dates exact ≥ 0.98, no mojibake."""
+    scores = [score_page(page) for page in PAGE_IDS]
+    total = overall(scores)
+    report = "; ".join(f"{s.page}: {s.misses[:2]}" for s in scores if s.misses)
+    assert total["recall"] >= 0.98 and total["precision"] >= 0.98, (total, report)
+    assert total["titles_exact"] >= 0.98 and total["dates_exact"] >= 0.98, (total, report)
+    assert total["mojibake"] == 0, (total, report)

@@ -3,15 +3,17 @@
     .venv/bin/python -m tests.benchmarks.score_corpus [--json] [--page ID]
 
 Each page in ``tests/corpus/pages`` is a listing page saved in a public repository (origin and licence in
-``tests/corpus/README.md``). ``expected/ID.json`` holds the items written by reading the page, the URL the page
-was served from and the headers it is replayed with; ``sources/ID.yaml`` is the source file a careful user
-would write for it. The page's original bytes go through listwatch's own extraction (the same function
-``programs reprocess`` uses), and extracted items are matched to expected ones by absolute URL.
+``tests/corpus/README.md``). ``expected/ID.json`` holds the items written by reading the page, the URL the
+page was served from, when it was captured and the headers it is replayed with; ``sources/ID.yaml`` is the
+source file a careful user would write for it. The page's original bytes go through listwatch's one
+extraction path (``crawlers.extractor.extract_page``, as the spider and ``programs reprocess`` call it, with
+the page's capture time), and extracted items are matched to expected ones by absolute URL.
 
 Printed per page and overall (items summed over all pages):
 - recall: matched expected items / expected items; precision: matched / extracted items;
 - titles exact: matched items whose title equals the expected one (whitespace collapsed);
-- dates exact: matched items with an expected date whose extracted date has the same calendar day;
+- dates exact: matched items with an expected date whose extracted date agrees on its first 10 characters
+  (the calendar day; a partial ``YYYY-MM`` or ``YYYY`` must stay partial);
 - mojibake: extracted titles with U+FFFD or text that is UTF-8 read as a single-byte charset.
 """
 
@@ -23,10 +25,11 @@ import re
 import sys
 from collections import Counter
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from crawlers.offline import extract_page
+from crawlers.extractor import extract_page
 from crawlers.sources import load_source
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
@@ -69,7 +72,9 @@ def score_page(page_id: str) -> PageScore:
     expected = json.loads((CORPUS / "expected" / f"{page_id}.json").read_text(encoding="utf-8"))
     source = load_source(CORPUS / "sources" / f"{page_id}.yaml")
     body = (CORPUS / "pages" / expected["page"]).read_bytes()
-    result = extract_page(source, expected["url"], "listing", expected.get("headers", {}), body)
+    captured_at = datetime.fromisoformat(expected["captured_at"])
+    result = extract_page(source, expected["url"], "listing", expected.get("headers", {}), body,
+                          captured_at=captured_at)
     got = [item["fields"] for item in result.items]
     unmatched: dict[str, list[dict[str, Any]]] = {}
     for fields in got:
