@@ -89,3 +89,11 @@ def test_corpus_scores_reach_issue_9_targets() -> None:
     assert total["recall"] >= 0.98 and total["precision"] >= 0.98, (total, report)
     assert total["titles_exact"] >= 0.98 and total["dates_exact"] >= 0.98, (total, report)
     assert total["mojibake"] == 0, (total, report)
+
+
+@pytest.mark.parametrize("page_id", ["hsqhfunds_announcement", "rtfund_xxpl"])
+def test_a_charset_the_bytes_contradict_is_reported_not_silent(page_id: str) -> None:
+    """hsqhfunds is replayed under a latin-1 header, rtfund's own <meta> says gb2312; both are UTF-8 bytes."""
+    score = score_page(page_id)
+    assert score.mojibake == 0 and score.titles_exact == score.expected
+    assert any(p.startswith("charset:") and "UTF-8" in p for p in score.problems), score.problems

@@ -15,6 +15,7 @@ Printed per page and overall (items summed over all pages):
 - dates exact: matched items with an expected date whose extracted date agrees on its first 10 characters
   (the calendar day; a partial ``YYYY-MM`` or ``YYYY`` must stay partial);
 - mojibake: extracted titles with U+FFFD or text that is UTF-8 read as a single-byte charset.
+Under each page: its misses, then what extraction reported (``problems``: charset conflicts, partial dates).
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class PageScore:
     mojibake: int
     problem: str | None
     misses: list[str]
+    problems: list[str]  # what extraction reported without stopping (charset conflicts, partial dates…)
 
     @property
     def recall(self) -> float:
@@ -103,7 +105,7 @@ def score_page(page_id: str) -> PageScore:
     mojibake = sum(1 for fields in got if is_mojibake(str(fields.get("title") or "")))
     problem = result.problem or result.challenge
     return PageScore(page_id, len(expected["items"]), len(got), matched, titles, dates_expected, dates, mojibake,
-                     problem, misses)
+                     problem, misses, list(result.problems))
 
 
 def page_ids() -> list[str]:
@@ -150,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
               + (f"  problem: {s.problem}" if s.problem else ""))
         for miss in s.misses[: None if args.verbose else 3]:
             print(f"    {miss}")
+        for reported in s.problems[: None if args.verbose else 1]:
+            print(f"    reported: {reported}")
     print(_row("OVERALL", float(total["recall"]), float(total["precision"]), float(total["titles_exact"]),
                float(total["dates_exact"]), int(total["mojibake"]), int(total["items"])))
     return 0
