@@ -60,6 +60,7 @@ class PageResult:
     problems: list[str] = field(default_factory=list)
     decoding: dict[str, str] = field(default_factory=dict)
     found: int = 0  # item nodes the selector found (before filters): drives "page has no items" paging
+    keyless: int = 0  # of those, items without a key (all of them: the layout changed, see crawlers.expect)
     doc: Node = field(default=None, repr=False, compare=False)
 
     @property
@@ -186,6 +187,7 @@ def _listing(source: Source, result: PageResult, ctx: Context, url: str, status:
         if key:
             result.items.append({"key": key, "fields": fields, "position": position})
         else:
+            result.keyless += 1
             result.problems.append(f"item {position} has no {rules.key!r}")
     result.problems += empty_fields(found, rules)
 

@@ -173,16 +173,22 @@ class Pagination(_Strict):
       (``total`` may read the page or item count to stop early).
     """
 
+
+    ``end``: for ``template``/``param`` without a ``total``, a rule matching what the listing's empty last
+    page shows (e.g. ``{css: "ul.list"}`` for the empty list container, or ``{regex: "暂无"}``). An empty
+    page counts as the end of the listing only when it matches; otherwise it is a failed page (a "system
+    busy" page looks the same), so the crawl is incomplete and declares no removals.
     kind: Literal["none", "template", "next_link", "reverse_numbered", "param"] = "none"
     template: str | None = None
     next: Rule | None = None
     total: Rule | None = None
     param: str = "page"
     first: int = Field(default=1, ge=0, le=MAX_PAGES)
+    end: Rule | None = None
     page_size: int | None = Field(default=None, ge=1, le=MAX_PAGES)
     max_pages: int = Field(default=200, ge=1, le=MAX_PAGES)
 
-    @field_validator("next", "total", mode="before")
+    @field_validator("next", "total", "end", mode="before")
     @classmethod
     def _shorthand(cls, v: Any) -> Any:
         return _rule(v) if v is not None else v

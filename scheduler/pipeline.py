@@ -162,22 +162,11 @@ def _programmes(settings: Settings, catalog: Catalog, source: Source, report: Cr
         events = apply_crawl(catalog, source_id=source.id, run_id=report.run_id, kind=report.kind, report=report,
                              items=load_items(report), now=datetime.now(UTC),
                              missing_runs_to_remove=settings.scheduler.missing_runs_to_remove,
-                             backfill=is_baseline(catalog, source.id, report.run_id))
+                             baseline=True)
         outcome.events = [e.id for e in events]
     except Exception as exc:
         logger.exception("programme diff failed for run %s", report.run_id)
         outcome.steps_failed.append(f"programmes: {exc}")
-
-
-def is_baseline(catalog: Catalog, source_id: str, run_id: str) -> bool:
-    """The first crawl that saw a source's listing sets its baseline: its programmes are recorded (with
-    ``new`` events, for the history) but not alerted: a researcher adding a source wants to hear about
-    what is posted from then on, not about every programme already listed."""
-    with catalog.read_session() as session:
-        earlier = session.scalar(select(CrawlRun.id).where(
-            CrawlRun.source_id == source_id, CrawlRun.id != run_id,
-            CrawlRun.status.in_(("complete", "degraded", "incomplete"))).limit(1))
-    return earlier is None
 
 
 def _alerts(catalog: Catalog, outcome: Outcome) -> None:

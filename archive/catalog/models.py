@@ -26,6 +26,9 @@ class Source(Base):
     config_sha256: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[datetime]
     last_complete_at: Mapped[datetime | None]
+    # The run whose programme diff set this source's baseline (its programmes recorded, not alerted). Set in
+    # the same transaction as that diff, so a crawl killed before its diff leaves the next crawl the baseline.
+    baseline_run: Mapped[str | None] = mapped_column(String(64))
 
 
 class CrawlRun(Base):

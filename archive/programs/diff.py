@@ -3,7 +3,11 @@
 Nothing here touches the database. :func:`diff_seen` compares the programmes a crawl listed with their
 known state (new, changed, reappeared); :func:`diff_unseen` decides what the known programmes the crawl
 did not list have become (missing, removed); :func:`assess` is the completeness guard that decides
-whether the crawl may say anything about programmes it did not see. :func:`diff_crawl` composes them
+whether the crawl may say anything about programmes it did not see, and :func:`vanish_guard` its backstop:
+however complete a crawl looks, when more than ``VANISH_SHARE`` (half) of a source's known programmes
+(active or missing, at least ``VANISH_MIN_KNOWN`` of them) would newly go unlisted at once, nothing is
+declared missing or removed and a source-health event says why: a listing replaced wholesale is far more
+often a broken page or selector than a real mass withdrawal. :func:`diff_crawl` composes them
 over a whole known state (tests, small sources); ``archive.programs.store`` applies the same rules in
 batches and with set-based SQL.
 """
@@ -141,6 +145,23 @@ def assess(report: Mapping[str, Any], *, kind: str, items: int, recent: Sequence
     return Completeness(not reasons, tuple(reasons))
 
 
+VANISH_SHARE = 0.5        # more than this share of known programmes unlisted at once: refuse to declare
+VANISH_MIN_KNOWN = 10     # ... for sources with at least this many known programmes (small ones swing)
+
+
+def vanish_guard(completeness: Completeness, *, known: int, vanished: int, share: float = VANISH_SHARE,
+                 min_known: int = VANISH_MIN_KNOWN) -> Completeness:
+    """``completeness``, made incomplete when ``vanished`` of ``known`` programmes would go unlisted at once.
+
+    ``known``: the source's active and missing programmes; ``vanished``: the active ones this crawl did not
+    list. Applies whatever the item counts say (a listing of the usual size with other keys is caught too)."""
+    if not completeness.complete or known < min_known or vanished <= share * known:
+        return completeness
+    reason = (f"{vanished} of the {known} known programmes vanished from the listing at once (more than "
+              f"{share:.0%}); not declaring them missing: check the listing page and the source's selectors")
+    return Completeness(False, (*completeness.reasons, reason))
+
+
 # -- items --------------------------------------------------------------------------------------
 
 BOOKKEEPING = frozenset({"position", "listing_page", "listing_url", "listing_record", "record", "text"})
@@ -271,8 +292,12 @@ def diff_crawl(known: Mapping[str, Known], items: Iterable[Mapping[str, Any]], c
     """The whole diff of one crawl against a whole known state (pure; see ``store.apply_crawl``)."""
     seen, rechecks = split_items(items)
     changes = diff_seen(known, seen)
+    listed = {s.key for s in seen}
+    if kind != "quick":
+        current = [k for k in known.values() if k.status in (ACTIVE, MISSING)]
+        completeness = vanish_guard(completeness, known=len(current),
+                                    vanished=sum(k.status == ACTIVE and k.key not in listed for k in current))
     if completeness.complete and kind != "quick":
-        listed = {s.key for s in seen}
         unseen = [k for key, k in known.items() if key not in listed]
         changes += diff_unseen(unseen, rechecks={r.key: r for r in rechecks},
                                missing_runs_to_remove=missing_runs_to_remove, evidence=evidence_record(seen))

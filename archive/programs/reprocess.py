@@ -322,7 +322,7 @@ def _reprocess(catalog: Catalog, source: Source, paths: list[Path], runs_dir: Pa
         kind = row.kind if row is not None and row.kind in ("full", "quick") else str(report.get("kind") or "full")
         events = apply_crawl(catalog, source_id=source.id, run_id=run.run_id, kind=kind, report=report,
                              items=items, now=_when(run, row), missing_runs_to_remove=missing_runs_to_remove,
-                             backfill=True)
+                             backfill=True, baseline=True)
         result.runs.append(run.run_id)
         for event in events:
             result.events[event.kind] = result.events.get(event.kind, 0) + 1

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Table, bindparam, insert, literal, literal_column, select, update
+from sqlalchemy import Table, bindparam, func, insert, literal, literal_column, select, update
 from sqlalchemy.orm import Session
 
 from archive.catalog.db import Catalog
@@ -36,6 +36,7 @@ from archive.programs.diff import (
     evidence_record,
     health_change,
     split_items,
+    vanish_guard,
 )
 from crawlers.report import CrawlReport
 
@@ -90,23 +91,32 @@ def ensure_source(session: Session, source_id: str, now: datetime, name: str = "
 
 def apply_crawl(catalog: Catalog, *, source_id: str, run_id: str, kind: str, report: CrawlReport | Mapping[str, Any],
                 items: Iterable[Mapping[str, Any]], now: datetime, missing_runs_to_remove: int = 2,
-                backfill: bool = False, min_ratio: float = 0.5, ignore_fields: Iterable[str] = ()) -> list[Event]:
+                backfill: bool = False, min_ratio: float = 0.5, ignore_fields: Iterable[str] = (),
+                baseline: bool = False) -> list[Event]:
     """Diff one crawl of ``source_id`` against the catalog and record the result; returns the run's events.
 
     ``kind``: full | quick. ``backfill``: events from reprocessing (never alerted). ``min_ratio``: a crawl
-    listing fewer than this share of the median of recent complete crawls is incomplete.
+    listing fewer than this share of the median of recent complete crawls is incomplete. ``baseline``: when
+    the source has no baseline yet and this crawl read a listing page, this crawl sets it (its events are
+    backfill: a researcher adding a source hears about what is posted from then on, not about every
+    programme already listed). The baseline is marked on the source row in this same transaction.
     """
     data = report.to_dict() if isinstance(report, CrawlReport) else dict(report)
     seen, rechecks = split_items(items, ignore_fields)
     with catalog.session() as session:
         ensure_source(session, source_id, now)
+        if baseline and _takes_baseline(session, source_id, run_id, data):
+            backfill = True
         existing = session.get(CrawlRun, run_id)
         started = existing.started_at if existing is not None else _parse_time(data.get("started"))
         recent = recent_item_counts(session, source_id, run_id, started)
         completeness = assess(data, kind=kind, items=len(seen), recent=recent, min_ratio=min_ratio)
         ctx = _Context(session, source_id, run_id, now, backfill)
+        known = ctx.known_count()
         for batch in _chunks(seen):
             ctx.apply_seen(batch)
+        if completeness.complete and kind != "quick":
+            completeness = vanish_guard(completeness, known=known, vanished=ctx.vanished_count())
         if completeness.complete and kind != "quick":
             evidence = evidence_record(seen)
             ctx.apply_rechecks(rechecks, missing_runs_to_remove, evidence)
@@ -120,6 +130,17 @@ def apply_crawl(catalog: Catalog, *, source_id: str, run_id: str, kind: str, rep
                 source.last_complete_at = now
         return list(session.scalars(select(Event).where(Event.source_id == source_id, Event.run_id == run_id)
                                     .order_by(Event.id)))
+
+
+def _takes_baseline(session: Session, source_id: str, run_id: str, report: Mapping[str, Any]) -> bool:
+    """Mark ``run_id`` as the source's baseline if it has none and the crawl read a listing page."""
+    source = session.get(Source, source_id)
+    if source is None or source.baseline_run not in (None, run_id):
+        return False
+    if not int((report.get("pages_ok") or {}).get("listing", 0)):
+        return False  # a crawl that read nothing cannot be anyone's baseline
+    source.baseline_run = run_id
+    return True
 
 
 def _aware(moment: datetime) -> datetime:
@@ -194,6 +215,18 @@ class _Context:
                  "removal_reason": ""} for s in new]
         result = self.session.execute(insert(PROGRAMS).returning(PROGRAMS.c.id, PROGRAMS.c.key), rows)
         return {key: pid for pid, key in result}
+
+    def known_count(self) -> int:
+        """The source's active and missing programmes (before this run's are applied)."""
+        p = Program
+        return self.session.scalar(select(func.count()).select_from(p).where(
+            p.source_id == self.source_id, p.status.in_((ACTIVE, MISSING)))) or 0
+
+    def vanished_count(self) -> int:
+        """Active programmes of the source this run did not list (after its listed ones are applied)."""
+        p = Program
+        return self.session.scalar(select(func.count()).select_from(p).where(
+            p.source_id == self.source_id, p.status == ACTIVE, p.last_seen_run.is_distinct_from(self.run_id))) or 0
 
     def apply_rechecks(self, rechecks: Sequence[Recheck], missing_runs_to_remove: int, evidence: str | None) -> None:
         """Unlisted programmes whose detail page is gone are removed now, whatever their missing count."""

@@ -23,6 +23,7 @@ from crawlers.capture import WarcCapture, scrapy_headers
 from crawlers.challenge import detect_challenge
 from crawlers.encoding import Decoded
 from crawlers.errors import describe_failure
+from crawlers.expect import NO_ITEMS, end_matches, listing_problem
 from crawlers.extract import outlinks
 from crawlers.extractor import PageResult, decode, extract_page
 from crawlers.gone import gone_reason
@@ -111,6 +112,15 @@ class ListingSpider(Spider):
             self.report.pagination_finished = False
             return
         doc = result.doc
+        rules = self.source.pagination
+        problem = listing_problem(rules, number=number, matched=result.found, keyless=result.keyless,
+                                  end_matched=not result.found and end_matches(rules, doc, response.url))
+        if problem:  # a 200 without the list (busy/maintenance page): a failed page, never "seen"
+            if not response.meta.get("listwatch_body_problem"):  # a corrupt body is already this page's failure
+                self.report.problem(response.url, "listing", NO_ITEMS, problem)
+            self.report.pagination_finished = False
+            self.logger.warning("listing page %s: %s", response.url, problem)
+            return
         self.report.pages_ok["listing"] += 1
         if number == 1:
             self.report.listing_pages_expected = expected_page_count(self.source.pagination, doc, response.url)
