@@ -124,7 +124,7 @@ def iter_captures(stream: BinaryIO) -> Iterator[dict[str, Any]]:
             "etag": http.get_header("ETag") if http is not None else None,
             "last_modified": http.get_header("Last-Modified") if http is not None else None,
         }
-        record.content_stream().read()  # consume so the iterator knows the record's length
+        records.read_to_end(record)  # raw bytes, never decoded: a gzip bomb payload is not inflated here
         row["offset"] = records.get_record_offset()
         row["length"] = records.get_record_length()
         yield row

@@ -9,11 +9,13 @@ hands us decoded bodies, so transfer headers are dropped and the real length wri
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 from typing import Any
 
 from archive.records import DECODED_BODY_DROP, Headers, clean_headers
 from crawlers.capture import WarcCapture
+from crawlers.fetch_policy import FetchPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -25,9 +27,10 @@ def _pairs(array: list[dict[str, str]]) -> Headers:
 class PageCapture:
     """Attach ``on_response`` to a page's ``response`` event; call ``finish`` before closing it."""
 
-    def __init__(self, capture: WarcCapture, url: str) -> None:
+    def __init__(self, capture: WarcCapture, url: str, policy: FetchPolicy | None = None) -> None:
         self.capture = capture
         self.url = url
+        self.policy = policy  # a response from an address the fetch policy refuses is never archived
         self.navigation_id: str | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -51,6 +54,8 @@ class PageCapture:
         except Exception as exc:
             logger.warning("could not read the exchange for %s: %s", url, exc)
             return
+        if self._refused(url, address["ipAddress"] if address else None):
+            return
         response_headers.append(("Content-Length", str(len(body))))
         record = self.capture.exchange(
             url=url,
@@ -66,6 +71,19 @@ class PageCapture:
         frame = response.frame
         if request.is_navigation_request() and frame.parent_frame is None and response.status < 300:
             self.navigation_id = record
+
+    def _refused(self, url: str, address: str | None) -> bool:
+        if self.policy is None:
+            return False
+        reason = self.policy.refuse_url(url)
+        if reason is None and address:
+            try:
+                reason = self.policy.refuse_address(url, ipaddress.ip_address(address.split("%", 1)[0]))
+            except ValueError:
+                reason = None
+        if reason is not None:
+            logger.warning("not archiving %s: %s", url, reason)
+        return reason is not None
 
     async def drain(self) -> None:
         """Wait for every response seen so far to be written."""

@@ -24,6 +24,7 @@ from scrapy.http import Response
 from archive.dedup import DedupIndex, Earlier
 from archive.records import HOP_BY_HOP, ITEMS_URN, Headers, clean_headers, record_id, sha256_digest
 from archive.writer import RollingWarcWriter, WrittenRecord
+from crawlers.secret_headers import redact
 
 logger = logging.getLogger(__name__)
 
@@ -42,14 +43,23 @@ def header_text(response: Response, name: str) -> str:
     return (response.headers.get(name) or b"").decode("latin-1")
 
 
-def body_problem(response: Response) -> str | None:
-    """Say why a compressed body is damaged (Scrapy silently keeps whatever part it could inflate)."""
+def body_problem(response: Response, max_size: int = 30_000_000) -> str | None:
+    """Say why a compressed body is damaged (Scrapy silently keeps whatever part it could inflate).
+
+    Inflates in bounded steps and throws the output away, stopping past ``max_size``: a 1 MiB gzip bomb
+    must not become gigabytes here (a body that large is refused by Scrapy's decompression cap anyway).
+    """
     encoding = header_text(response, "Content-Encoding").lower().encode()
     if encoding not in (b"gzip", b"x-gzip", b"deflate") or not response.body:
         return None
     inflater = zlib.decompressobj(47 if encoding != b"deflate" else zlib.MAX_WBITS)
+    data, inflated = response.body, 0
     try:
-        inflater.decompress(response.body)
+        while data and not inflater.eof:
+            inflated += len(inflater.decompress(data, _INFLATE_STEP))
+            data = inflater.unconsumed_tail
+            if inflated > max_size:
+                return None  # too large to matter: Scrapy's HttpCompressionMiddleware refuses it
     except zlib.error as exc:
         return f"the {encoding.decode()} body is corrupt ({exc}); only part of the page could be read"
     if not inflater.eof:
@@ -57,15 +67,20 @@ def body_problem(response: Response) -> str | None:
     return None
 
 
+_INFLATE_STEP = 1 << 20
+
+
 class WarcCapture:
     """Extension: one rolling WARC writer per crawl, closed (and renamed) when the spider closes."""
 
-    def __init__(self, writer: RollingWarcWriter, dedup: DedupIndex | None = None, source_id: str = "") -> None:
+    def __init__(self, writer: RollingWarcWriter, dedup: DedupIndex | None = None, source_id: str = "",
+                 secret_headers: tuple[str, ...] = ()) -> None:
         self.writer = writer
         self.builder = writer.builder
         self.dedup = dedup
         self.source_id = source_id
         self.last_date = ""  # WARC-Date of the last response or revisit written
+        self.secret_headers = secret_headers  # request headers whose values are written as [redacted]
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> WarcCapture:
@@ -90,7 +105,7 @@ class WarcCapture:
         dedup: DedupIndex | None = getattr(crawler, "listwatch_dedup", None)
         if dedup is not None:
             dedup.prepare(source_id)  # the catalog's view of the source, loaded before the first request
-        extension = cls(writer, dedup, source_id)
+        extension = cls(writer, dedup, source_id, tuple(settings.getlist("LISTWATCH_SECRET_HEADERS")))
         crawler.signals.connect(extension.spider_closed, signal=signals.spider_closed)
         return extension
 
@@ -133,8 +148,8 @@ class WarcCapture:
         response_id = record_id(response)
         if self.dedup is not None and earlier is None and digest:
             self.dedup.remember(digest, self.source_id, Earlier(url, date, response_id, digest))
-        request = self.builder.request(url, method, request_headers, request_body, protocol=protocol,
-                                       date=date, concurrent_to=response_id)
+        request = self.builder.request(url, method, redact(request_headers, self.secret_headers), request_body,
+                                       protocol=protocol, date=date, concurrent_to=response_id)
         self.write(response, request)
         return response_id
 
@@ -159,7 +174,8 @@ class WarcCapture:
                                        refers_to=earlier.record_id, profile="server-not-modified",
                                        ip_address=ip_address, date=date)
         revisit_id = record_id(revisit)
-        request = self.builder.request(url, method, request_headers, date=date, concurrent_to=revisit_id)
+        request = self.builder.request(url, method, redact(request_headers, self.secret_headers), date=date,
+                                       concurrent_to=revisit_id)
         self.write(revisit, request)
         return revisit_id
 
@@ -188,16 +204,18 @@ class WarcCaptureMiddleware:
     The response record id is left in ``request.meta["warc_record_id"]`` for the spider.
     """
 
-    def __init__(self, capture: WarcCapture, conditional: bool = True) -> None:
+    def __init__(self, capture: WarcCapture, conditional: bool = True, max_size: int = 30_000_000) -> None:
         self.capture = capture
         self.conditional = conditional and capture.dedup is not None
+        self.max_size = max_size or 1 << 30   # DOWNLOAD_MAXSIZE (0 means no limit; keep a ceiling)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> WarcCaptureMiddleware:
         capture = crawler.get_extension(WarcCapture)
         if capture is None:
             raise NotConfigured("WarcCapture extension is not enabled")
-        return cls(capture, crawler.settings.getbool("LISTWATCH_CONDITIONAL_GET", True))
+        return cls(capture, crawler.settings.getbool("LISTWATCH_CONDITIONAL_GET", True),
+                   crawler.settings.getint("DOWNLOAD_MAXSIZE"))
 
     def process_request(self, request: Request, spider: Spider | None = None) -> None:
         """Ask only for what changed: validators from the last full capture of this URL."""
@@ -228,7 +246,7 @@ class WarcCaptureMiddleware:
         earlier: Earlier | None = request.meta.get("listwatch_conditional")
         if response.status == 304 and earlier is not None:
             return self._not_modified(request, response, request_headers, earlier, ip)
-        problem = body_problem(response)
+        problem = body_problem(response, int(request.meta.get("download_maxsize") or self.max_size))
         if problem:
             request.meta["listwatch_body_problem"] = problem
         request.meta["warc_record_id"] = self.capture.exchange(

@@ -8,6 +8,8 @@ from twisted.internet import error as net
 from twisted.python.failure import Failure
 from twisted.web._newclient import ResponseFailed
 
+from crawlers.fetch_policy import REFUSED, FetchRefused
+
 
 def describe_failure(failure: Failure) -> tuple[str, str]:
     """(kind, message) for a failed request: kinds are stable strings used in reports."""
@@ -21,12 +23,16 @@ def describe_failure(failure: Failure) -> tuple[str, str]:
         return "connection", "the server refused the connection"
     if isinstance(exc, net.TimeoutError | net.TCPTimedOutError):
         return "timeout", "no complete response before the download timeout"
+    if isinstance(exc, FetchRefused):
+        return REFUSED, f"refused by the fetch policy: {exc}"
     if isinstance(exc, IgnoreRequest):
         text = str(exc)
         if "robots.txt" in text:
             return "robots", "robots.txt forbids this URL"
         if "redirect" in text.lower():
             return "redirect-loop", f"too many redirects ({text})"
+        if "DOWNLOAD_MAXSIZE" in text:  # Scrapy's decompression cap: a gzip bomb, or simply too large
+            return "too-large", f"the response inflates past the size limit and was not kept ({text})"
         return "ignored", text or "request dropped by a crawl rule"
     if isinstance(exc, ResponseFailed):
         reasons = "; ".join(str(r.value) for r in exc.reasons) or "connection lost"

@@ -15,14 +15,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import html_text
 from jsonpath_ng.ext import parse as jsonpath_parse
 from parsel import Selector
 
+from crawlers.bounds import TooDeep, load_json
 from crawlers.dates import parse_date
 from crawlers.sources import Items, Rule
+from crawlers.urls import parses, resolve
 
 Node = Selector | dict[str, Any] | list[Any] | str | int | float | None
 
@@ -66,9 +68,11 @@ def parse_document(text: str, kind: str) -> Node:
     """``kind`` is html, xml or json. Feeds are parsed as XML with namespaces removed."""
     if kind == "json":
         try:
-            return json.loads(text)
+            return load_json(text)  # bounded depth: a hostile nesting fails this page, cleanly
         except json.JSONDecodeError as exc:
             raise ExtractionError(f"the page is not valid JSON: {exc}") from None
+        except TooDeep as exc:
+            raise ExtractionError(str(exc)) from None
     selector = Selector(text=text, type="xml" if kind == "xml" else "html")
     if kind == "xml":
         selector.remove_namespaces()
@@ -152,7 +156,10 @@ def convert(text: str, kind: str, base: str | Context, missing_year: str = "part
     if not text:
         return None
     if kind == "url":
-        return urljoin(ctx.base_url, text)
+        url = resolve(ctx.base_url, text)  # None for a malformed href: that field only, never the page
+        if url is None:
+            ctx.note(f"url: {text[:100]!r} is not a valid URL")
+        return url
     if kind == "date":
         parsed = parse_date(text, ctx.captured_at, missing_year)
         if parsed.problem:
@@ -213,8 +220,8 @@ def _label_key(text: str) -> str:
 def outlinks(doc: Node, base_url: str) -> list[str]:
     if not isinstance(doc, Selector):
         return []
-    links = {urljoin(base_url, href.strip()) for href in doc.xpath("//a/@href").getall()}
-    return sorted(link for link in links if link.startswith(("http://", "https://")))
+    links = {resolve(base_url, href) for href in doc.xpath("//a/@href").getall()}
+    return sorted(link for link in links if link and link.startswith(("http://", "https://")))
 
 
 def canonical_key(value: Any, drop_params: list[str], site_hosts: set[str] | frozenset[str] = frozenset()) -> str:
@@ -242,6 +249,8 @@ def normalise_key(value: Any, drop_params: list[str]) -> str:
     text = str(value).strip() if value is not None else ""
     if not text[:8].lower().startswith(("http://", "https://")):
         return text
+    if not parses(text):
+        return ""  # not a usable URL: the item has no key (reported), its neighbours are unaffected
     parts = urlsplit(text)
     query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in drop_params]
     return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path or "/", urlencode(query), ""))

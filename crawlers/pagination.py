@@ -5,11 +5,13 @@ Pure functions of the source's ``Pagination`` rules and the page; the spider sch
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from crawlers.extract import Node, apply_rule
 from crawlers.sources import Pagination
+from crawlers.urls import resolve
 
 
 @dataclass(frozen=True)
@@ -19,8 +21,8 @@ class PageRef:
 
 
 def next_pages(rules: Pagination, *, start_url: str, url: str, number: int, doc: Node,
-               item_count: int) -> list[PageRef]:
-    """Listing pages to fetch after page ``number`` (``url``) which held ``item_count`` items."""
+               item_count: int) -> Iterable[PageRef]:
+    """Listing pages to fetch after page ``number`` (``url``) which held ``item_count`` items (lazily)."""
     if rules.kind == "none" or number >= rules.max_pages:
         return []
     if rules.kind == "reverse_numbered":
@@ -32,7 +34,8 @@ def next_pages(rules: Pagination, *, start_url: str, url: str, number: int, doc:
     if rules.kind == "next_link":
         assert rules.next is not None
         href = apply_rule(doc, rules.next, url)
-        return [PageRef(urljoin(url, href), number + 1)] if href else []
+        target = resolve(url, str(href)) if href else None
+        return [PageRef(target, number + 1)] if target else []
     if rules.kind == "template":
         return [PageRef(_template(rules, start_url, rules.first + number - 1), number + 1)]
     if rules.kind == "param":
@@ -55,15 +58,17 @@ def _template(rules: Pagination, start_url: str, n: int) -> str:
     return urljoin(start_url, rules.template.format(n=n))
 
 
-def _reverse_numbered(rules: Pagination, start_url: str, doc: Node) -> list[PageRef]:
-    """Newest page unnumbered; with P pages the others are numbered P-1 (newer) down to 1 (oldest)."""
+def _reverse_numbered(rules: Pagination, start_url: str, doc: Node) -> Iterator[PageRef]:
+    """Newest page unnumbered; with P pages the others are numbered P-1 (newer) down to 1 (oldest).
+
+    Generated lazily, and P is capped at ``max_pages``: a page claiming 999,999,999 pages builds nothing."""
     total = expected_page_count(rules, doc, start_url) or 1
-    return [PageRef(_template(rules, start_url, n), total - n + 1) for n in range(total - 1, 0, -1)]
+    return (PageRef(_template(rules, start_url, n), total - n + 1) for n in range(total - 1, 0, -1))
 
 
-def _all_from_total(rules: Pagination, start_url: str, doc: Node) -> list[PageRef]:
+def _all_from_total(rules: Pagination, start_url: str, doc: Node) -> Iterator[PageRef]:
     total = expected_page_count(rules, doc, start_url) or 1
-    return [PageRef(_template(rules, start_url, rules.first + i), i + 2) for i in range(total - 1)]
+    return (PageRef(_template(rules, start_url, rules.first + i), i + 2) for i in range(total - 1))
 
 
 def _past_total(rules: Pagination, doc: Node, url: str, number: int) -> bool:

@@ -19,6 +19,7 @@ from scrapy.settings import Settings
 from scrapy.utils.reactor import install_reactor
 
 from crawlers import settings as defaults
+from crawlers.fetch_policy import FetchPolicy
 from crawlers.report import CrawlReport
 from crawlers.sources import Source
 from crawlers.spiders.listing import ListingSpider
@@ -85,11 +86,13 @@ def crawl_settings(source: Source, run_id: str, options: CrawlOptions) -> Settin
         "LOG_LEVEL": options.log_level,
         "FEEDS": {str(run_dir / "items.jsonl"): {"format": "jsonlines", "encoding": "utf8",
                                                  "overwrite": True}},
+        "LISTWATCH_SECRET_HEADERS": sorted(source.headers),   # names only: values never enter settings
     }
     if not options.capture:
         values["EXTENSIONS"] = {name: order for name, order in defaults.EXTENSIONS.items()
                                 if name != "crawlers.capture.WarcCapture"}
-        values["DOWNLOADER_MIDDLEWARES"] = {}
+        values["DOWNLOADER_MIDDLEWARES"] = {k: v for k, v in defaults.DOWNLOADER_MIDDLEWARES.items()
+                                            if k != "crawlers.capture.WarcCaptureMiddleware"}
     if source.render.mode == "browser":
         handler = "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler"
         values.update({
@@ -100,6 +103,7 @@ def crawl_settings(source: Source, run_id: str, options: CrawlOptions) -> Settin
             "PLAYWRIGHT_CONTEXTS": {"default": {"user_agent": values["USER_AGENT"]}},
             "PLAYWRIGHT_MAX_PAGES_PER_CONTEXT": polite.concurrency,
             "PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT": source.render.timeout * 1000,
+            "PLAYWRIGHT_ABORT_REQUEST": FetchPolicy.for_source(source).abort_request,  # the page's own requests
         })
     values.update(options.extra)
     settings.setdict(values, priority="cmdline")

@@ -20,7 +20,13 @@ DOWNLOAD_WARNSIZE = 0
 LOG_LEVEL = "INFO"
 
 EXTENSIONS = {"crawlers.capture.WarcCapture": 0, "crawlers.stopping.PromptStop": 0}
-DOWNLOADER_MIDDLEWARES = {"crawlers.capture.WarcCaptureMiddleware": 950}
+# The fetch policy (960) sits outside the capture (950): a refused response is never archived. The source's
+# own headers (940) are added before the capture sees the request (which writes their values redacted).
+DOWNLOADER_MIDDLEWARES = {
+    "crawlers.secret_headers.SourceHeadersMiddleware": 940,
+    "crawlers.capture.WarcCaptureMiddleware": 950,
+    "crawlers.fetch_policy.FetchPolicyMiddleware": 960,
+}
 
 # -- listwatch settings ------------------------------------------------------------------------
 LISTWATCH_SPOOL_DIR = ""          # where WARC files are written (capture is off when empty)
@@ -31,6 +37,7 @@ LISTWATCH_WARC_PREFIX = ""        # WARC file names are {prefix}-{serial:05d}.wa
 LISTWATCH_WARC_MAX_SIZE = 1_000_000_000   # roll over to a new WARC file past this many bytes
 LISTWATCH_OPERATOR = ""           # warcinfo operator (who runs this crawler, with contact)
 LISTWATCH_CHROMIUM = "/usr/bin/chromium"  # browser executable for rendered sources
+LISTWATCH_SECRET_HEADERS: list[str] = []  # request header names written to WARCs as [redacted] (names only)
 
 # Chromium flags that keep a headless browser from reaching out to the internet on its own.
 CHROMIUM_ARGS = [

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 _ENV_REF = re.compile(r"\$\{([A-Z0-9_]+)\}")
 
@@ -171,20 +172,20 @@ class Pagination(_Strict):
       the ``total`` rule reads the page count from the first page.
     - ``param``: set query parameter ``param`` to ``first``, ``first+1``… until no items
       (``total`` may read the page or item count to stop early).
-    """
-
 
     ``end``: for ``template``/``param`` without a ``total``, a rule matching what the listing's empty last
     page shows (e.g. ``{css: "ul.list"}`` for the empty list container, or ``{regex: "暂无"}``). An empty
     page counts as the end of the listing only when it matches; otherwise it is a failed page (a "system
     busy" page looks the same), so the crawl is incomplete and declares no removals.
+    """
+
     kind: Literal["none", "template", "next_link", "reverse_numbered", "param"] = "none"
     template: str | None = None
     next: Rule | None = None
     total: Rule | None = None
+    end: Rule | None = None
     param: str = "page"
     first: int = Field(default=1, ge=0, le=MAX_PAGES)
-    end: Rule | None = None
     page_size: int | None = Field(default=None, ge=1, le=MAX_PAGES)
     max_pages: int = Field(default=200, ge=1, le=MAX_PAGES)
 
@@ -370,6 +371,51 @@ class Schedule(_Strict):
         return check_schedule(v) if v is not None else v
 
 
+class Fetch(_Strict):
+    """Where this source's crawl may fetch from: the fetch policy against SSRF (``crawlers.fetch_policy``).
+
+    By default only the start URLs' hosts are fetched, and only from public addresses (a start URL on an IP
+    literal or ``localhost`` may be fetched from its own host and port). ``hosts`` adds host names (a
+    leading ``*.`` covers subdomains: ``*.example.gov.cn``), e.g. where attachments or, for rendered pages,
+    scripts and styles live. ``internal`` allows internal addresses (private, loopback, link-local) for
+    the origins (``intranet.example:8080``) or networks (``10.1.0.0/16``) listed; nothing else internal is
+    ever fetched, whatever a page links or redirects to.
+    """
+
+    hosts: list[str] = []
+    internal: list[str] = []
+
+    @field_validator("hosts")
+    @classmethod
+    def _host_names(cls, hosts: list[str]) -> list[str]:
+        for host in hosts:
+            name = host.removeprefix("*.")
+            if not name or not re.fullmatch(r"[A-Za-z0-9.\-\[\]:]+", name) or "/" in name:
+                raise ValueError(f"{host!r} is not a host name (give 'files.example.org' or '*.example.org')")
+        return hosts
+
+    @field_validator("internal")
+    @classmethod
+    def _origins_or_networks(cls, entries: list[str]) -> list[str]:
+        from crawlers.fetch_policy import parse_internal
+
+        for entry in entries:
+            parse_internal(entry)
+        return entries
+
+
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+
+def _check_headers(headers: dict[str, str]) -> dict[str, str]:
+    for name, value in headers.items():
+        if not _HEADER_NAME.match(name):
+            raise ValueError(f"{name!r} is not a valid HTTP header name")
+        if any(c in str(value) for c in "\r\n\0"):
+            raise ValueError(f"the value of header {name!r} contains a line break or NUL")
+    return headers
+
+
 class Source(_Strict):
     """One watched listing. ``hook`` (``module:function``) post-processes each listing page's items:
     ``hook(response: scrapy.http.TextResponse, items: list[dict], source: Source) -> list[dict]``, called with
@@ -389,6 +435,13 @@ class Source(_Strict):
     limits: Limits = Limits()
     hook: str | None = Field(default=None, pattern=r"^[\w.]+:\w+$")
     schedule: Schedule = Schedule()
+    fetch: Fetch = Fetch()
+    headers: dict[str, str] = Field(default_factory=dict, repr=False)
+
+    @field_validator("headers")
+    @classmethod
+    def _headers(cls, v: dict[str, str]) -> dict[str, str]:
+        return _check_headers(v)
 
     @field_validator("start_urls")
     @classmethod

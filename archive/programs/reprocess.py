@@ -143,6 +143,9 @@ def read_runs(paths: Iterable[Path], source_id: str) -> dict[str, ArchivedRun]:
     return runs
 
 
+MAX_PAYLOAD = 30_000_000   # the default limits.max_response_bytes: larger decoded payloads are not read
+
+
 def read_body(page: Page, bodies: dict[str, Page]) -> tuple[int, list[tuple[str, str]], bytes]:
     """Status, headers and payload of a page; a revisit takes its payload from the record it repeats."""
     with page.path.open("rb") as fh:
@@ -151,7 +154,9 @@ def read_body(page: Page, bodies: dict[str, Page]) -> tuple[int, list[tuple[str,
         http = record.http_headers
         headers = list(http.headers) if http else []
         status = int(http.get_statuscode() or 0) if http else 200
-        body = record.content_stream().read()
+        body = record.content_stream().read(MAX_PAYLOAD + 1)  # decoded in bounded steps: no gzip bomb
+        if len(body) > MAX_PAYLOAD:
+            body = b""  # the live crawl refused it as too large too
     if record.rec_type == "revisit":
         original = bodies.get(page.digest)
         if original is None:

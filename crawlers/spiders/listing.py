@@ -7,7 +7,7 @@ Every page is archived by the capture layer before this spider sees it; the spid
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,11 +26,13 @@ from crawlers.errors import describe_failure
 from crawlers.expect import NO_ITEMS, end_matches, listing_problem
 from crawlers.extract import outlinks
 from crawlers.extractor import PageResult, decode, extract_page
+from crawlers.fetch_policy import FetchPolicy
 from crawlers.gone import gone_reason
 from crawlers.hooks import Hook, load_hook
 from crawlers.pagination import expected_page_count, next_pages
 from crawlers.report import CrawlReport
 from crawlers.sources import Source, load_source
+from crawlers.urls import is_fetchable
 
 __all__ = ["Hook", "ListingSpider", "load_hook"]
 
@@ -48,6 +50,7 @@ class ListingSpider(Spider):
         if self.source.hook:
             load_hook(self.source.hook)  # a hook that cannot load fails the crawl at once, not on each page
         self.report = CrawlReport(self.source.id, run_id, kind=kind, started=_now())
+        self.policy = FetchPolicy.for_source(self.source)
         self.capture: WarcCapture | None = None
         self._background: set[asyncio.Future[None]] = set()
 
@@ -97,7 +100,7 @@ class ListingSpider(Spider):
                 playwright_page_methods=methods,
             )
             if self.capture is not None:
-                page_capture = PageCapture(self.capture, url)
+                page_capture = PageCapture(self.capture, url, self.policy)
                 meta["playwright_page_event_handlers"] = {"response": page_capture.on_response}
                 meta["listwatch_page_capture"] = page_capture
         return Request(url, callback=callback, errback=self.failed, cb_kwargs=cb_kwargs, meta=meta,
@@ -142,14 +145,14 @@ class ListingSpider(Spider):
         for item in items:
             detail = self.source.detail
             link = item["fields"].get(detail.link) if detail else None
-            if detail and isinstance(link, str) and link.startswith(("http://", "https://")):
+            if detail and is_fetchable(link):
                 yield self._request(link, "detail", self.parse_detail,
                                     detail.render and self.source.render.mode == "browser", item=item)
             else:
                 self.report.items += 1
                 yield item
 
-    def _quick(self, items: list[dict[str, Any]], following: list[Any],
+    def _quick(self, items: list[dict[str, Any]], following: Iterable[Any],
                number: int) -> tuple[list[dict[str, Any]], list[Any]]:
         """A quick check keeps only new programmes and stops paging at a page without any."""
         known = self.known([i["key"] for i in items]) if self.known else set()
