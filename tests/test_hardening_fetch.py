@@ -58,7 +58,8 @@ def test_detail_links_and_redirects_to_internal_addresses_are_refused_and_never_
         site.page("/p/1.html", f'<html><body>Programme one <a href="{internal.url}/secret.pdf">form</a></body></html>')
         site.redirect("/go", other_port + "?via=redirect")
         extra = DETAIL + "fetch: {hosts: [localhost]}\n"
-        crawl = crawl_sources([_source(tmp_path, source_yaml(site.url, extra=extra))], data_dir=tmp_path / "d")["hostile"]
+        path = _source(tmp_path, source_yaml(site.url, extra=extra))
+        crawl = crawl_sources([path], data_dir=tmp_path / "d")["hostile"]
 
         assert internal.hits == {}, "nothing was ever sent to the internal service"
         assert crawl.report["complete"], crawl.report
@@ -107,7 +108,8 @@ def test_a_rendered_pages_own_requests_to_internal_addresses_are_refused(tmp_pat
                             extra=f'<script src="{internal.url}/leak.js"></script><img src="{internal.url}/pixel.png">')
         site.page("/list.html", page)
         extra = "render: {mode: browser, wait_until: load, screenshot: false}\n"
-        crawl = crawl_sources([_source(tmp_path, source_yaml(site.url, extra=extra))], data_dir=tmp_path / "d")["hostile"]
+        path = _source(tmp_path, source_yaml(site.url, extra=extra))
+        crawl = crawl_sources([path], data_dir=tmp_path / "d")["hostile"]
         assert len(crawl.items) == 1, crawl.report
         assert internal.hits == {}, "the browser never reached the internal service"
         assert SECRET.encode() not in _warc_text(crawl.warcs)
