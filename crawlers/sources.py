@@ -17,7 +17,6 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 _ENV_REF = re.compile(r"\$\{([A-Z0-9_]+)\}")
 
