@@ -147,6 +147,7 @@ def test_a_gzip_bomb_is_refused_before_it_inflates(tmp_path: Path) -> None:
                               env=env, capture_output=True, text=True, timeout=300, check=False)
         report = json.loads(done.stdout)[0]
         peak_mib = int(rss.read_text()) / 1024
+        print(f"crawl of a {len(bomb)} B gzip bomb: peak RSS {peak_mib:.0f} MiB")  # shown with pytest -s
         assert peak_mib < 400, f"the crawl peaked at {peak_mib:.0f} MiB RSS"
         assert [p["kind"] for p in report["problems"] if p["url"].endswith("/bomb.html")] == ["too-large"]
         assert report["complete"], report
