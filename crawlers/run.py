@@ -116,17 +116,26 @@ def _quiet_offline_lookups() -> None:
     logging.getLogger("tldextract").setLevel(logging.ERROR)
 
 
-def run_crawls(jobs: list[CrawlJob], options: CrawlOptions) -> list[CrawlReport]:
-    """Run crawls side by side in one reactor; returns each crawl's report."""
+def run_crawls(jobs: list[CrawlJob], options: CrawlOptions,
+               watch: Callable[[Crawler, str], None] | None = None) -> list[CrawlReport]:
+    """Run crawls side by side in one reactor; returns each crawl's report.
+
+    ``watch(crawler, source_id)`` is called for each crawler before it starts (to connect to its
+    signals, e.g. for a progress display). When the process already has logging handlers (the CLI
+    configured them), Scrapy adds none of its own, so the caller decides what is shown.
+    """
     base = Settings()
     base.setmodule(defaults, priority="default")
     base.set("LOG_LEVEL", options.log_level, priority="cmdline")
     install_reactor(defaults.TWISTED_REACTOR)
     _quiet_offline_lookups()
+    base.set("LOG_INSTALL_ROOT_HANDLER", not logging.getLogger().handlers, priority="cmdline")
     process = CrawlerProcess(base)
     for job in jobs:
         crawler = Crawler(ListingSpider, crawl_settings(job.source, job.run_id, options))
         crawler.listwatch_dedup = options.dedup  # type: ignore[attr-defined]  # not a setting: settings are copied
+        if watch is not None:
+            watch(crawler, job.source.id)
         process.crawl(crawler, source=job.source, run_id=job.run_id, kind=job.kind, recheck=job.recheck,
                       known=job.known)
     process.start()

@@ -18,6 +18,11 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 FIELDS = ("run_id", "source", "kind")
+# Loggers whose INFO lines describe the machinery rather than the work (Scrapy's settings and middleware
+# dumps, Alembic's plugin and migration lines, the Playwright handler's start-up): shown only at DEBUG.
+CHATTER = ("scrapy.middleware", "scrapy.crawler", "scrapy.utils.log", "scrapy.addons", "scrapy.extensions.telnet",
+           "scrapy.statscollectors", "scrapy_playwright", "alembic", "apscheduler", "asyncio", "tldextract",
+           "filelock", "urllib3", "botocore", "boto3", "httpx", "uvicorn.access")
 _context: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar("listwatch_log_context")
 
 
@@ -38,6 +43,19 @@ class ContextFilter(logging.Filter):
             if not hasattr(record, key):
                 setattr(record, key, value)
         return True
+
+
+class ChatterFilter(logging.Filter):
+    """Drops library chatter below WARNING unless the handler runs at DEBUG."""
+
+    def __init__(self, level: int) -> None:
+        super().__init__()
+        self.level = level
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.level <= logging.DEBUG or record.levelno >= logging.WARNING:
+            return True
+        return not any(record.name == name or record.name.startswith(name + ".") for name in CHATTER)
 
 
 class JsonFormatter(logging.Formatter):
@@ -68,6 +86,7 @@ def configure(level: str = "INFO", as_json: bool = False) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if as_json else TextFormatter())
     handler.addFilter(ContextFilter())
+    handler.addFilter(ChatterFilter(logging.getLevelName(level.upper())))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

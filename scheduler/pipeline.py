@@ -58,8 +58,8 @@ def crawl_options(settings: Settings, capture: bool = True, dedup: DedupIndex | 
 
 
 def crawl_and_ingest(settings: Settings, sources: list[Source], *, kind: str = "full", run_id: str | None = None,
-                     capture: bool = True) -> list[Outcome]:
-    """Crawl sources side by side in this process, then ingest each crawl."""
+                     capture: bool = True, watch: Callable[[Any, str], None] | None = None) -> list[Outcome]:
+    """Crawl sources side by side in this process, then ingest each crawl (``watch``: see ``run_crawls``)."""
     catalog = open_catalog(settings.catalog)
     storage = open_storage(settings)
     jobs = [CrawlJob(source, run_id or new_run_id(), kind, _recheck(catalog, source, kind),
@@ -69,7 +69,7 @@ def crawl_and_ingest(settings: Settings, sources: list[Source], *, kind: str = "
             leases.enter_context(RunLease(lease_path(settings.data_dir, job.source.id, job.run_id)))
             start_run(catalog, job.source, job.run_id, kind)
         dedup = DedupIndex(catalog, spool_dir=settings.spool_dir, storage=storage)
-        reports = run_crawls(jobs, crawl_options(settings, capture, dedup))
+        reports = run_crawls(jobs, crawl_options(settings, capture, dedup), watch=watch)
         outcomes = [ingest(settings, catalog, job.source, report) for job, report in zip(jobs, reports, strict=True)]
         store(settings, catalog, storage, outcomes)
     return outcomes

@@ -79,7 +79,7 @@ def child_env(settings: Settings) -> dict[str, str]:
     """The daemon's environment plus the settings a child must share with it, as absolute values."""
     return {**os.environ, "LISTWATCH_DATA_DIR": str(settings.data_dir.resolve()),
             "LISTWATCH_CATALOG_URL": settings.catalog, "LISTWATCH_SOURCES_DIR": str(settings.sources_dir.resolve()),
-            "PYTHONUNBUFFERED": "1"}
+            "LISTWATCH_CLI_LOG_LEVEL": settings.log_level, "PYTHONUNBUFFERED": "1"}
 
 
 def log_tail(path: Path, lines: int = TAIL_LINES) -> str:
@@ -158,6 +158,8 @@ class CrawlRunner:
         started = time.monotonic()
         cause = ""
         with log_path.open("ab") as out:
+            out.write(f"listwatch: {kind} crawl of {source.id}, run {run_id}\n".encode())
+            out.flush()
             try:
                 proc = subprocess.Popen(crawl_command(source_path, run_id, kind), stdout=out,
                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

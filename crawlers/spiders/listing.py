@@ -7,6 +7,8 @@ Every page is archived by the capture layer before this spider sees it; the spid
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -56,6 +58,11 @@ class ListingSpider(Spider):
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> ListingSpider:
+        if not args and "source" not in kwargs:  # `scrapy crawl listing` without -a source=…: say so, no traceback
+            sys.stderr.write("listing spider: say which source to crawl: scrapy crawl listing -a source=PATH.yaml "
+                             "(a source file, e.g. crawlers/demo/sources/mofcom.yaml)\n")
+            sys.stderr.flush()
+            os._exit(2)
         spider = super().from_crawler(crawler, *args, **kwargs)
         crawler.signals.connect(spider._closed, signal=signals.spider_closed)
         crawler.signals.connect(spider._callback_error, signal=signals.spider_error)

@@ -1,9 +1,8 @@
-"""``listwatch alerts``: subscriptions, delivery of the outbox, and the Atom feed."""
+"""listwatch alerts: subscriptions, delivery of the outbox, and the Atom feed."""
 
 from __future__ import annotations
 
 import json
-import logging
 import signal
 import sys
 import threading
@@ -25,6 +24,7 @@ from scheduler.alerts import (
     remove_subscription,
     subscribe,
 )
+from scheduler.cli import output
 from scheduler.cli.common import console, err
 from scheduler.cli.common import settings_or_exit as _settings
 from scheduler.settings import Settings
@@ -50,8 +50,8 @@ def subscribe_cmd(
 ) -> None:
     """Subscribe a target to events.
 
-    Example: ``listwatch alerts subscribe research 'mailtos://user:pass@example.org' --keyword 数字经济 --mode daily``.
-    The URL is a secret: it is stored, never printed (pass ``-`` to keep it out of shell history).
+    Example: listwatch alerts subscribe research 'mailtos://user:pass@example.org' --keyword 数字经济 --mode daily.
+    The URL is a secret: it is stored, never printed (pass - to keep it out of shell history).
     """
     settings = _settings()
     target = sys.stdin.readline().strip() if url == "-" else url
@@ -68,24 +68,27 @@ def subscribe_cmd(
 def list_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines instead of a table.")] = False,
 ) -> None:
-    """List subscriptions (targets shown as scheme and host only). Example: ``listwatch alerts list``."""
+    """List subscriptions (targets shown as scheme and host only). Example: listwatch alerts list."""
     views = list_subscriptions(_catalog(_settings()))
     if as_json:
         for v in views:
             print(json.dumps({**asdict(v), "created_at": v.created_at.isoformat()}, ensure_ascii=False))
         return
-    table = Table(title="Alert subscriptions")
-    for column in ("name", "channel", "target", "mode", "sources", "kinds", "keywords", "active"):
-        table.add_column(column)
+    table = Table(title="Alert subscriptions", box=None, pad_edge=False, title_justify="left",
+                  header_style="bold underline")
+    for column in ("name", "channel", "mode", "target", "only"):
+        table.add_column(column, no_wrap=True, overflow="ellipsis",
+                         min_width=max([len(v.name) for v in views] + [4]) if column == "name" else None)
     for v in views:
-        table.add_row(v.name, v.channel, v.target, v.mode, ", ".join(v.sources) or "all",
-                      ", ".join(v.kinds) or "all", ", ".join(v.keywords) or "—", "yes" if v.active else "no")
+        only = "; ".join(f"{label} {', '.join(values)}" for label, values in
+                         (("sources", v.sources), ("kinds", v.kinds), ("keywords", v.keywords)) if values)
+        table.add_row(v.name, v.channel, v.mode + ("" if v.active else " (off)"), v.target, only or "everything")
     console.print(table)
 
 
 @app.command("remove")
 def remove_cmd(name: Annotated[str, typer.Argument(help="The subscription's name.")]) -> None:
-    """Remove a subscription and its queued deliveries. Example: ``listwatch alerts remove research``."""
+    """Remove a subscription and its queued deliveries. Example: listwatch alerts remove research."""
     try:
         remove_subscription(_catalog(_settings()), name)
     except SubscriptionError as exc:
@@ -102,12 +105,13 @@ def deliver_cmd(
         help="Seconds a message being sent stays reserved for this process; after a crash, it is retried "
              "once this has passed. Keep it well above the 30 s send timeout.", min=1)] = 300.0,
 ) -> None:
-    """Send queued alerts that are due (once, or continuously with ``--loop``).
+    """Send queued alerts that are due (once, or continuously with --loop).
 
-    Example: ``listwatch alerts deliver --loop``. A signal stops it between two messages.
+    Example: listwatch alerts deliver --loop. A signal stops it between two messages.
     """
     settings = _settings()
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if loop:  # a long-running deliverer logs like the daemon: at the log_level setting unless -v/-q say otherwise
+        output.apply(default=settings.log_level)
     catalog = _catalog(settings)
     stopping = threading.Event()
     if loop:
@@ -127,7 +131,7 @@ def feed_cmd(
     source: Annotated[str | None, typer.Option(help="Only this source's events.")] = None,
     limit: Annotated[int, typer.Option(help="Newest events to include.", min=1)] = 100,
 ) -> None:
-    """Print the Atom feed of recent events. Example: ``listwatch alerts feed --source demo-mofcom > feed.xml``."""
+    """Print the Atom feed of recent events. Example: listwatch alerts feed --source demo-mofcom > feed.xml."""
     settings = _settings()
     sys.stdout.buffer.write(atom_feed(_catalog(settings), settings, source, limit))
     sys.stdout.buffer.flush()

@@ -1,4 +1,4 @@
-"""``listwatch archive``: move the spool to the store, audit the store, rebuild the catalog from it.
+"""listwatch archive: move the spool to the store, audit the store, rebuild the catalog from it.
 
     listwatch archive sync                      # upload, verify, then empty the spool
     listwatch archive verify --sample 20        # re-hash 20 random stored WARCs; exit 1 on any problem
@@ -28,7 +28,7 @@ app = typer.Typer(help="Store, verify and re-index the archive.", no_args_is_hel
 
 @contextlib.contextmanager
 def _progress(title: str) -> Iterator[Callable[[int, int, str], None]]:
-    """A Rich progress bar (on stderr) fed by ``(done, total, label)`` callbacks."""
+    """A Rich progress bar (on stderr) fed by (done, total, label) callbacks."""
     bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                    TextColumn("{task.fields[label]}"), TimeElapsedColumn(), console=err, transient=True)
     task = bar.add_task(title, total=None, label="")

@@ -1,4 +1,4 @@
-"""``listwatch crawl``, ``listwatch demo`` and ``listwatch sources``: crawling now, by hand."""
+"""listwatch crawl, listwatch demo and listwatch sources: crawling now, by hand."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from rich.table import Table
 
 from crawlers.sources import Source, SourceError, load_source, load_sources
 from scheduler.alerts.redact import redact_url
-from scheduler.cli.common import console, err
+from scheduler.cli.common import console, did_you_mean, err, fail, valid_list
 from scheduler.cli.common import settings_or_exit as _settings
 from scheduler.settings import Settings
 
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from scheduler.pipeline import Outcome
 
 app = typer.Typer()
-sources_app = typer.Typer(help="Check and list source definitions.", no_args_is_help=True)
+sources_app = typer.Typer(help="Source files: check them, start new ones.", no_args_is_help=True)
 DEMO_SOURCES = Path(__file__).resolve().parents[2] / "crawlers" / "demo" / "sources"
 
 
@@ -33,22 +33,31 @@ def _resolve_source(ref: str, settings: Settings) -> Source:
             return load_source(path)
         found = load_sources(settings.sources_dir, broken) if settings.sources_dir.is_dir() else {}
     except SourceError as exc:
-        err.print(f"[red]source:[/] {exc}")
-        raise typer.Exit(2) from None
+        raise fail("source", str(exc)) from None
     if ref not in found:
         for problem in broken:
-            err.print(f"[red]source file skipped:[/] {problem}")
-        err.print(f"[red]source:[/] no source {ref!r} in {settings.sources_dir} "
-                  f"(known: {', '.join(sorted(found)) or 'none'})")
-        raise typer.Exit(2)
+            err.print(f"[red]source file skipped:[/] {problem}", highlight=False, soft_wrap=True)
+        hint = "" if found else " (run `listwatch demo` or `listwatch init` to get some)"
+        raise fail("source", f"no source {ref!r} in {settings.sources_dir}/{did_you_mean(ref, found)}; "
+                             f"known: {valid_list(found)}{hint}")
     return found[ref]
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000  # type: ignore[assignment]
+    return str(n)
 
 
 def print_outcomes(outcomes: list[Outcome], settings: Settings) -> None:
     """A table of what each crawl fetched, found and archived, then problems and where the WARCs are."""
-    table = Table(title="Crawl results")
-    for column in ("source", "status", "pages L/D/A", "items", "events", "problems", "WARC bytes", "stored"):
-        table.add_column(column, justify="left" if column in ("source", "status") else "right")
+    table = Table(title="Crawl results", box=None, pad_edge=False, title_justify="left", header_style="bold underline")
+    widest = max([len(o.report.source_id) for o in outcomes] + [6])
+    for column in ("source", "status", "pages", "items", "events", "errors", "WARC", "stored"):
+        table.add_column(column, justify="left" if column in ("source", "status") else "right", no_wrap=True,
+                         min_width=widest if column == "source" else len(column))
     for o in outcomes:
         r = o.report
         status = {"complete": "[green]complete[/]", "failed": "[red]failed[/]"}.get(o.status, f"[yellow]{o.status}[/]")
@@ -56,19 +65,23 @@ def print_outcomes(outcomes: list[Outcome], settings: Settings) -> None:
             status = "[red]blocked[/]"
         pages = f"{r.pages_ok['listing']}/{r.pages_ok['detail']}/{r.pages_ok['attachment']}"
         table.add_row(r.source_id, status, pages, str(r.items), str(len(o.events)),
-                      str(len(r.problems) + len(r.challenges)), f"{r.warc_bytes:,}",
-                      f"{o.stored}" + (f" (+{o.waiting} waiting)" if o.waiting else ""))
+                      str(len(r.problems) + len(r.challenges)), _size(r.warc_bytes),
+                      f"{o.stored}" + (f"+{o.waiting}" if o.waiting else ""))
     console.print(table)
+    console.print("pages: listing/detail/attachment; stored: WARC files moved to the store (+ still in the spool)",
+                  style="dim", highlight=False)
     for o in outcomes:
         for p in [*o.report.challenges, *o.report.problems]:
-            console.print(f"  [yellow]{o.report.source_id}[/] {p.role} {p.url}: {p.message}")
+            console.print(f"  [yellow]{o.report.source_id}[/] {p.role} {p.url}: {p.message}", soft_wrap=True,
+                          highlight=False)
         for step in o.steps_failed:
-            err.print(f"  [yellow]{o.report.source_id}[/] {step}")
+            err.print(f"  [yellow]{o.report.source_id}[/] {step}", soft_wrap=True, highlight=False)
     from archive.storage import open_storage
 
     runs = (settings.data_dir / "runs").resolve()
-    console.print(f"WARCs: [bold]{open_storage(settings).describe()}[/] (spool: {settings.spool_dir.resolve()}); "
-                  f"catalog: {redact_url(settings.catalog).split('///')[-1]}; items and reports: {runs}")
+    console.print(f"WARCs: [bold]{open_storage(settings).describe()}[/] (spool: {settings.spool_dir.resolve()})\n"
+                  f"catalog: {redact_url(settings.catalog).split('///')[-1]}\nitems and reports: {runs}",
+                  soft_wrap=True, highlight=False)
 
 
 @app.command()
@@ -81,16 +94,20 @@ def crawl(
 ) -> None:
     """Crawl sources now (side by side, in this process), then index, diff, alert and store.
 
-    Example: ``listwatch crawl demo-mofcom demo-tenders``. Exits 1 when a source yielded no listing page.
+    Shows pages, items and errors per source while it runs. Exits 1 when a source yielded no listing page.
+
+    Example: listwatch crawl demo-mofcom demo-tenders
     """
+    from scheduler.cli.progress import CrawlProgress
     from scheduler.pipeline import crawl_and_ingest
 
     if kind not in ("full", "quick"):
-        err.print(f"[red]crawl:[/] --kind must be full or quick, not {kind!r}")
-        raise typer.Exit(2)
+        raise fail("--kind", f"must be full or quick, not {kind!r}")
     settings = _settings()
     chosen = [_resolve_source(ref, settings) for ref in sources]
-    outcomes = crawl_and_ingest(settings, chosen, kind=kind, run_id=run_id, capture=not no_capture)
+    with CrawlProgress(err, [s.id for s in chosen]) as progress:
+        outcomes = crawl_and_ingest(settings, chosen, kind=kind, run_id=run_id, capture=not no_capture,
+                                    watch=progress.watch)
     if as_json:
         print(json.dumps([o.report.to_dict() | {"status": o.status, "events": o.events, "stored": o.stored,
                                                 "steps_failed": o.steps_failed} for o in outcomes],
@@ -104,7 +121,10 @@ def crawl(
 def sources_check(
     paths: Annotated[list[Path] | None, typer.Argument(help="Source files or directories.")] = None,
 ) -> None:
-    """Validate source files. Example: ``listwatch sources check sources/``."""
+    """Validate source files (default: the sources directory).
+
+    Example: listwatch sources check sources/
+    """
     settings = _settings()
     failed = 0
     for path in paths or [settings.sources_dir]:
@@ -112,8 +132,9 @@ def sources_check(
         for file in files:
             try:
                 src = load_source(file)
-                console.print(f"[green]ok[/] {file}: {src.id} ({src.render.mode}, {src.pagination.kind})")
+                console.print(f"[green]ok[/] {file}: {src.id} ({src.render.mode}, {src.pagination.kind})",
+                              soft_wrap=True, highlight=False)
             except SourceError as exc:
                 failed += 1
-                err.print(f"[red]error[/] {exc}")
+                err.print(f"[red]error[/] {exc}", soft_wrap=True, highlight=False)
     raise typer.Exit(1 if failed else 0)

@@ -1,4 +1,4 @@
-"""``listwatch run`` (the scheduler daemon) and ``listwatch status``."""
+"""listwatch run (the scheduler daemon) and listwatch status."""
 
 from __future__ import annotations
 
@@ -21,15 +21,27 @@ _STYLE = {"complete": "green", "degraded": "yellow", "incomplete": "yellow", "fa
 def run_cmd() -> None:
     """Run the scheduler until SIGTERM/SIGINT: every source on its schedule, alerts, health, spool sync.
 
-    Example: ``listwatch run`` (one per catalog; SIGHUP or editing ``sources_dir`` reloads the sources).
+    One per catalog; SIGHUP or editing sources_dir reloads the sources. Logs at the log_level setting
+    (INFO by default); --log-format json writes JSON lines with run_id and source fields.
+
+    Example: listwatch run --log-format json
     """
+    from scheduler.cli.output import loudness
     from scheduler.daemon import run_daemon
 
-    run_daemon(_settings())
+    settings = _settings()
+    settings = settings.model_copy(update={"log_level": loudness.effective(settings.log_level),
+                                           "log_json": settings.log_json or loudness.fmt == "json"})
+    run_daemon(settings)
 
 
 def _when(value: str | None) -> str:
     return (value or "—").replace("T", " ").replace("+00:00", "")
+
+
+def _short(value: str | None) -> str:
+    """A UTC time as month-day hour:minute (the table is about the last day or so)."""
+    return _when(value)[5:16] if value else "—"
 
 
 def _row(source_id: str, entry: dict[str, Any]) -> list[str]:
@@ -37,12 +49,12 @@ def _row(source_id: str, entry: dict[str, Any]) -> list[str]:
     outcome = "—"
     if last:
         style = _STYLE.get(last["status"], "white")
-        outcome = f"[{style}]{last['status']}[/]" + (f" ({last['reason'][:60]})" if last["reason"] else "")
+        outcome = f"[{style}]{last['status']}[/] {last['kind']}"
     nxt = entry["next_run"]
+    soonest = min((v for v in (nxt["quick"], nxt["full"]) if v), default=None)
     health = ", ".join(entry["health"])
-    return [source_id, _when(last["started_at"]) if last else "—", last["kind"] if last else "—", outcome,
-            f"quick {_when(nxt['quick'])}\nfull {_when(nxt['full'])}", str(entry["programmes"]),
-            "[green]ok[/]" if health == "ok" else f"[red]{health}[/]"]
+    return [source_id, _short(last["started_at"]) if last else "—", outcome, _short(soonest),
+            str(entry["programmes"]), "[green]ok[/]" if health == "ok" else f"[red]{health}[/]"]
 
 
 @app.command("status")
@@ -51,7 +63,7 @@ def status_cmd(
 ) -> None:
     """Every source's last run, outcome, next runs, programmes and health; alert and spool backlogs.
 
-    Example: ``listwatch status --json``.
+    Example: listwatch status --json.
     """
     from scheduler.status import gather
 
@@ -59,12 +71,19 @@ def status_cmd(
     if as_json:
         print(json.dumps(data, ensure_ascii=False, indent=2))
         return
-    table = Table(title=f"listwatch status at {_when(data['at'])} UTC")
-    for column in ("source", "last run", "kind", "outcome", "next run", "programmes", "health"):
-        table.add_column(column)
+    table = Table(title=f"listwatch status at {_when(data['at'])} UTC (times UTC)", box=None, pad_edge=False,
+                  title_justify="left", header_style="bold underline")
+    widest = max([len(s) for s in data["sources"]] + [6])
+    for column in ("source", "last run", "outcome", "next run", "progs", "health"):
+        table.add_column(column, no_wrap=column != "health", min_width=widest if column == "source" else None,
+                         justify="right" if column == "progs" else "left")
     for source_id, entry in data["sources"].items():
         table.add_row(*_row(source_id, entry))
     console.print(table)
+    for source_id, entry in data["sources"].items():
+        last = entry["last_run"]
+        if last and last["reason"]:
+            console.print(f"  {source_id}: {last['reason']}", highlight=False, soft_wrap=True, markup=False)
     spool = data["spool"]
     console.print(f"alert backlog: {data['alert_backlog']} · spool: {spool['closed']} closed WARC(s) waiting "
                   f"({spool['bytes']:,} bytes), {spool['open']} open, {spool['quarantined']} quarantined")
