@@ -95,10 +95,29 @@ def check_url(url: str) -> str:
     return f"urn:{inner.group(1)}:{target}" if inner else target
 
 
+_ISO = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:[T ](\d{2})(?::(\d{2})(?::(\d{2})(?:\.\d+)?)?)?)?)?)?"
+                  r"(Z|[+-]\d{2}:?\d{2})?$")
+
+
+def iso_digits(ts: str) -> str:
+    """An ISO 8601 date or time (``2026-11-30``, ``2026-11-30T08:00+08:00``) as CDX digits (UTC);
+    anything else is returned unchanged."""
+    match = _ISO.match(ts.strip())
+    if not match or not ("-" in ts or match.group(7)):
+        return ts
+    zone = match.group(7)
+    if zone and zone != "Z" and match.group(4):
+        moment = datetime.fromisoformat(ts.strip()).astimezone(UTC)
+        return moment.strftime("%Y%m%d%H%M%S")[: len("".join(g for g in match.groups()[:6] if g))]
+    return "".join(g for g in match.groups()[:6] if g)
+
+
 def pad_timestamp(ts: str, *, upper: bool, name: str) -> str:
-    """1–14 digits → 14 digits, padded to the start (``from``) or end (``to``) of the period."""
-    if not _DIGITS.match(ts or ""):
-        raise QueryError(f"{name} must be 1 to 14 digits (YYYY[MM[DD[hh[mm[ss]]]]]), got {ts!r}")
+    """1–14 digits or an ISO 8601 date/time → 14 digits, padded to the start (``from``) or end (``to``)."""
+    given, ts = ts, iso_digits(ts or "")
+    if not _DIGITS.match(ts):
+        raise QueryError(f"{name} must be a date like 2026-11-30 or 2026-11-30T08:00Z, or 1 to 14 digits "
+                         f"(YYYY[MM[DD[hh[mm[ss]]]]]), got {given!r}")
     if not upper:
         padded = (ts + "00000000000000")[:14]
         padded = padded[:4] + (padded[4:6] if padded[4:6] != "00" else "01") + \
@@ -114,7 +133,7 @@ def pad_timestamp(ts: str, *, upper: bool, name: str) -> str:
     try:
         ts_datetime(padded)
     except ValueError:
-        raise QueryError(f"{name} is not a valid date/time: {ts!r}") from None
+        raise QueryError(f"{name} is not a valid date/time: {given!r}") from None
     return padded
 
 

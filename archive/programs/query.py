@@ -67,10 +67,23 @@ def export_rows(catalog: Catalog, *, source: str | None = None, status: str | No
             rows = list(session.scalars(query))
         if not rows:
             return
-        for row in rows:
-            out = {name: getattr(row, name) for name in EXPORT_COLUMNS}
-            out["first_seen"], out["last_seen"] = row.first_seen.isoformat(), row.last_seen.isoformat()
-            out["removed_at"] = row.removed_at.isoformat() if row.removed_at else None
-            out["fields"] = row.fields
-            yield out
+        yield from map(program_dict, rows)
         last_id = rows[-1].id
+
+
+def program_dict(row: Program) -> dict[str, Any]:
+    """A programme as a flat JSON-ready dict (its current fields under ``fields``)."""
+    out = {name: getattr(row, name) for name in EXPORT_COLUMNS}
+    out["first_seen"], out["last_seen"] = row.first_seen.isoformat(), row.last_seen.isoformat()
+    out["removed_at"] = row.removed_at.isoformat() if row.removed_at else None
+    out["fields"] = row.fields
+    return out
+
+
+def keys_ending_with(catalog: Catalog, source: str, tail: str, limit: int = 5) -> list[str]:
+    """Keys of the source's programmes that end with ``tail`` (a short way to name one)."""
+    escaped = tail.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    query = (select(Program.key).where(Program.source_id == source, Program.key.like(f"%{escaped}", escape="\\"))
+             .limit(limit))
+    with catalog.read_session() as session:
+        return list(session.scalars(query))

@@ -1,4 +1,4 @@
-"""Retrieval commands (mounted at top level): ``captures``, ``get``, ``screenshot``, ``export``, ``replay``, ``serve``.
+"""Retrieval commands (mounted at top level): captures, get, screenshot, export, replay, serve.
 
 Examples::
 
@@ -23,7 +23,7 @@ from archive.cdx import QueryError, format_entries, query_captures
 from archive.retrieval import NotFound, RecordIntegrityError, read_payload, read_record, screenshot
 from archive.storage import Storage, StorageError, open_storage
 from archive.wacz import ExportError, export_wacz
-from scheduler.cli.common import console, err
+from scheduler.cli.common import check_choice, check_source, console, err, fail
 from scheduler.cli.common import settings_or_exit as _settings
 
 app = typer.Typer()
@@ -57,13 +57,19 @@ def _emit(data: bytes, out: Path | None) -> None:
 def captures(
     url: Annotated[str, typer.Argument(help="URL; a trailing * means prefix, a leading *. means domain.")],
     match: Annotated[str, typer.Option("--match", help="exact, prefix, host or domain.")] = "exact",
-    from_: Annotated[str | None, typer.Option("--from", help="Earliest timestamp (1–14 digits).")] = None,
-    to: Annotated[str | None, typer.Option("--to", help="Latest timestamp (1–14 digits).")] = None,
+    from_: Annotated[str | None, typer.Option("--from", help="Earliest: 2026-11-30, …T08:00Z or digits.")] = None,
+    to: Annotated[str | None, typer.Option("--to", help="Latest: 2026-11-30, …T08:00Z or digits.")] = None,
     limit: Annotated[int | None, typer.Option(help="At most this many captures.")] = None,
     output: Annotated[str, typer.Option(help="cdxj, json (NDJSON) or text.")] = "cdxj",
     filters: Annotated[list[str] | None, typer.Option("--filter", help="pywb filter, e.g. '=status:200'.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Same as --output json.")] = False,
 ) -> None:
-    """List captures of a URL (pywb CDX semantics). Example: ``listwatch captures 'http://host/list/*'``."""
+    """List captures of a URL (pywb CDX semantics); dates may be ISO (2026-11-30) or CDX digits.
+
+    Example: listwatch captures 'http://127.0.0.1:8765/mofcom/*' --from 2026-11-30 --output text
+    """
+    output = "json" if as_json else output
+    check_choice("--output", output, ("cdxj", "json", "text"))
     catalog, _ = _open()
     try:
         for line in format_entries(query_captures(catalog, url, match=match, from_=from_, to=to, limit=limit,
@@ -79,7 +85,7 @@ def get(
     payload: Annotated[bool, typer.Option("--payload", help="Only the HTTP payload (revisits resolved).")] = False,
     out: Annotated[Path | None, typer.Option("-o", "--output", help="Write here instead of stdout.")] = None,
 ) -> None:
-    """Fetch one record (digest-checked) from the store. Example: ``listwatch get urn:uuid:… -o rec.warc``."""
+    """Fetch one record (digest-checked) from the store. Example: listwatch get urn:uuid:… -o rec.warc."""
     catalog, storage = _open()
     try:
         data = read_payload(catalog, storage, record_id).body if payload else read_record(catalog, storage, record_id)
@@ -94,7 +100,7 @@ def screenshot_cmd(
     out: Annotated[Path, typer.Option("-o", "--output", help="PNG file to write.")],
     at: Annotated[str | None, typer.Option(help="Nearest this timestamp (default: latest).")] = None,
 ) -> None:
-    """Save a rendered page's screenshot. Example: ``listwatch screenshot URL -o shot.png``."""
+    """Save a rendered page's screenshot. Example: listwatch screenshot URL -o shot.png."""
     catalog, storage = _open()
     try:
         _emit(screenshot(catalog, storage, url, at), out)
@@ -107,14 +113,17 @@ def export(
     out: Annotated[Path, typer.Option("-o", "--output", help="The .wacz file to write.")],
     source: Annotated[str | None, typer.Option("--source", help="Source id.")] = None,
     url: Annotated[str | None, typer.Option("--url", help="URL prefix.")] = None,
-    from_: Annotated[str | None, typer.Option("--from", help="Earliest timestamp (1–14 digits).")] = None,
-    to: Annotated[str | None, typer.Option("--to", help="Latest timestamp (1–14 digits).")] = None,
+    from_: Annotated[str | None, typer.Option("--from", help="Earliest: 2026-11-30, …T08:00Z or digits.")] = None,
+    to: Annotated[str | None, typer.Option("--to", help="Latest: 2026-11-30, …T08:00Z or digits.")] = None,
     sign: Annotated[str | None, typer.Option(help="URL of an authsign signing server.")] = None,
 ) -> None:
-    """Export a WACZ. Example: ``listwatch export --source demo-mofcom -o mofcom.wacz``."""
+    """Export captures as a WACZ 1.1.1 package (validated by wacz validate).
+
+    Example: listwatch export --source demo-mofcom -o mofcom.wacz
+    """
     if source is None and url is None:
-        err.print("[red]error:[/] give --source and/or --url")
-        raise typer.Exit(2)
+        raise fail("export", "give --source and/or --url")
+    check_source(_settings(), source)
     catalog, storage = _open()
     try:
         path = export_wacz(catalog, storage, out, source_id=source, url_prefix=url, from_=from_, to=to, sign=sign)
@@ -129,7 +138,7 @@ def replay(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     refresh: Annotated[float, typer.Option(help="Regenerate the index every N seconds (0 = never).")] = 60.0,
 ) -> None:
-    """Browse the archive with pywb. Example: ``listwatch replay --port 8480``."""
+    """Browse the archive with pywb. Example: listwatch replay --port 8480."""
     from scheduler.replay import ReplayError, serve
 
     settings = _settings()
@@ -147,7 +156,7 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port (default api.port).")] = None,
     host: Annotated[str | None, typer.Option(help="Address (default api.host).")] = None,
 ) -> None:
-    """Run the HTTP API (uvicorn). Example: ``LISTWATCH_API__TOKEN=… listwatch serve``."""
+    """Run the HTTP API (uvicorn). Example: LISTWATCH_API__TOKEN=… listwatch serve."""
     import uvicorn
 
     from scheduler.api import ApiConfigError, create_app
