@@ -1,7 +1,7 @@
-"""``listwatch demo``: the demo site crawled once (default), or the whole unattended loop (``--loop``).
+"""listwatch demo: the demo site crawled once (default), or the whole unattended loop (--loop).
 
 The loop serves the demo site, runs the scheduler daemon on short intervals over a temporary sources
-directory (the demo sources with schedules), advances the site's day every ``--day-every`` seconds, subscribes
+directory (the demo sources with schedules), advances the site's day every --day-every seconds, subscribes
 a local webhook endpoint that prints each alert as it arrives, and ends with a summary.
 """
 
@@ -19,10 +19,11 @@ from typing import Annotated, Any
 
 import typer
 
-from crawlers.sources import SourceError, load_sources
-from scheduler.cli.common import console, err
+from crawlers.sources import SourceError
+from scheduler.cli.common import console, err, fail
 from scheduler.cli.common import settings_or_exit as _settings
 from scheduler.cli.crawl import DEMO_SOURCES, print_outcomes
+from scheduler.project import DEMO_PORT
 from scheduler.settings import Settings
 
 app = typer.Typer()
@@ -31,7 +32,8 @@ app = typer.Typer()
 @app.command()
 def demo(
     day: Annotated[int, typer.Option(help="Which day of the demo site's story to serve (first day with --loop).")] = 0,
-    port: Annotated[int, typer.Option(help="Port for the demo site (0 = any free port).")] = 0,
+    port: Annotated[int, typer.Option(help="Port of the demo site; keep it across --day runs (programme keys "
+                                           "are URLs). 0 = any free port.")] = DEMO_PORT,
     keep_serving: Annotated[bool, typer.Option(help="Keep the demo site up after crawling.")] = False,
     loop: Annotated[bool, typer.Option("--loop", help="Run the scheduler, days advancing, alerts arriving.")] = False,
     minutes: Annotated[float, typer.Option(help="How long --loop runs.", min=0.2)] = 3.0,
@@ -41,43 +43,81 @@ def demo(
 ) -> None:
     """Serve the bundled demo site on loopback, crawl every demo source, show what was archived.
 
-    Example: ``listwatch demo --day 1``; ``listwatch demo --loop --minutes 3`` for the scheduler loop.
+    Leaves a project behind in the current directory: listwatch.yaml (if there was none) and the demo
+    sources in the sources directory, so crawl, run, programs and serve work on them afterwards
+    (while the site is up: --keep-serving).
+
+    Example: listwatch demo --day 1 (the site's next day: new, edited and removed programmes)
     """
     from crawlers.demo.site import DemoSite
 
     settings = _settings()
-    with DemoSite(port=port, day=day) as site:
+    site = DemoSite(port=port, day=day)
+    try:
+        site.start()
+    except OSError as exc:
+        raise fail("demo", f"cannot serve the demo site on port {port}: {exc.strerror or exc} (another "
+                           "listwatch demo still running?); pass --port N, the same on every --day run") from None
+    try:
         os.environ["LISTWATCH_DEMO_URL"] = site.url
-        console.print(f"Demo site (day {day}) at [bold]{site.url}/[/]")
+        console.print(f"Demo site (day {day}) at [bold]{site.url}/[/]", highlight=False)
         if loop:
             _loop(settings, site, minutes=minutes, quick=quick_every, full=full_every, day_every=day_every)
             return
-        ok = _once(settings)
+        ok = _once(settings, site.url, day)
         if keep_serving:
-            console.print("Serving until Ctrl-C.")
+            console.print(f"Serving {site.url}/ until Ctrl-C: in another terminal, listwatch crawl demo-mofcom, "
+                          "listwatch run, listwatch serve.", highlight=False)
             with contextlib.suppress(KeyboardInterrupt):
                 threading.Event().wait()
+    finally:
+        site.stop()
     if not ok:
         raise typer.Exit(1)
 
 
-def _once(settings: Settings) -> bool:
+def _project(settings: Settings, url: str) -> list[Path]:
+    """Write the demo sources (and listwatch.yaml when there is none); the source files to crawl."""
+    from scheduler.project import demo_sources, settings_yaml, write_if_ours
+    from scheduler.settings import settings_path
+
+    if not settings_path().exists():
+        write_if_ours(settings_path(), settings_yaml(
+            {"sources_dir": str(settings.sources_dir), "api": {"require_token": False}},
+            title="listwatch settings written by listwatch demo (the API needs no token: it binds 127.0.0.1)"))
+    paths = []
+    for name, text in demo_sources(url).items():
+        path = settings.sources_dir / name
+        if not write_if_ours(path, text):
+            err.print(f"[yellow]demo:[/] kept your {path} (not written by listwatch)", highlight=False)
+        paths.append(path)
+    return paths
+
+
+def _once(settings: Settings, url: str, day: int) -> bool:
+    from crawlers.sources import load_source
+    from scheduler.cli.progress import CrawlProgress
     from scheduler.pipeline import crawl_and_ingest
+    from scheduler.settings import settings_path
 
     try:
-        sources = load_sources(DEMO_SOURCES)
+        sources = [load_source(path) for path in _project(settings, url)]
     except SourceError as exc:
-        err.print(f"[red]source:[/] {exc}")
-        raise typer.Exit(2) from None
-    outcomes = crawl_and_ingest(settings, list(sources.values()))
+        raise fail("source", str(exc)) from None
+    with CrawlProgress(err, [s.id for s in sources]) as progress:
+        outcomes = crawl_and_ingest(settings, sources, watch=progress.watch)
     print_outcomes(outcomes, settings)
-    console.print("Next: [bold]listwatch programs list[/], [bold]listwatch captures URL[/], "
-                  "[bold]listwatch replay[/], [bold]listwatch demo --day 1[/] (then see the events).")
+    where = settings.sources_dir
+    console.print(f"Project: {settings_path()} and {len(sources)} demo sources in {where}/.", highlight=False)
+    if day < 4:
+        console.print(f"Next: listwatch programs list; listwatch demo --day {day + 1} (the site changes); "
+                      "listwatch demo --keep-serving, then listwatch crawl demo-mofcom.", highlight=False)
     return all(o.report.pages_ok["listing"] for o in outcomes)
 
 
+
 def scheduled_sources(target: Path, *, quick: int, full: int, jitter: int = 2, skip_browser: bool = False) -> None:
-    """Copy the demo sources into ``target`` with a schedule section (quick every ``quick`` s, full ``full`` s)."""
+    """Copy the demo sources into target with a schedule section (quick every quick s, full full s)."""
     target.mkdir(parents=True, exist_ok=True)
     for path in sorted(DEMO_SOURCES.glob("*.yaml")):
         text = path.read_text(encoding="utf-8")
