@@ -197,7 +197,7 @@ def test_cdx_exact_prefix_host_domain_and_ranges(archived: Archived) -> None:
     ({"url": "file:///etc/passwd"}, "scheme"),
     ({"url": "http://"}, "host"),
     ({"url": "http://x/\x00"}, "control"),
-    ({"url": "http://127.0.0.1/", "from_": "2026-01"}, "digits"),
+    ({"url": "http://127.0.0.1/", "from_": "2026/01"}, "digits"),
     ({"url": "http://127.0.0.1/", "from_": "2027", "to": "2026"}, "after"),
     ({"url": "http://127.0.0.1/", "to": "20261399"}, "valid"),
     ({"url": "http://127.0.0.1/", "match": "everything"}, "matchType"),
