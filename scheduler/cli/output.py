@@ -121,6 +121,7 @@ def with_loudness(func: Callable[..., Any]) -> Callable[..., Any]:
 
     params = list(signature.parameters.values())
     plain_metavars(params)
+    wrapper.__doc__ = (func.__doc__ or "").replace("``", "")   # help is plain text: no reST literals
     wrapper.__signature__ = signature.replace(parameters=[*params, *extra])  # type: ignore[attr-defined]
     wrapper.__annotations__ = {p.name: p.annotation for p in [*params, *extra]}
     return wrapper
