@@ -109,3 +109,24 @@ def test_library_chatter_only_at_debug() -> None:
     assert shown("scrapy.middleware", logging.INFO, logging.DEBUG)
     assert shown("scrapy.core.scraper", logging.WARNING, logging.WARNING)
     assert shown("scheduler.daemon", logging.INFO, logging.INFO)
+
+
+def test_init_writes_every_setting_and_an_example_per_shape(tmp_path: Any) -> None:
+    import yaml
+
+    from crawlers.sources import load_sources
+    from scheduler.settings import Settings, load_settings
+
+    project = tmp_path / "watch"
+    done = runner.invoke(app, ["init", str(project)])
+    assert done.exit_code == 0, done.output
+    text = (project / "listwatch.yaml").read_text(encoding="utf-8")
+    assert yaml.safe_load(text) is None   # all commented: the defaults hold
+    for name, field in Settings.model_fields.items():
+        assert re.search(rf"^# {name}:", text, re.MULTILINE) and (field.description or "") in text, name
+    assert load_settings(project / "listwatch.yaml") == Settings()
+    shapes = {s.pagination.kind for s in load_sources(project / "sources" / "examples").values()}
+    assert shapes >= {"template", "reverse_numbered", "next_link", "param", "none"}
+    (project / "listwatch.yaml").write_text("data_dir: mine\n", encoding="utf-8")
+    again = runner.invoke(app, ["init", str(project)])
+    assert again.exit_code == 0 and (project / "listwatch.yaml").read_text(encoding="utf-8") == "data_dir: mine\n"

@@ -54,3 +54,19 @@ def test_example_settings_file_names_every_top_level_setting() -> None:
     example = (ROOT / "infra" / "listwatch.example.yaml").read_text(encoding="utf-8")
     for name in Settings.model_fields:
         assert re.search(rf"^#?\s*{name}:", example, re.MULTILINE), f"{name} missing from infra/listwatch.example.yaml"
+
+
+def test_sources_guide_is_generated_from_the_schema() -> None:
+    from crawlers.guide import fields_without_example, render
+
+    assert not fields_without_example(), (
+        f"source fields without an example: {fields_without_example()}; set them in a repository source file "
+        "or add one to crawlers/guide.py EXAMPLES")
+    committed = (ROOT / "crawlers" / "SOURCES.md").read_text(encoding="utf-8")
+    assert committed == render(), "crawlers/SOURCES.md is stale: python -m crawlers.guide > crawlers/SOURCES.md"
+
+
+def test_cookbook_names_files_that_exist() -> None:
+    cookbook = (ROOT / "crawlers" / "COOKBOOK.md").read_text(encoding="utf-8")
+    named = re.findall(r"`((?:crawlers|tests)/[\w/.-]+\.yaml)`", cookbook)
+    assert len(named) >= 8 and all((ROOT / path).exists() for path in named), named
