@@ -35,6 +35,12 @@ class Decoded:
     def conflict(self) -> str:
         return self.note
 
+    @property
+    def settled(self) -> bool:
+        """True unless the text had to be read against every declaration (guessed, or UTF-8 proven while all
+        declarations said otherwise): a conflict that one declaration settles is reported but not doubtful."""
+        return not self.note or self.how in ("override", "bom", "http", "meta")
+
     def metadata(self) -> dict[str, str]:
         """How the page was decoded, for its metadata record."""
         out = {"encoding": self.encoding, "how": self.how}

@@ -120,8 +120,8 @@ def extract_page(source: Source, url: str, role: str, headers: Headers, body: by
     """Apply ``source``'s rules for ``role`` (listing | detail) to one page as it was captured."""
     decoded = decoded or decode(body, headers, source, rendered)
     result = PageResult(role, decoding=decoded.metadata())
-    if decoded.conflict:
-        result.problems.append(f"charset: {decoded.conflict}")
+    if decoded.conflict:  # "charset-conflict" when no declaration was right: the run is then degraded
+        result.problems.append(f"{'charset' if decoded.settled else 'charset-conflict'}: {decoded.conflict}")
     found_headers = header_dict(headers)
     result.challenge = detect_challenge(status, found_headers, decoded.text)
     if result.challenge is not None:

@@ -6,7 +6,9 @@ decide whether the crawl saw the whole listing (only a complete crawl may declar
 ``warnings`` are problems that did not stop a page (a charset the bytes contradict, a field that matched
 nothing on most items, a partial date). :attr:`CrawlReport.degraded` says why a crawl that saw the whole
 listing still cannot be trusted: detail pages failing (a detail page answering 404/410 counts as failed
-too, in ``pages_failed.detail`` and ``detail_gone``), charset conflicts, fields matching nothing.
+too, in ``pages_failed.detail`` and ``detail_gone``), charset conflicts no declaration settles (``charset-conflict``:
+the text was read against every declared charset; a conflict between the header and the ``<meta>`` that the bytes
+settle is a ``charset`` warning only), fields matching nothing on most items.
 """
 
 from __future__ import annotations
@@ -68,7 +70,7 @@ class CrawlReport:
         tried = failed + self.pages_ok["detail"]
         if failed - gone > 0 or (gone >= 2 and gone * 2 > tried):
             reasons.append(f"{failed} of {tried} detail pages failed ({gone} answered gone)")
-        for kind, what in (("charset", "pages whose declared charset the bytes contradict"),
+        for kind, what in (("charset-conflict", "pages whose every declared charset the bytes contradict"),
                            ("empty-field", "pages where a field matched nothing on most items")):
             pages = {w.url for w in self.warnings if w.kind == kind}
             if pages:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -9,11 +10,13 @@ from typing import Any
 import pytest
 
 from crawlers.dates import parse_date
+from crawlers.demo.programmes import expected_programmes
+from crawlers.demo.site import DemoSite
 from crawlers.encoding import decode_body
 from crawlers.extract import canonical_key, parse_document
 from crawlers.extractor import extract_page
 from crawlers.sources import Source, SourceError, load_source, load_sources
-from tests.conftest import run_listwatch
+from tests.conftest import DEMO_SOURCES, run_listwatch
 
 CAPTURED = datetime(2026, 3, 10, 8, 0, tzinfo=UTC)
 TITLE = "Comisión de Servicios Públicos — 商务部公告"
@@ -47,7 +50,11 @@ def test_latin1_header_over_utf8_bytes_is_decoded_as_utf8_and_the_conflict_is_re
     result = listing(source(), body, "text/html; charset=ISO-8859-1")  # a Java servlet default
     assert result.items[0]["fields"]["title"] == TITLE
     assert result.decoding["encoding"] == "utf-8" and "ISO-8859-1" in result.decoding["conflict"]
-    assert any(p.startswith("charset:") for p in result.problems)
+    assert any(p.startswith("charset:") for p in result.problems)  # the <meta> settles it: reported, not doubtful
+    bare = body.replace(b"<meta charset=utf-8>", b"")
+    unsettled = listing(source(), bare, "text/html; charset=ISO-8859-1")
+    assert unsettled.items[0]["fields"]["title"] == TITLE
+    assert any(p.startswith("charset-conflict:") for p in unsettled.problems)  # read against every declaration
 
 
 def test_agreeing_declarations_report_no_conflict_and_gbk_still_decodes() -> None:
@@ -212,3 +219,39 @@ def test_environment_references_inside_yaml_comments_are_not_expanded(tmp_path: 
                     encoding="utf-8")
     loaded = load_source(path)
     assert loaded.start_urls == ["http://example.gov/list"] and loaded.name == "a # b http://example.gov"
+
+
+def test_sources_test_prints_the_items_and_every_problem_without_archiving(tmp_path: Path,
+                                                                           demo_site: DemoSite) -> None:
+    text = (DEMO_SOURCES / "mofcom.yaml").read_text(encoding="utf-8")
+    path = tmp_path / "m.yaml"
+    path.write_text(text.replace("    detail_title:", "    missing: 'div.no-such-thing'\n    detail_title:"),
+                    encoding="utf-8")
+    done = run_listwatch(["sources", "test", str(path), "--details", "2"], data_dir=tmp_path, site=demo_site,
+                         extra_env={"COLUMNS": "1000"})
+    assert done.returncode == 0, done.stderr
+    first = expected_programmes("mofcom", 0)[0]
+    out = " ".join(done.stdout.split())
+    assert first["title"][:12] in out and "organizer" in out and "3 pages fetched" in out
+    # the demo's detail pages claim utf-8 over GBK bytes: shown as a problem, decoded right
+    assert "charset: http charset says utf-8" in out
+    assert "detail field 'missing' matched nothing on 2 of 2 detail pages" in out
+    assert not (tmp_path / "spool").exists() and not list(tmp_path.rglob("*.warc.gz"))
+
+
+def test_detail_pages_answering_404_make_the_crawl_degraded_and_are_counted(tmp_path: Path,
+                                                                          demo_site: DemoSite) -> None:
+    text = (DEMO_SOURCES / "mofcom.yaml").read_text(encoding="utf-8")
+    broken = text.replace("id: demo-mofcom", "id: broken-links").replace(
+        '    url: {css: "a::attr(href)", type: url}',
+        '    url: {css: "a::attr(href)", type: url}\n'
+        '    link: {css: "a::attr(href)", regex: "(.*)\\\\.html", type: url}'
+    ).replace("  link: url", "  link: link")
+    path = tmp_path / "broken.yaml"
+    path.write_text(broken, encoding="utf-8")
+    done = run_listwatch(["crawl", "--json", str(path)], data_dir=tmp_path, site=demo_site)
+    [report] = json.loads(done.stdout)
+    tried = report["pages_failed"]["detail"]
+    assert tried >= 10 and report["detail_gone"] == tried and report["pages_ok"]["detail"] == 0
+    assert report["complete"] and report["status"] == "degraded"
+    assert any(f"{tried} of {tried} detail pages failed" in reason for reason in report["degraded"])

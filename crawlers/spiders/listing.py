@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,7 +28,7 @@ from crawlers.encoding import Decoded
 from crawlers.errors import describe_failure
 from crawlers.expect import NO_ITEMS, end_matches, listing_problem
 from crawlers.extract import outlinks
-from crawlers.extractor import PageResult, decode, extract_page
+from crawlers.extractor import EMPTY_FIELD_MIN_ITEMS, PageResult, decode, extract_page
 from crawlers.fetch_policy import FetchPolicy
 from crawlers.gone import gone_reason
 from crawlers.hooks import Hook, load_hook
@@ -54,6 +55,8 @@ class ListingSpider(Spider):
         self.report = CrawlReport(self.source.id, run_id, kind=kind, started=_now())
         self.policy = FetchPolicy.for_source(self.source)
         self.capture: WarcCapture | None = None
+        self.detail_misses: Counter[str] = Counter()  # detail field → detail pages where it matched nothing
+        self.details_read = 0
         self._background: set[asyncio.Future[None]] = set()
 
     @classmethod
@@ -179,6 +182,7 @@ class ListingSpider(Spider):
         else:
             result = self._extract(response, "detail", decoded)
             if self._usable(response, result):
+                self._count_misses(result.fields)
                 item["fields"].update(result.fields)
                 item["detail"]["text"] = result.text
                 self.report.pages_ok["detail"] += 1
@@ -285,8 +289,8 @@ class ListingSpider(Spider):
         """Report a page's problems; False when it gave nothing (challenge, unparseable)."""
         role = result.role
         for message in result.problems:
-            kind = message.partition(":")[0] if message.startswith(("charset:", "date:")) else (
-                "empty-field" if message.startswith("field ") else "extraction")
+            kind = message.partition(":")[0] if message.startswith(("charset:", "charset-conflict:", "date:")) \
+                else ("empty-field" if message.startswith("field ") else "extraction")
             self.report.warn(response.url, role, kind, message)
         if result.decoding.get("conflict"):
             self.logger.info("%s: %s", response.url, result.decoding["conflict"])
@@ -301,6 +305,23 @@ class ListingSpider(Spider):
             self.report.problem(response.url, role, "parse", result.problem)
             return False
         return True
+
+    def _count_misses(self, fields: dict[str, Any]) -> None:
+        detail = self.source.detail
+        assert detail is not None
+        names = [*detail.fields, *(detail.table.labels.values() if detail.table else [])]
+        self.details_read += 1
+        self.detail_misses.update(name for name in names if fields.get(name) in (None, "", []))
+
+    def _report_misses(self) -> None:
+        """A detail field (or table label) that matched nothing on most detail pages: a rule that does not fit."""
+        if self.details_read < EMPTY_FIELD_MIN_ITEMS:
+            return
+        for name, missing in sorted(self.detail_misses.items()):
+            if missing * 2 > self.details_read:
+                self.report.warn(self.source.start_urls[0], "detail", "empty-field",
+                                 f"detail field {name!r} matched nothing on {missing} of {self.details_read} "
+                                 "detail pages")
 
     @staticmethod
     def _unchanged(response: Response) -> bool:
@@ -339,6 +360,7 @@ class ListingSpider(Spider):
 
     def _closed(self, spider: Spider, reason: str) -> None:
         report = self.report
+        self._report_misses()
         report.finished = _now()
         report.stop_reason = reason
         if self.capture is not None:

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from scheduler.alerts.redact import install_log_redaction
-from scheduler.cli import alerts, archive, crawl, events, init_cmd, output, programs, retrieve, sources_new
+from scheduler.cli import alerts, archive, crawl, events, init_cmd, output, programs, retrieve, sources_new, sourcetest
 from scheduler.cli import daemon as daemon_cli
 from scheduler.cli import demo as demo_cli
 
@@ -47,6 +47,7 @@ app.registered_commands += demo_cli.app.registered_commands
 app.registered_commands += init_cmd.app.registered_commands
 app.registered_commands += events.app.registered_commands
 crawl.sources_app.registered_commands += sources_new.app.registered_commands
+crawl.sources_app.command("test")(sourcetest.sources_test)
 app.add_typer(crawl.sources_app, name="sources")
 app.add_typer(alerts.app, name="alerts", help="Alert subscriptions, delivery and Atom feeds.")
 app.add_typer(archive.app, name="archive", help="The stored archive: sync, fixity audits, reindex, status.")

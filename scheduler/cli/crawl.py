@@ -74,6 +74,8 @@ def print_outcomes(outcomes: list[Outcome], settings: Settings) -> None:
         for p in [*o.report.challenges, *o.report.problems]:
             console.print(f"  [yellow]{o.report.source_id}[/] {p.role} {p.url}: {p.message}", soft_wrap=True,
                           highlight=False)
+        for reason in o.report.degraded:
+            console.print(f"  [yellow]{o.report.source_id}[/] degraded: {reason}", soft_wrap=True, highlight=False)
         for step in o.steps_failed:
             err.print(f"  [yellow]{o.report.source_id}[/] {step}", soft_wrap=True, highlight=False)
     from archive.storage import open_storage

@@ -1,0 +1,92 @@
+"""Try a source file: fetch its first listing page and the first few detail pages, archive nothing.
+
+What ``listwatch sources test FILE`` shows before a source is scheduled: the items exactly as a crawl would
+extract them (the same :func:`crawlers.extractor.extract_page`), and every problem met on the way (a charset
+conflict, a partial date, a field that matched nothing, a detail page that failed). Pages are fetched one at
+a time with the source's user agent and limits, without rendering (a ``render: browser`` source is tried on
+its unrendered HTML, and the result says so).
+"""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from crawlers import settings as defaults
+from crawlers.extractor import PageResult, extract_page
+from crawlers.sources import Source
+
+
+@dataclass
+class Trial:
+    source_id: str
+    url: str
+    items: list[dict[str, Any]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    pages: int = 0
+    ok: bool = False
+
+
+def fetch(url: str, source: Source) -> tuple[int, list[tuple[str, str]], bytes]:
+    """Status, headers and body (at most ``limits.max_response_bytes``); an HTTP error is a status, not raised."""
+    request = urllib.request.Request(url, headers={
+        "User-Agent": source.politeness.user_agent or defaults.USER_AGENT, "Accept-Encoding": "identity"})
+    limit = source.limits.max_response_bytes
+    try:
+        with urllib.request.urlopen(request, timeout=source.limits.timeout) as response:
+            return response.status, list(response.headers.items()), response.read(limit)
+    except urllib.error.HTTPError as exc:
+        return exc.code, list(exc.headers.items()), exc.read(limit)
+
+
+def try_source(source: Source, details: int = 3) -> Trial:
+    """The first listing page and up to ``details`` detail pages of ``source``."""
+    url = source.start_urls[0]
+    trial = Trial(source.id, url)
+    if source.render.mode == "browser":
+        trial.problems.append("render: browser — tried on the unrendered HTML (a crawl renders it)")
+    listing = _page(source, url, "listing", trial)
+    if listing is None or not listing.ok:
+        return trial
+    trial.ok = True
+    trial.items = [{"key": i["key"], **i["fields"]} for i in listing.items]
+    if not trial.items:
+        trial.problems.append(f"{url}: no items (the items selector matched {listing.found} nodes)")
+    detail = source.detail
+    fetched: list[dict[str, Any]] = []
+    for item in trial.items[:details] if detail is not None else []:
+        assert detail is not None
+        link = item.get(detail.link)
+        if not isinstance(link, str) or not link.startswith(("http://", "https://")):
+            trial.problems.append(f"item {item['key']}: no detail link in field {detail.link!r}")
+            continue
+        result = _page(source, link, "detail", trial)
+        if result is not None and result.ok:
+            item.update(result.fields)
+            if result.attachments:
+                item["attachments"] = ", ".join(f"{a['name']} <{a['url']}>" for a in result.attachments)
+            fetched.append(result.fields)
+    for name in detail.fields if detail is not None and fetched else []:
+        missing = sum(1 for fields in fetched if fields.get(name) in (None, "", []))
+        if missing:
+            trial.problems.append(f"detail field {name!r} matched nothing on {missing} of {len(fetched)} detail pages")
+    return trial
+
+
+def _page(source: Source, url: str, role: str, trial: Trial) -> PageResult | None:
+    try:
+        status, headers, body = fetch(url, source)
+    except (OSError, ValueError) as exc:
+        trial.problems.append(f"{role} {url}: cannot fetch: {exc}")
+        return None
+    trial.pages += 1
+    result = extract_page(source, url, role, headers, body, status=status, captured_at=datetime.now(UTC))
+    trial.problems += [f"{role} {url}: {p}" for p in result.problems]
+    if result.challenge:
+        trial.problems.append(f"{role} {url}: a {result.challenge} challenge page (HTTP {status}), not content")
+    elif result.problem:
+        trial.problems.append(f"{role} {url}: {result.problem}")
+    return result
