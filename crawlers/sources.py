@@ -216,7 +216,7 @@ class Attachments(_Strict):
     ``extensions``. Each becomes ``{"name", "url"}`` in page order; the name is the link's text (else its
     ``title``, else the file name)."""
 
-    selector: Rule = Rule(css="a::attr(href)")
+    selector: Rule = Rule.model_construct(css="a::attr(href)")  # built unchecked: no parsel import at start-up
     extensions: list[str] = ["pdf", "doc", "docx", "xls", "xlsx", "zip", "wps", "ofd"]
     max_bytes: int = Field(default=50_000_000, ge=1, le=MAX_BYTES)
 

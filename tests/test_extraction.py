@@ -255,3 +255,10 @@ def test_detail_pages_answering_404_make_the_crawl_degraded_and_are_counted(tmp_
     assert tried >= 10 and report["detail_gone"] == tried and report["pages_ok"]["detail"] == 0
     assert report["complete"] and report["status"] == "degraded"
     assert any(f"{tried} of {tried} detail pages failed" in reason for reason in report["degraded"])
+    from archive.catalog.models import CrawlRun
+    from tests.programs_support import pipeline_catalog
+
+    catalog = pipeline_catalog(tmp_path)
+    with catalog.session() as session:
+        assert session.get(CrawlRun, report["run_id"]).status == "degraded"  # as recorded, not only as printed
+    catalog.dispose()

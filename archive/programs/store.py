@@ -296,7 +296,8 @@ def _record_run(session: Session, source_id: str, run_id: str, kind: str, data: 
         session.add(run)
     quick_ok = kind == "quick" and not completeness.reasons
     if run.status != "failed":  # the pipeline's verdict when no listing page answered
-        run.status = "complete" if completeness.complete or quick_ok else "incomplete"
+        whole = "degraded" if data.get("degraded") else "complete"  # read all, yet doubtful (crawlers.report)
+        run.status = whole if completeness.complete or quick_ok else "incomplete"
     run.reason = "; ".join(completeness.reasons)
     run.finished_at = _parse_time(data.get("finished")) or run.finished_at or now
     run.pages = sum((data.get("pages_ok") or {}).values())
