@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import html_text
 from jsonpath_ng.ext import parse as jsonpath_parse
 from parsel import Selector
+from w3lib.url import safe_url_string
 
 from crawlers.bounds import TooDeep, load_json
 from crawlers.dates import parse_date
@@ -155,11 +156,12 @@ def convert(text: str, kind: str, base: str | Context, missing_year: str = "part
     text = _SPACE.sub(" ", text).strip()
     if not text:
         return None
-    if kind == "url":
+    if kind == "url":  # spaces and non-ASCII percent-encoded as a browser sends them (%20, UTF-8)
         url = resolve(ctx.base_url, text)  # None for a malformed href: that field only, never the page
         if url is None:
             ctx.note(f"url: {text[:100]!r} is not a valid URL")
-        return url
+            return None
+        return _browser_url(url)
     if kind == "date":
         parsed = parse_date(text, ctx.captured_at, missing_year)
         if parsed.problem:
@@ -244,6 +246,13 @@ def canonical_key(value: Any, drop_params: list[str], site_hosts: set[str] | fro
     return f"//{host}{':' + str(port) if port else ''}{tail}"
 
 
+def _browser_url(url: str) -> str:
+    try:
+        return safe_url_string(url)
+    except ValueError:
+        return url
+
+
 def normalise_key(value: Any, drop_params: list[str]) -> str:
     """A stable item key: URLs lose fragments and tracking parameters; other values are trimmed."""
     text = str(value).strip() if value is not None else ""
@@ -251,6 +260,6 @@ def normalise_key(value: Any, drop_params: list[str]) -> str:
         return text
     if not parses(text):
         return ""  # not a usable URL: the item has no key (reported), its neighbours are unaffected
-    parts = urlsplit(text)
+    parts = urlsplit(_browser_url(text))
     query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in drop_params]
     return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path or "/", urlencode(query), ""))
