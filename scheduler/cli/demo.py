@@ -32,8 +32,8 @@ app = typer.Typer()
 @app.command()
 def demo(
     day: Annotated[int, typer.Option(help="Which day of the demo site's story to serve (first day with --loop).")] = 0,
-    port: Annotated[int, typer.Option(help="Port of the demo site; keep it across --day runs (programme keys "
-                                           "are URLs). 0 = any free port.")] = DEMO_PORT,
+    port: Annotated[int, typer.Option(envvar="LISTWATCH_DEMO_PORT", help="Port of the demo site; keep it across "
+                                      "--day runs (programme keys are URLs). 0 = any free port.")] = DEMO_PORT,
     keep_serving: Annotated[bool, typer.Option(help="Keep the demo site up after crawling.")] = False,
     loop: Annotated[bool, typer.Option("--loop", help="Run the scheduler, days advancing, alerts arriving.")] = False,
     minutes: Annotated[float, typer.Option(help="How long --loop runs.", min=0.2)] = 3.0,
