@@ -2,9 +2,11 @@
 
 pywb gets one collection, ``archive`` (see ``archive/links.py``), with
 
-- ``index_paths``: one SURT-sorted CDXJ regenerated from the catalog (every capture in a stored WARC), with
-  ``filename`` = the WARC's storage key; rewritten atomically every ``refresh`` seconds while pywb runs
-  (pywb re-reads CDXJ files on each lookup, so new crawls appear without a restart);
+- ``index_paths``: by default (``replay.index: api``) the catalog's own CDX endpoint on ``listwatch serve``
+  (``cdx+http://…/replay-index/<key>/cdx``, ``scheduler/web/replayindex.py``): every lookup is one indexed
+  query, so new crawls appear at once and nothing is rewritten at millions of captures. With
+  ``replay.index: file``, one SURT-sorted CDXJ regenerated from the catalog (every capture in a stored WARC),
+  with ``filename`` = the WARC's storage key, rewritten atomically every ``refresh`` seconds while pywb runs;
 - ``archive_paths``: the store root, ``<dir>/`` for a local store or ``s3://<bucket>/`` for S3, where pywb
   reads WARCs with ranged reads (boto3 in pywb's environment, ``AWS_ENDPOINT_URL`` and credentials passed in
   its environment, never written to the config file).
@@ -79,11 +81,26 @@ def write_index(catalog: Catalog, target: Path) -> int:
     return count
 
 
+def index_source(settings: Settings) -> str:
+    """pywb's ``cdx+http://`` index source: the replay-index route of ``listwatch serve`` (scheduler/web)."""
+    from scheduler.web.signing import replay_index_key
+
+    host = settings.api.host if settings.api.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
+    base = (settings.replay.index_url or f"http://{host}:{settings.api.port}").rstrip("/")
+    return f"cdx+{base}/replay-index/{replay_index_key(settings)}/cdx"
+
+
 def prepare(settings: Settings, catalog: Catalog, root: Path | None = None) -> ReplaySetup:
-    """Write pywb's config.yaml and the merged index under ``root`` (default DATA_DIR/replay)."""
+    """Write pywb's config.yaml (and, with ``replay.index: file``, the merged index) under ``root``
+    (default DATA_DIR/replay)."""
     root = (root or settings.data_dir / "replay").resolve()
     index = root / "index" / "archive.cdxj"
-    write_index(catalog, index)
+    if settings.replay.index == "file":
+        write_index(catalog, index)
+        index_paths = str(index)
+    else:
+        root.mkdir(parents=True, exist_ok=True)
+        index_paths = index_source(settings)
     env: dict[str, str] = {}
     storage = settings.storage
     if storage.kind == "s3":
@@ -101,7 +118,7 @@ def prepare(settings: Settings, catalog: Catalog, root: Path | None = None) -> R
         "# written by `listwatch replay`; regenerated on every start\n"
         "collections:\n"
         f"  {REPLAY_COLLECTION}:\n"
-        f"    index_paths: {index}\n"
+        f"    index_paths: {index_paths}\n"
         f"    archive_paths: {archive_paths}\n"
         "framed_replay: false\n"
         "enable_memento: true\n"
@@ -133,7 +150,7 @@ def serve(settings: Settings, catalog: Catalog, *, host: str = "127.0.0.1", port
     try:
         while proc.poll() is None:
             time.sleep(0.5)
-            if refresh and time.monotonic() - last >= refresh:
+            if refresh and settings.replay.index == "file" and time.monotonic() - last >= refresh:
                 write_index(catalog, setup.index)
                 last = time.monotonic()
     except KeyboardInterrupt:

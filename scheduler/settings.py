@@ -65,6 +65,11 @@ class ReplaySettings(_Section):
     tools_bin: Path | None = Field(None, description="Directory holding pywb's `wayback` (default .venv-tools/bin).")
     port: int = Field(8480, ge=0, le=65535, description="Port of `listwatch replay`.")
     public_url: str = Field("http://127.0.0.1:8480", description="Base URL of replay, used in alert links.")
+    index: Literal["api", "file"] = Field(
+        "api", description="api: pywb reads the catalog's CDX endpoint of `listwatch serve` (cdx+http); file: a "
+                           "CDXJ of every capture, rewritten every --refresh seconds.")
+    index_url: str | None = Field(
+        None, description="Where pywb reaches `listwatch serve` (default http://<api.host>:<api.port>).")
 
 
 class SchedulerSettings(_Section):

@@ -34,8 +34,8 @@ LISTING = "/mofcom/list/index.html"
 def listwatch_replay(tmp: Path, env: dict[str, str]) -> Iterator[str]:
     """Run the ``replay`` command (as the lead mounts it) on a free port; yields the collection's base URL."""
     port = free_port()
-    full_env = {**os.environ, "LISTWATCH_DATA_DIR": str(tmp / "data"),
-                "LISTWATCH_SETTINGS": str(tmp / "none.yaml"), **env}
+    full_env = {**os.environ, "LISTWATCH_DATA_DIR": str(tmp / "data"), "LISTWATCH_REPLAY__INDEX": "file",
+                "LISTWATCH_SETTINGS": str(tmp / "none.yaml"), **env}   # the CDXJ-file index (no `serve` here)
     argv = [sys.executable, "-c", "from scheduler.cli.retrieve import app; app()", "replay", "--port", str(port),
             "--refresh", "0"]
     log = (tmp / "replay.log").open("wb")

@@ -205,3 +205,19 @@ def test_events_command_prints_json(web_archive: WebArchive, tmp_path: Path) -> 
     assert changed_event(web_archive).id in [e["id"] for e in events]
     bad = run_listwatch(["events", "--kind", "edited"], data_dir=web_archive.data_dir)
     assert bad.returncode == 2 and "'edited'" in bad.stderr
+
+
+def test_pywbs_index_endpoint_needs_its_key_and_answers_cdxj(client: TestClient, web_archive: WebArchive) -> None:
+    from scheduler.web.signing import replay_index_key
+
+    key = replay_index_key(settings_for(web_archive))
+    url = web_archive.site_url + "/mofcom/list/index.html"
+    assert client.get("/replay-index/wrong/cdx", params={"url": url}).status_code == 403
+    lines = client.get(f"/replay-index/{key}/cdx", params={"url": url}).text.splitlines()
+    assert len(lines) == 3, "one capture a day"
+    stamps = [line.split(" ")[1] for line in lines]
+    assert stamps == sorted(stamps)
+    fields = json.loads(lines[0].split(" ", 2)[2])
+    assert (web_archive.data_dir / "archive" / fields["filename"]).is_file() and fields["offset"].isdigit()
+    closest = client.get(f"/replay-index/{key}/cdx", params={"url": url, "closest": stamps[-1], "limit": 1}).text
+    assert closest.split(" ")[1] == stamps[-1]

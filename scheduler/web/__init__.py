@@ -23,6 +23,8 @@ from scheduler.settings import Settings
 from scheduler.web.auth import Access
 from scheduler.web.data import BadFilter
 from scheduler.web.jsonapi import Refused, json_router, refused_response
+from scheduler.web.replayindex import replay_index_router
+from scheduler.web.signing import replay_index_key
 
 HERE = Path(__file__).resolve().parent
 
@@ -35,5 +37,6 @@ def mount_web(app: FastAPI, settings: Settings, catalog: Catalog, store: Storage
     app.add_exception_handler(BadFilter, refused_response)    # pages put an HTML answer in front of this one
     app.add_exception_handler(Refused, refused_response)
     app.include_router(json_router(catalog, access, read))
+    app.include_router(replay_index_router(catalog, replay_index_key(settings)))
     app.include_router(page_router(app, settings, catalog, store, access))
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")

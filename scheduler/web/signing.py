@@ -106,3 +106,11 @@ def signed_link(settings: Settings, url: str, issued: datetime | None = None) ->
     """``url`` (under ``api.public_url``) with a signature that lets its recipient read it for ``api.link_ttl``
     seconds from ``issued`` (default now)."""
     return signer_for(settings).sign_url(settings.api.public_url, url, issued)
+
+
+def replay_index_key(settings: Settings) -> str:
+    """The path key pywb uses to read the CDX index from ``listwatch serve`` (pywb cannot send a token)."""
+    import hashlib
+    import hmac
+
+    return hmac.new(link_secret(settings).encode(), b"listwatch-replay-index", hashlib.sha256).hexdigest()[:40]
