@@ -112,6 +112,7 @@ class Program(Base):
         Index("ix_programs_first_seen", "first_seen"),     # the web list's sort orders
         Index("ix_programs_last_seen", "last_seen"),
         Index("ix_programs_posted", "posted"),
+        Index("ix_programs_title", "title"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

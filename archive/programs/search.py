@@ -2,8 +2,8 @@
 
 Both indexes (created by migration 0002) answer substring queries of three characters or more. Shorter
 terms — a two-character Chinese word such as 水稻 is common — cannot be split into trigrams, so they fall
-back to ``LIKE`` over ``programs.search_text``; the web list pages with a LIMIT in an indexed order, so the
-scan stops once a page is filled. Every term must match (AND), case-insensitively.
+back to ``LIKE`` over ``programs.search_text``: on SQLite a scan of a covering index of that one column
+(migration 0004), not of the wide rows; on PostgreSQL a sequential scan. Every term must match (AND), case-insensitively.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from archive.catalog.models import Program
 
 FTS_TABLE = "programs_fts"
 PG_TRIGRAM_INDEX = "ix_programs_search_trgm"
+SQLITE_SCAN_INDEX = "ix_programs_search_text"
 MIN_TRIGRAM = 3
 
 
@@ -24,9 +25,13 @@ def terms(query: str) -> list[str]:
     return list(dict.fromkeys(query.lower().split()))
 
 
-def _like(term: str) -> ColumnElement[bool]:
+def _like(term: str, dialect: str) -> ColumnElement[bool]:
     escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return Program.search_text.like(f"%{escaped}%", escape="\\")
+    condition = Program.search_text.like(f"%{escaped}%", escape="\\")
+    if dialect != "sqlite":
+        return condition
+    # SQLite: scan the narrow covering index on search_text (migration 0004), not the wide rows with their JSON.
+    return Program.id.in_(select(Program.id).where(condition))
 
 
 def text_conditions(query: str, dialect: str) -> list[ColumnElement[bool]]:
@@ -42,7 +47,7 @@ def text_conditions(query: str, dialect: str) -> list[ColumnElement[bool]]:
         conditions.append(Program.id.in_(matching))
         words = [w for w in words if len(w) < MIN_TRIGRAM]
     # PostgreSQL's planner uses the pg_trgm GIN index for LIKE '%term%' itself (three characters or more).
-    conditions += [_like(w) for w in words]
+    conditions += [_like(w, dialect) for w in words]
     return conditions
 
 
@@ -50,4 +55,4 @@ def include_object(obj: Any, name: str | None, type_: str, reflected: bool, comp
     """Alembic filter: the search index structures exist only in the database, not in the models."""
     if type_ == "table" and name is not None and name.startswith(FTS_TABLE):
         return False
-    return not (type_ == "index" and name == PG_TRIGRAM_INDEX)
+    return not (type_ == "index" and name in (PG_TRIGRAM_INDEX, SQLITE_SCAN_INDEX))

@@ -94,8 +94,9 @@ def list_programmes(catalog: Catalog, query: ProgrammeQuery) -> tuple[list[dict[
     query.check()
     column = SORTS[query.sort.lstrip("-")]
     descending = query.sort.startswith("-")
-    stmt = select(Program).order_by(column.desc() if descending else column.asc(),
-                                    Program.id.desc() if descending else Program.id.asc())
+    # Two steps: the page's ids (the sort then carries ids, not whole rows with their JSON fields), then rows.
+    stmt = select(Program.id).order_by(column.desc() if descending else column.asc(),
+                                       Program.id.desc() if descending else Program.id.asc())
     if query.source:
         stmt = stmt.where(Program.source_id == query.source)
     if query.status:
@@ -108,8 +109,9 @@ def list_programmes(catalog: Catalog, query: ProgrammeQuery) -> tuple[list[dict[
         stmt = stmt.where(*text_conditions(query.q, catalog.engine.dialect.name))
     stmt = stmt.offset((query.page - 1) * query.per_page).limit(query.per_page + 1)
     with catalog.read_session() as session:
-        rows = list(session.scalars(stmt))
-    return [_programme(p) for p in rows[:query.per_page]], len(rows) > query.per_page
+        ids = list(session.scalars(stmt))
+        found = {p.id: p for p in session.scalars(select(Program).where(Program.id.in_(ids[:query.per_page])))}
+    return [_programme(found[i]) for i in ids[:query.per_page] if i in found], len(ids) > query.per_page
 
 
 @dataclass
@@ -265,6 +267,12 @@ def list_sources(catalog: Catalog) -> list[dict[str, Any]]:
         item["health"] = next((c for c, on in state.items() if on), "ok")
         item["conditions"] = [c for c, on in state.items() if on]
     return out
+
+
+def source_ids(catalog: Catalog) -> list[str]:
+    """Every source id (cheap: for filter menus)."""
+    with catalog.read_session() as session:
+        return list(session.scalars(select(Source.id).order_by(Source.id)))
 
 
 def runs(catalog: Catalog, source: str | None = None, limit: int = 200) -> list[dict[str, Any]]:

@@ -111,9 +111,8 @@ def page_router(app: FastAPI, settings: Settings, catalog: Catalog, store: Stora
                                     posted_from=posted_from or None, posted_to=posted_to or None, sort=sort,
                                     page=page, per_page=per_page)
         rows, more = data.list_programmes(catalog, query)
-        source_ids = [s["id"] for s in data.list_sources(catalog)] if page == 1 else []
         return render(request, "programmes.html", title="Programmes", rows=rows, more=more, query=query,
-                      source_ids=source_ids, statuses=data.STATUSES)
+                      source_ids=data.source_ids(catalog), statuses=data.STATUSES)
 
     @router.get("/programmes/{programme_id}")
     def programme_page(request: Request, programme_id: int) -> Response:
@@ -150,7 +149,7 @@ def page_router(app: FastAPI, settings: Settings, catalog: Catalog, store: Stora
         rows = [{**e, "diffs": event_diffs(e["changes"])} for e in rows]
         feed = "/feeds/atom.xml" if not query.source else f"/feeds/{query.source}.atom"
         feed_link = access.links.sign_path(feed) if access.session(request) or access.bearer(request) else feed
-        source_ids = [s["id"] for s in data.list_sources(catalog)]
+        source_ids = data.source_ids(catalog)
         return render(request, "changes.html", title="Changes", rows=rows, more=more, query=query,
                       kinds=data.EVENT_KINDS, source_ids=source_ids, feed_link=feed_link)
 
