@@ -3,7 +3,8 @@
 Both indexes (created by migration 0002) answer substring queries of three characters or more. Shorter
 terms — a two-character Chinese word such as 水稻 is common — cannot be split into trigrams, so they fall
 back to ``LIKE`` over ``programs.search_text``: on SQLite a scan of a covering index of that one column
-(migration 0004), not of the wide rows; on PostgreSQL a sequential scan. Every term must match (AND), case-insensitively.
+(migration 0004), not of the wide rows; on PostgreSQL a sequential scan. Every term must match (AND),
+case-insensitively.
 """
 
 from __future__ import annotations
