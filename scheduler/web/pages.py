@@ -38,6 +38,7 @@ def templates() -> Jinja2Templates:
     env = Jinja2Templates(directory=HERE / "templates")
     env.env.globals["weekly"] = charts.weekly
     env.env.globals["bar_chart"] = charts.bar_chart
+    env.env.filters["when"] = when
     return env
 
 
@@ -183,6 +184,11 @@ def page_router(app: FastAPI, settings: Settings, catalog: Catalog, store: Stora
     outer.include_router(open_router)
     outer.include_router(router)
     return outer
+
+
+def when(value: str | None) -> str:
+    """``2026-03-16T01:00:00+00:00`` → ``2026-03-16 01:00 UTC`` (catalog times are UTC)."""
+    return f"{value[:10]} {value[11:16]} UTC" if value else ""
 
 
 def calendar(entries: list[Any]) -> list[dict[str, Any]]:
