@@ -32,9 +32,9 @@ def settings(tmp_path: Path) -> Settings:
 
 
 def add_run(catalog: Catalog, *, status: str = "complete", items: int = 20, challenge: bool = False,
-            hours_ago: float = 0.0, kind: str = "full") -> None:
+            hours_ago: float = 0.0, kind: str = "full", degraded: list[str] | None = None) -> None:
     started = NOW - timedelta(hours=hours_ago)
-    report = {"pages_ok": {"listing": 0 if status == "failed" else 2},
+    report = {"pages_ok": {"listing": 0 if status == "failed" else 2}, "degraded": degraded or [],
               "challenges": [{"url": "http://gov.example/list", "message": "jiasule"}] if challenge else []}
     with catalog.session() as session:
         session.add(CrawlRun(id=f"r{next(_ids):04d}", source_id="s", kind=kind, status=status, started_at=started,
@@ -87,4 +87,20 @@ def test_silent_when_no_complete_crawl_for_too_long(catalog: Catalog, tmp_path: 
     assert events(catalog) == [("silent", "silent")]
     add_run(catalog, hours_ago=-1)
     check(catalog, tmp_path, hours_later=2)
+    assert events(catalog)[-1] == ("source_health", "recovered")
+
+
+def test_degraded_runs_raise_degraded_with_the_reason_and_do_not_count_as_silent(catalog: Catalog,
+                                                                                tmp_path: Path) -> None:
+    add_run(catalog, hours_ago=80)
+    why = ["73 of 74 detail pages failed (73 answered gone)"]
+    add_run(catalog, status="degraded", degraded=why, hours_ago=2)
+    assert check(catalog, tmp_path) == []          # one degraded run: not yet a trend
+    add_run(catalog, status="degraded", degraded=why, hours_ago=1)
+    assert len(check(catalog, tmp_path)) == 1      # degraded, and not silent: the listing was read
+    with catalog.session() as session:
+        [event] = session.scalars(select(Event)).all()
+    assert event.kind == "degraded" and "73 of 74 detail pages failed" in event.summary
+    add_run(catalog, hours_ago=0)
+    assert len(check(catalog, tmp_path)) == 1
     assert events(catalog)[-1] == ("source_health", "recovered")
