@@ -13,6 +13,8 @@ Three questions, answered from a per-crawl view of the catalog plus what this cr
   the new metadata record only points at it. The match is by digest against every full metadata
   record of that URL, never "the newest record": after one unchanged crawl the newest is itself a
   pointer, and comparing with it made unchanged crawls alternate full copy / pointer.
+- ``extraction``: where is the page's newest full metadata record (pointers have their own media type)?
+  An unchanged (304) detail page takes that extraction instead of reading back and parsing its payload.
 
 Each source's view (:class:`SourceView`) is loaded with a few set-based queries the first time the
 source is asked about (``prepare`` does it before the crawl starts), so the per-request path never
@@ -22,10 +24,12 @@ touches the catalog. A source the catalog has never captured costs one existence
 from __future__ import annotations
 
 import gzip
+import json
 import logging
 from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
@@ -69,14 +73,15 @@ class SourceView:
     digests: dict[str, Earlier] = field(default_factory=dict)            # payload digest -> a full capture
     validators: dict[str, Earlier] = field(default_factory=dict)         # URL -> newest 200 response, if validated
     metadata: dict[str, dict[str, str]] = field(default_factory=dict)    # urn -> {payload digest: record id}
+    extractions: dict[str, Earlier] = field(default_factory=dict)        # urn -> newest full metadata record
 
 
 def load_view(session: Session, source_id: str) -> SourceView:
-    """A source's view in four queries (none past the first when the source has no captures)."""
+    """A source's view in five queries (none past the first when the source has no captures)."""
     if session.execute(select(Capture.id).where(Capture.source_id == source_id).limit(1)).first() is None:
         return SourceView()
     return SourceView(_digests(session, source_id), _validators(session, source_id),
-                      _metadata(session, source_id))
+                      _metadata(session, source_id), _extractions(session, source_id))
 
 
 def _digests(session: Session, source_id: str) -> dict[str, Earlier]:
@@ -122,6 +127,22 @@ def _metadata(session: Session, source_id: str) -> dict[str, dict[str, str]]:
     return found
 
 
+def _extractions(session: Session, source_id: str) -> dict[str, Earlier]:
+    """Per page, where its newest full metadata record (what the extractor produced) is."""
+    full = (Capture.source_id == source_id, Capture.record_type == "metadata", Capture.mime == "application/json",
+            Capture.url.startswith(ITEMS_URN, autoescape=True))
+    newest = (select(Capture.url, func.max(Capture.timestamp).label("ts")).where(*full)
+              .group_by(Capture.url).subquery())
+    rows = session.execute(
+        select(Capture, WarcFile.name, WarcFile.key)
+        .join(WarcFile, Capture.warc_file_id == WarcFile.id)
+        .join(newest, and_(Capture.url == newest.c.url, Capture.timestamp == newest.c.ts))
+        .where(*full)
+    )
+    return {c.url: Earlier(c.url, warc_date_of(c.timestamp), c.record_id, c.payload_digest, warc_name=name,
+                           warc_key=key, offset=c.offset, length=c.length) for c, name, key in rows}
+
+
 class DedupIndex:
     """Digest, validator and metadata look-ups for the crawls of one process, from per-source views."""
 
@@ -159,6 +180,23 @@ class DedupIndex:
     def validators(self, url: str, source_id: str) -> Earlier | None:
         """The newest full (``response``) capture of ``url``, when it carried an ETag or Last-Modified."""
         return self.prepare(source_id).validators.get(url)
+
+    def extraction(self, url: str, source_id: str) -> Earlier | None:
+        """Where the newest full extraction metadata of page ``url`` is archived."""
+        return self.prepare(source_id).extractions.get(ITEMS_URN + url)
+
+    def load_extraction(self, earlier: Earlier, source_id: str) -> dict[str, Any] | None:
+        """What the extractor produced for an earlier capture of a page (its metadata record's JSON)."""
+        member = self._read_member(earlier, source_id)
+        if member is None:
+            return None
+        try:  # one small gzip member of our own making: WARC headers, a blank line, the JSON block
+            _, _, block = gzip.decompress(member).partition(b"\r\n\r\n")
+            data = json.loads(block)
+        except (OSError, EOFError, ValueError) as exc:
+            logger.warning("cannot read the earlier extraction %s: %s", earlier.record_id, exc)
+            return None
+        return data if isinstance(data, dict) and "same_as" not in data else None
 
     def load_payload(self, earlier: Earlier, source_id: str) -> tuple[list[tuple[str, str]], bytes] | None:
         """The earlier response's HTTP headers and payload: from the spool if still there, else the store."""

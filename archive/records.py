@@ -26,6 +26,9 @@ Headers = list[tuple[str, str]]
 
 # The metadata record listing what was extracted from a page lives at ``urn:items:<page url>``.
 ITEMS_URN = "urn:items:"
+# A metadata record that only says "same as record X" (an unchanged page's unchanged extraction) has its own
+# media type, so the catalog tells it from the full records it points at.
+POINTER_TYPE = "application/vnd.listwatch.same-as+json"
 
 # Headers describing a transfer that no longer applies to the bytes we store.
 HOP_BY_HOP = {"transfer-encoding", "connection", "keep-alive"}
@@ -178,9 +181,9 @@ class RecordBuilder:
         )
 
     def metadata(self, uri: str, data: dict[str, Any], *, refers_to: str | None = None,
-                 date: str | None = None) -> ArcWarcRecord:
+                 date: str | None = None, content_type: str = "application/json") -> ArcWarcRecord:
         body = json.dumps(data, ensure_ascii=False, sort_keys=True).encode()
-        return self.resource(uri, "application/json", body, refers_to=refers_to, date=date,
+        return self.resource(uri, content_type, body, refers_to=refers_to, date=date,
                              record_type="metadata")
 
     def to_bytes(self, record: ArcWarcRecord) -> bytes:

@@ -22,7 +22,15 @@ from scrapy.http import Headers as ScrapyHeaders
 from scrapy.http import Response
 
 from archive.dedup import DedupIndex, Earlier
-from archive.records import HOP_BY_HOP, ITEMS_URN, Headers, clean_headers, record_id, sha256_digest
+from archive.records import (
+    HOP_BY_HOP,
+    ITEMS_URN,
+    POINTER_TYPE,
+    Headers,
+    clean_headers,
+    record_id,
+    sha256_digest,
+)
 from archive.writer import RollingWarcWriter, WrittenRecord
 from crawlers.secret_headers import redact
 
@@ -192,8 +200,15 @@ class WarcCapture:
             digest = str(record.rec_headers.get_header("WARC-Payload-Digest"))
             same = self.dedup.same_metadata(ITEMS_URN + url, digest, self.source_id)
             if same is not None:
-                pointer: dict[str, Any] = {k: data[k] for k in ("role", "page", "key") if k in data}
-                record = self.builder.metadata(ITEMS_URN + url, {**pointer, "same_as": same}, refers_to=refers_to)
+                return self.pointer_metadata(url, refers_to, data, same)
+        self.write(record)
+        return record_id(record)
+
+    def pointer_metadata(self, url: str, refers_to: str | None, data: dict[str, Any], same_as: str) -> str:
+        """The metadata record of an unchanged extraction: ``{"role", "page"|"key", "same_as": <record id>}``."""
+        pointer: dict[str, Any] = {k: data[k] for k in ("role", "page", "key") if k in data}
+        record = self.builder.metadata(ITEMS_URN + url, {**pointer, "same_as": same_as}, refers_to=refers_to,
+                                       content_type=POINTER_TYPE)
         self.write(record)
         return record_id(record)
 
@@ -270,6 +285,11 @@ class WarcCaptureMiddleware:
             url=request.url, method=request.method, request_headers=request_headers, status=response.status,
             response_headers=clean_headers(scrapy_headers(response.headers), HOP_BY_HOP), earlier=earlier,
             ip_address=ip)
+        reused = self._earlier_extraction(request)
+        if reused is not None:  # the spider takes the earlier extraction: no payload to read back or parse
+            request.meta.update(warc_record_id=revisit_id, warc_date=self.capture.last_date,
+                                listwatch_not_modified=earlier.record_id, listwatch_reused=reused)
+            return response.replace(status=200, body=b"")
         assert self.capture.dedup is not None
         loaded = self.capture.dedup.load_payload(earlier, self.capture.source_id)
         if loaded is None:
@@ -281,10 +301,22 @@ class WarcCaptureMiddleware:
                 retry.headers.pop(name, None)
             return retry
         headers, body = loaded
-        request.meta["warc_record_id"] = revisit_id
-        request.meta["warc_date"] = self.capture.last_date
-        request.meta["listwatch_not_modified"] = earlier.record_id
+        request.meta.update(warc_record_id=revisit_id, warc_date=self.capture.last_date,
+                            listwatch_not_modified=earlier.record_id)
         return response.replace(status=200, headers=scrapy_headers_from(headers), body=body)
+
+    def _earlier_extraction(self, request: Request) -> tuple[str, dict[str, Any]] | None:
+        """(record id, data) of the unchanged page's last full extraction, made with the same rules and
+        without problems (a page that had some is extracted again, so this crawl reports them too)."""
+        rules = request.meta.get("listwatch_rules")
+        dedup = self.capture.dedup
+        if rules is None or dedup is None:
+            return None
+        found = dedup.extraction(request.url, self.capture.source_id)
+        data = dedup.load_extraction(found, self.capture.source_id) if found is not None else None
+        if data is None or data.get("rules") != rules or data.get("problems"):
+            return None
+        return found.record_id, data  # type: ignore[union-attr]
 
 
 def scrapy_headers_from(pairs: Headers) -> ScrapyHeaders:

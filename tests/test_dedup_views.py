@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import event
 from warcio.archiveiterator import ArchiveIterator
@@ -13,7 +14,7 @@ from warcio.archiveiterator import ArchiveIterator
 from archive.catalog import Catalog, open_catalog
 from archive.dedup import DedupIndex
 from archive.indexer import register_warc
-from archive.records import ITEMS_URN, RecordBuilder
+from archive.records import ITEMS_URN, POINTER_TYPE, RecordBuilder
 from archive.writer import RollingWarcWriter
 from crawlers.demo.site import DemoSite
 from tests.conftest import DEMO_SOURCES, crawl_sources
@@ -51,7 +52,8 @@ def test_views_answer_every_lookup_from_memory(tmp_path: Path) -> None:
     plain = builder.response(URL + "?b", 200, [("Content-Type", "text/html")], b"no validators")
     missing = builder.response(URL + "?gone", 404, [("ETag", '"x"')], b"not here")
     full = builder.metadata(ITEMS_URN + URL, {"role": "detail", "key": "k", "fields": {"t": 1}})
-    pointer = builder.metadata(ITEMS_URN + URL, {"role": "detail", "key": "k", "same_as": "<urn:uuid:x>"})
+    pointer = builder.metadata(ITEMS_URN + URL, {"role": "detail", "key": "k", "same_as": "<urn:uuid:x>"},
+                               content_type=POINTER_TYPE)
     writer.write(old, new, plain, missing, full, pointer)
     catalog = open_catalog(f"sqlite:///{tmp_path / 'catalog.db'}")
     for path in writer.close():
@@ -60,7 +62,7 @@ def test_views_answer_every_lookup_from_memory(tmp_path: Path) -> None:
     dedup = DedupIndex(catalog, spool_dir=spool)
     with counting(catalog) as loading:
         dedup.prepare("s1")
-    assert len(loading) == 4, loading
+    assert len(loading) == 5, loading
     with counting(catalog) as lookups:
         for _ in range(50):
             earlier = dedup.validators(URL, "s1")
@@ -73,9 +75,12 @@ def test_views_answer_every_lookup_from_memory(tmp_path: Path) -> None:
             assert dedup.same_metadata(ITEMS_URN + URL, _digest(full), "s1") == \
                 full.rec_headers.get_header("WARC-Record-ID")
             assert dedup.same_metadata(ITEMS_URN + URL, "sha256:other", "s1") is None
+            extraction = dedup.extraction(URL, "s1")
+            assert extraction is not None and extraction.record_id == full.rec_headers.get_header("WARC-Record-ID")
     assert lookups == [], "no catalog query on the per-request path"
     loaded = dedup.load_payload(earlier, "s1")
     assert loaded is not None and loaded[1] == b"new body"
+    assert dedup.load_extraction(extraction, "s1") == {"role": "detail", "key": "k", "fields": {"t": 1}}
 
     # A source the catalog never captured (a first crawl): one existence check, nothing loaded.
     with counting(catalog) as first:
@@ -111,3 +116,16 @@ def test_three_unchanged_crawls_in_a_row_write_only_pointers(tmp_path: Path, dem
         targets = {m["same_as"] for m in records}
         full_ids = full_ids or targets
         assert targets == full_ids, "every pointer names the first crawl's full record, not a pointer"
+        assert by_key(again.items) == by_key(first.items), "unchanged pages keep their extraction"
+
+    # New extraction rules: unchanged detail pages are extracted again, not taken from the archive.
+    edited = tmp_path / "mofcom.yaml"
+    edited.write_text(source.read_text(encoding="utf-8").replace("detail_title:", "heading:"), encoding="utf-8")
+    changed = crawl_sources([edited], data_dir=tmp_path, site=demo_site)["demo-mofcom"]
+    details = [m for m in metadata_records(changed.warcs) if m.get("role") == "detail"]
+    assert details and all("same_as" not in m and "heading" in m["fields"] for m in details)
+    assert all("heading" in i["fields"] for i in changed.items if "detail" in i)
+
+
+def by_key(items: list[dict[str, Any]]) -> dict[str, tuple[object, object]]:
+    return {i["key"]: (i["fields"], i.get("attachments")) for i in items}

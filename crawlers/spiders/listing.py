@@ -7,6 +7,8 @@ Every page is archived by the capture layer before this spider sees it; the spid
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import os
 import sys
 from collections import Counter
@@ -57,6 +59,7 @@ class ListingSpider(Spider):
         self.capture: WarcCapture | None = None
         self.detail_misses: Counter[str] = Counter()  # detail field → detail pages where it matched nothing
         self.details_read = 0
+        self.rules = rules_digest(self.source)
         self._background: set[asyncio.Future[None]] = set()
 
     @classmethod
@@ -156,8 +159,10 @@ class ListingSpider(Spider):
             detail = self.source.detail
             link = item["fields"].get(detail.link) if detail else None
             if detail and is_fetchable(link):
-                yield self._request(link, "detail", self.parse_detail,
-                                    detail.render and self.source.render.mode == "browser", item=item)
+                request = self._request(link, "detail", self.parse_detail,
+                                        detail.render and self.source.render.mode == "browser", item=item)
+                request.meta["listwatch_rules"] = self.rules  # an unchanged page may reuse what these rules gave
+                yield request
             else:
                 self.report.items += 1
                 yield item
@@ -173,6 +178,10 @@ class ListingSpider(Spider):
 
     async def parse_detail(self, response: Response, item: dict[str, Any]) -> AsyncIterator[Any]:
         record = await self._settle(response)
+        if "listwatch_reused" in response.meta:
+            for out in self._reused_detail(response, item, record, *response.meta["listwatch_reused"]):
+                yield out
+            return
         decoded = self._decoded(response)
         gone = self._gone(response, decoded.text)
         item["detail"] = {"url": response.url, "status": response.status, "record": record, "gone": gone}
@@ -183,17 +192,33 @@ class ListingSpider(Spider):
             result = self._extract(response, "detail", decoded)
             if self._usable(response, result):
                 self._count_misses(result.fields)
-                item["fields"].update(result.fields)
-                item["detail"]["text"] = result.text
+                item["fields"].update(result.fields)  # the page text stays in its capture (detail.record)
                 self.report.pages_ok["detail"] += 1
                 item["attachments"] = result.attachments
                 if self.capture is not None:
                     self.capture.page_metadata(response.url, record, {
                         "role": "detail", "key": item["key"], "fields": result.fields,
                         "attachments": result.attachments, "decoding": result.decoding,
-                        "problems": result.problems}, unchanged=self._unchanged(response))
+                        "problems": result.problems, "rules": self.rules}, unchanged=self._unchanged(response))
                 for attachment in result.attachments:
                     yield self._attachment(attachment["url"])
+        self.report.items += 1
+        yield item
+
+    def _reused_detail(self, response: Response, item: dict[str, Any], record: str | None, same_as: str,
+                       data: dict[str, Any]) -> Iterator[Any]:
+        """An unchanged detail page (304) whose last extraction, by the same rules, is archived: take it."""
+        item["detail"] = {"url": response.url, "status": response.status, "record": record, "gone": None}
+        fields = data.get("fields") or {}
+        self._count_misses(fields)
+        item["fields"].update(fields)
+        attachments = list(data.get("attachments") or [])
+        item["attachments"] = attachments
+        self.report.pages_ok["detail"] += 1
+        if self.capture is not None:
+            self.capture.pointer_metadata(response.url, record, {"role": "detail", "key": item["key"]}, same_as)
+        for attachment in attachments:
+            yield self._attachment(attachment["url"])
         self.report.items += 1
         yield item
 
@@ -370,6 +395,14 @@ class ListingSpider(Spider):
         if run_dir:
             report.items_path = str(Path(run_dir) / "items.jsonl")
             report.save(Path(run_dir) / "run.json")
+
+
+def rules_digest(source: Source) -> str:
+    """Names the extraction rules: the source without its name, politeness, limits, schedule, fetch and
+    headers sections (no rules there, and headers may hold secrets). An earlier extraction is reused only
+    under the same rules, so editing a source takes effect on its next crawl, unchanged pages included."""
+    rules = source.model_dump(mode="json", exclude={"name", "politeness", "limits", "schedule", "headers", "fetch"})
+    return hashlib.sha256(json.dumps(rules, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def _now() -> str:
