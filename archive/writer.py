@@ -21,6 +21,10 @@ OPEN_SUFFIX = ".open"
 DEFAULT_MAX_SIZE = 1_000_000_000
 # zlib level 6: about a third of level 9's CPU for WARC-typical HTML, within a few % of its size.
 COMPRESS_LEVEL = 6
+# Past this many bytes a record gets level 4: on 40 KB pages of CJK text level 6 costs ~4x level 4's CPU
+# (~2.5 ms a page, more than Scrapy's whole per-page cost) for ~9 % smaller output.
+LARGE_RECORD = 16_384
+LARGE_LEVEL = 4
 
 
 @dataclass(frozen=True)
@@ -43,7 +47,9 @@ class _OpenFile:
     records: int = 0        # rollover never leaves a file holding only its warcinfo
 
 
-def gzip_member(data: bytes, level: int = COMPRESS_LEVEL) -> bytes:
+def gzip_member(data: bytes, level: int | None = None) -> bytes:
+    if level is None:
+        level = LARGE_LEVEL if len(data) > LARGE_RECORD else COMPRESS_LEVEL
     compressor = zlib.compressobj(level, zlib.DEFLATED, zlib.MAX_WBITS + 16)
     return compressor.compress(data) + compressor.flush()
 

@@ -69,4 +69,4 @@ def detect_challenge(status: int, headers: dict[str, str], text: str) -> str | N
 
 def is_shell(head: str) -> bool:
     """Scripts and hardly any links: the shape of an interstitial."""
-    return head.count("href") < SHELL_LINKS and ("<script" in head or "<SCRIPT" in head.upper())
+    return head.count("href") < SHELL_LINKS and any(tag in head for tag in ("<script", "<SCRIPT", "<Script"))

@@ -17,6 +17,9 @@ REQUEST_FINGERPRINTER_IMPLEMENTATION = "2.7"
 RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
 REDIRECT_MAX_TIMES = 10
 DOWNLOAD_WARNSIZE = 0
+# Scrapy starts this many asyncio worker tasks for every callback's output (default 100); our callbacks
+# yield at most a page of items, and 100 tasks per response cost ~10 % of a static crawl's CPU.
+CONCURRENT_ITEMS = 16
 LOG_LEVEL = "INFO"
 
 EXTENSIONS = {"crawlers.capture.WarcCapture": 0, "crawlers.stopping.PromptStop": 0}
