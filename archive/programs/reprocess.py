@@ -239,7 +239,7 @@ def _detail(source: Source, run: ArchivedRun, bodies: dict[str, Page],
     if not result.ok:
         return {"url": link, "status": status, "error": result.challenge or result.problem, "message": "",
                 "gone": None}, []
-    return {"url": link, "status": status, "record": page.record_id, "text": result.text,
+    return {"url": link, "status": status, "record": page.record_id,  # the text stays in the capture
             "gone": None, "fields": result.fields}, result.attachments
 
 
