@@ -1,8 +1,9 @@
-"""Source health across runs: failing, blocked, degraded, silent — raised once, cleared once.
+"""Source health across runs: an incident is alerted once when it starts and once when it is over.
 
-The completeness guard (:mod:`archive.programs.diff`) already writes a ``source_health`` event for *each*
-crawl it finds incomplete (a challenge page, failed listing pages, far fewer items than usual). This module
-is about *trends*, so that an operator hears once that a source is in trouble and once that it recovered:
+The completeness guard (:mod:`archive.programs.diff`) writes a ``source_health`` event for *each* crawl it
+finds incomplete: that is the run's own note (history, feed), never alerted. This module is about
+*incidents*, so that an operator hears once that a source is in trouble and once that it recovered, whichever
+path ran the crawls (the daemon, or a manual ``listwatch crawl``: the pipeline checks after every ingest):
 
 =========  ===========================================================================================
 condition  raised when
@@ -15,12 +16,16 @@ degraded   the last ``PERSIST`` full crawls that fetched their listing found no 
            all ``degraded`` (detail pages failing, charset conflicts, fields matching nothing: the
            report's ``degraded`` reasons are the detail)
 silent     no complete crawl (of either depth) for ``silent_after`` seconds
+incomplete the newest run did not see its whole listing (it failed, met a challenge, lost a listing page)
 =========  ===========================================================================================
 
-An onset is an event whose kind is the condition (``failing``…; alert subscriptions file them all under
-``source_health``) with ``changes = {condition: ["ok", condition]}``; the clearing is a ``source_health`` event
-whose summary starts with ``recovered`` and ``changes = {condition: [condition, "ok"]}``. The current state of
-a condition is read back from the newest of those events, so a restart neither repeats nor forgets one.
+A check writes at most one onset event, whose kind is the most specific condition it raises (``failing``…;
+alert subscriptions file them all under ``source_health``) with ``changes = {condition: ["ok", condition]}``
+for each condition raised, and at most one ``source_health`` event whose summary starts with ``recovered`` and
+``changes = {condition: [condition, "ok"]}`` for each condition cleared. Only the onset that opens an incident
+(no condition was active) and the recovery that closes it (none is left) are queued as alerts; conditions that
+join or leave an open incident are recorded, not alerted. The current state of each condition is read back
+from the newest event that names it, so a restart neither repeats nor forgets one.
 
 >>> check_source(catalog, settings, "demo-mofcom")   # doctest: +SKIP   → ids of the events written (queued)
 """
@@ -40,7 +45,7 @@ from archive.catalog.models import CrawlRun, Event
 from scheduler.settings import Settings
 
 log = logging.getLogger(__name__)
-CONDITIONS = ("failing", "blocked", "degraded", "silent")
+CONDITIONS = ("failing", "blocked", "degraded", "silent", "incomplete")  # most specific first
 RECOVERED = "source_health"
 PERSIST = 2
 MIN_RATIO = 0.5
@@ -109,22 +114,27 @@ def assess(runs: Sequence[CrawlRun], settings: Settings, now: datetime) -> list[
     silent = since is not None and (now - since).total_seconds() > settings.scheduler.silent_after
     what = "no complete crawl since " + since.strftime("%Y-%m-%d %H:%M UTC") if since else ""
     verdicts.append(Verdict("silent", silent, what if silent else "", None))
+
+    newest = counted[0] if counted else None
+    incomplete = newest is not None and newest.status != "complete"
+    verdicts.append(Verdict("incomplete", incomplete, f"run {newest.id} is {newest.status}: "
+                            f"{newest.reason or 'see its report'}" if newest and incomplete else "", latest))
     return verdicts
 
 
 def current_state(catalog: Catalog, source_id: str) -> dict[str, bool]:
-    """Which conditions are open for a source, from its newest onset / recovery events."""
+    """Which conditions are open for a source, from the newest onset / recovery event naming each."""
     state = dict.fromkeys(CONDITIONS, False)
     seen: set[str] = set()
     with catalog.read_session() as session:
         events = session.scalars(select(Event).where(
             Event.source_id == source_id, Event.kind.in_([*CONDITIONS, RECOVERED])).order_by(Event.id.desc()))
         for event in events:
-            for condition in CONDITIONS:
-                if condition in seen or condition not in (event.changes or {}):
-                    continue
-                if event.kind == condition or (event.kind == RECOVERED and event.summary.startswith("recovered")):
-                    state[condition] = event.kind == condition
+            if event.kind == RECOVERED and not event.summary.startswith("recovered"):
+                continue  # the completeness guard's per-crawl note
+            for condition, change in (event.changes or {}).items():
+                if condition in state and condition not in seen:
+                    state[condition] = list(change)[-1] != "ok"
                     seen.add(condition)
             if len(seen) == len(CONDITIONS):
                 break
@@ -133,31 +143,42 @@ def current_state(catalog: Catalog, source_id: str) -> dict[str, bool]:
 
 def check_source(catalog: Catalog, settings: Settings, source_id: str, *, now: datetime | None = None,
                  alert: bool = True) -> list[int]:
-    """Compare the source's conditions with their recorded state; write (and queue) an event per change."""
+    """Compare the source's conditions with their recorded state; write the changes (at most one onset and one
+    recovery event); queue those that open or close an incident. Returns the ids of the events written."""
     now = now or datetime.now(UTC)
     with catalog.read_session() as session:
         runs = list(session.scalars(select(CrawlRun).where(
             CrawlRun.source_id == source_id, CrawlRun.status != "running", CrawlRun.kind.in_(("quick", "full")))
             .order_by(CrawlRun.started_at.desc()).limit(HISTORY)))
     state = current_state(catalog, source_id)
-    changed = [v for v in assess(runs, settings, now) if v.active != state[v.condition]]
-    if not changed:
-        return []
-    ids = []
+    verdicts = assess(runs, settings, now)
+    raised = [v for v in verdicts if v.active and not state[v.condition]]
+    cleared = [v for v in verdicts if not v.active and state[v.condition]]
+    ids, alerts = [], []
     with catalog.session() as session:
-        for v in changed:
-            if v.active:
-                event = Event(source_id=source_id, run_id=v.run_id, kind=v.condition, at=now, title=source_id,
-                              summary=f"{v.condition}: {v.detail}", changes={v.condition: ["ok", v.condition]})
-            else:
-                event = Event(source_id=source_id, run_id=v.run_id, kind=RECOVERED, at=now, title=source_id,
-                              summary=f"recovered: no longer {v.condition}", changes={v.condition: [v.condition, "ok"]})
+        if raised:
+            event = Event(source_id=source_id, run_id=raised[0].run_id, kind=raised[0].condition, at=now,
+                          title=source_id, summary="; ".join(f"{v.condition}: {v.detail}" for v in raised),
+                          changes={v.condition: ["ok", v.condition] for v in raised})
             session.add(event)
             session.flush()
             ids.append(event.id)
+            if not any(state.values()):
+                alerts.append(event.id)  # the incident starts
             log.warning("source health: %s", event.summary, extra={"source": source_id})
-    if alert:
-        _enqueue(catalog, ids)
+        if cleared:
+            names = ", ".join(v.condition for v in cleared)
+            event = Event(source_id=source_id, run_id=cleared[0].run_id, kind=RECOVERED, at=now, title=source_id,
+                          summary=f"recovered: no longer {names}",
+                          changes={v.condition: [v.condition, "ok"] for v in cleared})
+            session.add(event)
+            session.flush()
+            ids.append(event.id)
+            if not any(v.active for v in verdicts):
+                alerts.append(event.id)  # the incident is over
+            log.warning("source health: %s", event.summary, extra={"source": source_id})
+    if alert and alerts:
+        _enqueue(catalog, alerts)
     return ids
 
 

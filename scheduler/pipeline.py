@@ -1,7 +1,8 @@
 """One crawl, end to end: record the run, crawl, then ingest what it produced.
 
 Ingest = index the closed WARCs into the catalog, turn the items into programme records and events,
-put the events in the alert outbox, and move the WARCs from the spool to the store. Each step after
+put the events in the alert outbox, move the WARCs from the spool to the store, and check the source's
+health (an incident is alerted once when it starts and once when it ends, whoever ran the crawl). Each step after
 the crawl is guarded: a failing step is reported and leaves its inputs in place for a retry
 (``listwatch archive sync`` picks up anything still in the spool), so no captured byte is lost.
 """
@@ -27,11 +28,13 @@ from archive.catalog.models import Source as SourceRow
 from archive.dedup import DedupIndex
 from archive.indexer import register_warc
 from archive.programs import apply_crawl, programs_to_recheck
+from archive.programs.diff import SOURCE_HEALTH
 from archive.spool import sync
 from archive.storage import Storage, StorageError, open_storage
 from crawlers.report import CrawlReport
 from crawlers.run import CrawlJob, CrawlOptions, new_run_id, run_crawls
 from crawlers.sources import Source
+from scheduler import health
 from scheduler.alerts import enqueue
 from scheduler.lease import RunLease, lease_path
 from scheduler.settings import Settings
@@ -46,6 +49,7 @@ class Outcome:
     report: CrawlReport
     status: str = "complete"
     events: list[int] = field(default_factory=list)
+    alerts: list[int] = field(default_factory=list)     # the events queued for alerting
     stored: int = 0
     waiting: int = 0
     steps_failed: list[str] = field(default_factory=list)
@@ -72,6 +76,7 @@ def crawl_and_ingest(settings: Settings, sources: list[Source], *, kind: str = "
         reports = run_crawls(jobs, crawl_options(settings, capture, dedup), watch=watch)
         outcomes = [ingest(settings, catalog, job.source, report) for job, report in zip(jobs, reports, strict=True)]
         store(settings, catalog, storage, outcomes)
+    health.check_sources(catalog, settings, [source.id for source in sources])
     return outcomes
 
 
@@ -164,16 +169,18 @@ def _programmes(settings: Settings, catalog: Catalog, source: Source, report: Cr
                              missing_runs_to_remove=settings.scheduler.missing_runs_to_remove,
                              baseline=True)
         outcome.events = [e.id for e in events]
+        # The guard's "incomplete crawl" note is the run's record; the health check alerts the incident.
+        outcome.alerts = [e.id for e in events if e.kind != SOURCE_HEALTH]
     except Exception as exc:
         logger.exception("programme diff failed for run %s", report.run_id)
         outcome.steps_failed.append(f"programmes: {exc}")
 
 
 def _alerts(catalog: Catalog, outcome: Outcome) -> None:
-    if not outcome.events:
+    if not outcome.alerts:
         return
     try:
-        enqueue(catalog, outcome.events)
+        enqueue(catalog, outcome.alerts)
     except Exception as exc:
         logger.exception("could not queue alerts")
         outcome.steps_failed.append(f"alerts: {exc}")

@@ -10,8 +10,9 @@ import pytest
 from sqlalchemy import select
 
 from archive.catalog import Catalog, open_catalog
-from archive.catalog.models import CrawlRun, Event
+from archive.catalog.models import CrawlRun, Event, Outbox
 from archive.catalog.models import Source as SourceRow
+from scheduler.alerts.subscriptions import subscribe
 from scheduler.health import check_source
 from scheduler.settings import Settings
 
@@ -54,13 +55,33 @@ def check(catalog: Catalog, tmp_path: Path, hours_later: float = 0.0) -> list[in
 def test_blocked_is_raised_once_and_cleared_once(catalog: Catalog, tmp_path: Path) -> None:
     add_run(catalog, hours_ago=3)
     add_run(catalog, status="incomplete", challenge=True, hours_ago=2)
-    assert check(catalog, tmp_path) == []          # one blocked run: the per-crawl guard already said so
+    assert len(check(catalog, tmp_path)) == 1      # one blocked run: the incident starts as "incomplete"
     add_run(catalog, status="incomplete", challenge=True, hours_ago=1)
-    assert len(check(catalog, tmp_path)) == 1
+    assert len(check(catalog, tmp_path)) == 1      # blocked twice: the condition joins the open incident
     assert check(catalog, tmp_path) == []          # still blocked: not repeated
     add_run(catalog, hours_ago=0)
-    assert len(check(catalog, tmp_path)) == 1
-    assert events(catalog) == [("blocked", "blocked"), ("source_health", "recovered")]
+    assert len(check(catalog, tmp_path)) == 1      # one recovery clears both
+    assert events(catalog) == [("incomplete", "incomplete"), ("blocked", "blocked"), ("source_health", "recovered")]
+    with catalog.session() as session:
+        recovered = session.scalars(select(Event).order_by(Event.id.desc())).first()
+        assert recovered is not None and set(recovered.changes) == {"incomplete", "blocked"}
+
+
+def test_only_the_start_and_the_end_of_an_incident_are_alerted(catalog: Catalog, tmp_path: Path) -> None:
+    subscribe(catalog, "ops", "http://127.0.0.1:9/hook", channel="webhook", kinds=["source_health"])
+    two = Settings(data_dir=tmp_path, scheduler={"failures_alert": 2, "silent_after": 2 * 86400})
+    queued: list[list[int]] = []
+    for status, hours in (("complete", 4), ("failed", 3), ("failed", 2), ("failed", 1), ("complete", 0)):
+        add_run(catalog, status=status, items=0 if status == "failed" else 20, hours_ago=hours)
+        written = check_source(catalog, two, "s", now=NOW)
+        queued.append([e for e in written if e in alerted(catalog)])
+    assert [len(q) for q in queued] == [0, 1, 0, 0, 1], queued   # "failing" joined at run 3: recorded, not sent
+    assert [k for k, _ in events(catalog)] == ["incomplete", "failing", "source_health"]
+
+
+def alerted(catalog: Catalog) -> set[int]:
+    with catalog.session() as session:
+        return set(session.scalars(select(Outbox.event_id)))
 
 
 def test_failing_after_n_failed_runs(catalog: Catalog, tmp_path: Path) -> None:
