@@ -28,6 +28,7 @@ class Problem:
     role: Role
     kind: str        # http-404, timeout, too-large, challenge, dns, connection, redirect-loop, parse…
     message: str
+    record: str | None = None    # the WARC record of the response that shows it (a challenge page…), if any
 
 
 @dataclass
@@ -83,8 +84,8 @@ class CrawlReport:
         if len(self.warnings) < 500:
             self.warnings.append(Problem(url, role, kind, message))
 
-    def problem(self, url: str, role: Role, kind: str, message: str) -> None:
-        entry = Problem(url, role, kind, message)
+    def problem(self, url: str, role: Role, kind: str, message: str, *, record: str | None = None) -> None:
+        entry = Problem(url, role, kind, message, record)
         if kind == "challenge":
             self.challenges.append(entry)
         else:

@@ -98,8 +98,10 @@ def crawl_settings(source: Source, run_id: str, options: CrawlOptions) -> Settin
         values.update({
             "DOWNLOAD_HANDLERS": {"http": handler, "https": handler},
             "PLAYWRIGHT_BROWSER_TYPE": "chromium",
-            "PLAYWRIGHT_LAUNCH_OPTIONS": {"executable_path": options.chromium,
-                                          "args": defaults.CHROMIUM_ARGS, "headless": True},
+            # The browser-wide user agent too: Playwright's per-context one misses the request that fetches a
+            # service worker's script, which then went out as "HeadlessChrome".
+            "PLAYWRIGHT_LAUNCH_OPTIONS": {"executable_path": options.chromium, "headless": True,
+                                          "args": [*defaults.CHROMIUM_ARGS, f"--user-agent={values['USER_AGENT']}"]},
             "PLAYWRIGHT_CONTEXTS": {"default": {"user_agent": values["USER_AGENT"]}},
             "PLAYWRIGHT_MAX_PAGES_PER_CONTEXT": polite.concurrency,
             "PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT": source.render.timeout * 1000,

