@@ -92,8 +92,9 @@ def glyph_problems(png: bytes) -> list[str]:
     return problems
 
 
-def render_without_cjk_fonts(site: BrowserSite, tmp: Path) -> bytes:
-    """The same page in the same Chromium, seeing every installed font except those covering Chinese."""
+def render_without_cjk_fonts(tmp: Path) -> bytes:
+    """The same page in the same Chromium (on a site of its own), seeing every installed font except those
+    covering Chinese."""
     listed = {lang: set(subprocess.run(["fc-list", *lang, "-f", "%{file}\n"], capture_output=True, text=True,
                                        check=True).stdout.split()) for lang in ((), (":lang=zh",))}
     fonts = tmp / "fonts"
@@ -103,15 +104,19 @@ def render_without_cjk_fonts(site: BrowserSite, tmp: Path) -> bytes:
     conf = tmp / "fonts.conf"
     conf.write_text(f'<?xml version="1.0"?><fontconfig><dir>{fonts}</dir><cachedir>{tmp / "cache"}</cachedir>'
                     "</fontconfig>", encoding="utf-8")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=LISTWATCH_CHROMIUM, args=CHROMIUM_ARGS,
-                                             env={**os.environ, "FONTCONFIG_FILE": str(conf)})
-        try:
-            page = browser.new_page()
-            page.goto(f"{site.url}/zh/index.html")
-            return page.screenshot(full_page=True, type="png")
-        finally:
-            browser.close()
+    site = BrowserSite().start()
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=LISTWATCH_CHROMIUM, args=CHROMIUM_ARGS,
+                                                 env={**os.environ, "FONTCONFIG_FILE": str(conf)})
+            try:
+                page = browser.new_page()
+                page.goto(f"{site.url}/zh/index.html")
+                return page.screenshot(full_page=True, type="png")
+            finally:
+                browser.close()
+    finally:
+        site.stop()
 
 
 def test_screenshot_of_a_chinese_page_has_real_glyphs_not_tofu(rendered: tuple[dict[str, Crawl], BrowserSite],
@@ -122,7 +127,7 @@ def test_screenshot_of_a_chinese_page_has_real_glyphs_not_tofu(rendered: tuple[d
     _, _, png = records(crawl)[("resource", f"urn:screenshot:{site.url}/zh/index.html")]
     assert glyph_problems(png) == [], "Chinese drawn as boxes: no CJK font (run infra/setup.sh)"
     # The check is not vacuous: without a CJK font the same page fails it, and its glyph cells differ.
-    without = render_without_cjk_fonts(site, tmp_path)
+    without = render_without_cjk_fonts(tmp_path)
     assert any("missing-glyph box" in p for p in glyph_problems(without)), glyph_problems(without)
     chars = [ch for ch, _, _ in GLYPH_CELLS]
     assert not any(_same(a, b) for ch, a, b in zip(chars, _cells(png), _cells(without), strict=True) if ch != TOFU)
