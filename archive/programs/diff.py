@@ -306,5 +306,9 @@ def diff_crawl(known: Mapping[str, Known], items: Iterable[Mapping[str, Any]], c
     return changes
 
 
+GUARD_SUMMARY = "Incomplete crawl, no removals declared: "
+DIFF_KINDS = (NEW, CHANGED, MISSING, REMOVED, REAPPEARED)   # with the guard's notes: what a diff writes
+
+
 def health_change(completeness: Completeness) -> Change:
-    return Change(SOURCE_HEALTH, "", "", "Incomplete crawl, no removals declared: " + "; ".join(completeness.reasons))
+    return Change(SOURCE_HEALTH, "", "", GUARD_SUMMARY + "; ".join(completeness.reasons))

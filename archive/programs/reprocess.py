@@ -24,6 +24,7 @@ from warcio.archiveiterator import ArchiveIterator
 
 from archive.catalog.db import Catalog
 from archive.catalog.models import CrawlRun, Event, Outbox, Program, ProgramVersion, WarcFile
+from archive.programs.diff import DIFF_KINDS, GUARD_SUMMARY, SOURCE_HEALTH
 from archive.programs.store import apply_crawl
 from archive.records import ITEMS_URN
 from crawlers.encoding import decode_body
@@ -277,11 +278,13 @@ def _report(run: ArchivedRun, stored: CrawlRun | None, runs_dir: Path | None, so
 
 
 def forget_history(catalog: Catalog, source_id: str) -> None:
-    """Delete the source's programmes, versions and events (and their pending deliveries)."""
+    """Delete the source's programmes, versions and the events the diff wrote (and their pending deliveries).
+    Health incidents (``scheduler.health``) are about the crawls, not the extraction: they stay."""
+    diff_events = (Event.source_id == source_id) & (
+        Event.kind.in_(DIFF_KINDS) | ((Event.kind == SOURCE_HEALTH) & Event.summary.startswith(GUARD_SUMMARY)))
     with catalog.session() as session:
-        events = select(Event.id).where(Event.source_id == source_id)
-        session.execute(delete(Outbox).where(Outbox.event_id.in_(events)))
-        session.execute(delete(Event).where(Event.source_id == source_id))
+        session.execute(delete(Outbox).where(Outbox.event_id.in_(select(Event.id).where(diff_events))))
+        session.execute(delete(Event).where(diff_events))
         programs = select(Program.id).where(Program.source_id == source_id)
         session.execute(delete(ProgramVersion).where(ProgramVersion.program_id.in_(programs)))
         session.execute(delete(Program).where(Program.source_id == source_id))
