@@ -39,7 +39,9 @@ def _render(url: str, settings: Settings) -> str:
 
     try:
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=settings.chromium, args=CHROMIUM_ARGS, headless=True)
+            # browser-wide too: a page's user agent misses the fetch of a service worker's script
+            browser = pw.chromium.launch(executable_path=settings.chromium, headless=True,
+                                         args=[*CHROMIUM_ARGS, f"--user-agent={settings.user_agent}"])
             page = browser.new_page(user_agent=settings.user_agent)
             page.goto(url, wait_until="networkidle", timeout=30000)
             html = page.content()
