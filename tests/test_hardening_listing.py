@@ -20,6 +20,7 @@ from archive.programs.diff import VANISH_MIN_KNOWN, Completeness, Known, diff_cr
 from archive.programs.store import apply_crawl
 from crawlers.expect import listing_problem
 from crawlers.sources import Pagination
+from scheduler.health import CONDITIONS
 from tests.conftest import ROOT, crawl_sources
 from tests.hostile import HostileSite, listing_html, source_yaml
 from tests.programs_support import pipeline_catalog
@@ -36,7 +37,8 @@ def _events(data_dir: Path, run_id: str) -> Counter[str]:
     catalog = pipeline_catalog(data_dir)
     try:
         with catalog.session() as session:
-            return Counter(e.kind for e in session.scalars(select(Event).where(Event.run_id == run_id)))
+            events = session.scalars(select(Event).where(Event.run_id == run_id, Event.kind.not_in(CONDITIONS)))
+            return Counter(e.kind for e in events if not e.summary.startswith("recovered"))  # not incidents
     finally:
         catalog.dispose()
 
