@@ -116,7 +116,7 @@ def assess(runs: Sequence[CrawlRun], settings: Settings, now: datetime) -> list[
     verdicts.append(Verdict("silent", silent, what if silent else "", None))
 
     newest = counted[0] if counted else None
-    incomplete = newest is not None and newest.status != "complete"
+    incomplete = newest is not None and newest.status in ("failed", "incomplete")  # degraded: a trend, above
     verdicts.append(Verdict("incomplete", incomplete, f"run {newest.id} is {newest.status}: "
                             f"{newest.reason or 'see its report'}" if newest and incomplete else "", latest))
     return verdicts
