@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from archive.catalog import open_catalog
 from archive.catalog.models import WarcFile
 from archive.storage import StorageError, open_storage
-from scheduler.cli.common import console, err, settings_or_exit
+from scheduler.cli.common import console, err, print_json, settings_or_exit
 
 app = typer.Typer(help="Store, verify and re-index the archive.", no_args_is_help=True)
 
@@ -148,10 +148,10 @@ def reindex(source: Annotated[str | None, typer.Option(help="Only this source's 
 
 
 @app.command()
-def status() -> None:
+def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False) -> None:
     """WARC files per state, their bytes, and the oldest file not yet stored.
 
-    Example: listwatch archive status
+    Example: listwatch archive status --json
     """
     settings = settings_or_exit()
     catalog = open_catalog(settings.catalog)
@@ -161,6 +161,15 @@ def status() -> None:
         rows = session.execute(select(WarcFile.state, func.count(), func.coalesce(func.sum(WarcFile.size), 0))
                                .group_by(WarcFile.state).order_by(WarcFile.state)).all()
         oldest = session.scalar(select(func.min(WarcFile.created_at)).where(WarcFile.state == "spooled"))
+    if as_json:
+        closed = closed_warcs(settings.spool_dir)
+        states = [{"state": str(state), "files": count, "bytes": int(size)} for state, count, size in rows]
+        print_json({"states": states,
+                    "spool_closed": len(closed),
+                    "spool_unregistered": sum(1 for p in closed if not _known(catalog, p.name)),
+                    "oldest_unsynced": oldest.isoformat() if oldest is not None else None})
+        catalog.dispose()
+        return
     table = Table(title="WARC files")
     for column in ("state", "files", "bytes"):
         table.add_column(column, justify="left" if column == "state" else "right")

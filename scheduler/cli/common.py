@@ -83,7 +83,7 @@ def fit(text: str, width: int) -> str:
     flat = " ".join(str(text).split())
     if cell_len(flat) <= width:
         return set_cell_size(flat, width)
-    return set_cell_size(flat, max(0, width - 1)) + "…"
+    return set_cell_size(flat, max(0, width - 1)).rstrip() + "…"   # a wide character may leave a pad space
 
 
 def print_json(data: object) -> None:

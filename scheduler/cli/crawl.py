@@ -122,6 +122,7 @@ def crawl(
 @sources_app.command("check")
 def sources_check(
     paths: Annotated[list[Path] | None, typer.Argument(help="Source files or directories.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per file.")] = False,
 ) -> None:
     """Validate source files (default: the sources directory).
 
@@ -134,9 +135,16 @@ def sources_check(
         for file in files:
             try:
                 src = load_source(file)
-                console.print(f"[green]ok[/] {file}: {src.id} ({src.render.mode}, {src.pagination.kind})",
-                              soft_wrap=True, highlight=False)
+                if as_json:
+                    print(json.dumps({"file": str(file), "ok": True, "id": src.id, "render": src.render.mode,
+                                      "pagination": src.pagination.kind}, ensure_ascii=False))
+                else:
+                    console.print(f"[green]ok[/] {file}: {src.id} ({src.render.mode}, {src.pagination.kind})",
+                                  soft_wrap=True, highlight=False)
             except SourceError as exc:
                 failed += 1
-                err.print(f"[red]error[/] {exc}", soft_wrap=True, highlight=False)
+                if as_json:
+                    print(json.dumps({"file": str(file), "ok": False, "error": str(exc)}, ensure_ascii=False))
+                else:
+                    err.print(f"[red]error[/] {exc}", soft_wrap=True, highlight=False)
     raise typer.Exit(1 if failed else 0)

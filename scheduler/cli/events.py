@@ -6,9 +6,8 @@ import json
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from scheduler.cli.common import console, err, settings_or_exit
+from scheduler.cli.common import check_source, console, err, fit, settings_or_exit
 
 app = typer.Typer()
 
@@ -32,7 +31,9 @@ def events(
     from archive.catalog import open_catalog
     from scheduler.web.data import BadFilter, EventQuery, list_events
 
-    catalog = open_catalog(settings_or_exit().catalog)
+    settings = settings_or_exit()
+    check_source(settings, source)
+    catalog = open_catalog(settings.catalog)
     try:
         rows, more = list_events(catalog, EventQuery(source=source, kind=kind, since=since, until=until,
                                                      include_backfill=backfill, per_page=limit))
@@ -42,12 +43,15 @@ def events(
     if as_json:
         typer.echo(json.dumps(rows, ensure_ascii=False, indent=1))
         return
-    table = Table(title=f"{len(rows)} event(s), newest first" + (" (more: raise --limit)" if more else ""))
-    for column in ("when (UTC)", "kind", "source", "programme", "what"):
-        table.add_column(column, overflow="fold")
+    # one line per event (title cut to fit), what changed below it: no multi-line cells at 80 columns
+    console.print(f"[bold]{len(rows)} event(s), newest first[/]" + (" (more: raise --limit)" if more else ""),
+                  highlight=False)
+    width = max(console.width, 60)
+    sid = max([len(e["source"]) for e in rows] + [6])
     for e in rows:
         what = "; ".join(f"{k}: {v[0]} → {v[1]}" for k, v in e["changes"].items()
                          if isinstance(v, list) and len(v) == 2) or e["summary"]
-        table.add_row(e["at"][:16].replace("T", " "), e["kind"], e["source"],
-                      e["programme_title"] or e["title"] or "", what)
-    console.print(table)
+        head = f"{e['at'][:16].replace('T', ' ')}  {e['kind']:10} {e['source'].ljust(sid)}  "
+        console.print(head + fit(e["programme_title"] or e["title"] or "", width - len(head)).rstrip(),
+                      highlight=False, markup=False)
+        console.print("  " + fit(what, width - 2).rstrip(), style="dim", highlight=False, markup=False)
