@@ -40,6 +40,8 @@ class CrawlProgress:
         counts = self.counts.setdefault(source_id, Counts())
 
         def page(response: Any, **_: Any) -> None:
+            if response.url.endswith("/robots.txt"):   # Scrapy's own fetch, not a page of the listing
+                return
             counts.pages += 1
             if response.status >= 400:
                 counts.errors += 1
