@@ -3,8 +3,9 @@ daemon; a crafted ``.open`` WARC does not either; a crawl honours its time limit
 
 - ``sources check`` refuses ``0 25 * * *`` (APScheduler's own cron parser), ``encoding: hex`` (a bytes-to-bytes
   codec), ``{page}`` in a page template, ``delay: 1e300`` and ``max_pages: 1e9`` (bounds), naming what was typed.
-- ``listwatch run`` with one bad source file and a crafted ``.open`` WARC of a dead run starts, schedules the good
-  source, reports the bad one, quarantines the crafted file, and exits 0 on SIGTERM.
+- ``listwatch run`` with bad source files and a crafted ``.open`` WARC of a dead run starts, schedules the good
+  source, reports the bad ones (log and ``status``), survives a reload meeting another bad file, quarantines the
+  crafted file, and exits 0 on SIGTERM.
 - A crawl with the longest allowed delay stops at its ``max_seconds`` and at SIGTERM.
 """
 
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import pytest
 from conftest import DEMO_SOURCES, ROOT, run_listwatch
-from daemon_support import DaemonProcess, env_for, wait_for
+from daemon_support import DaemonProcess, env_for, status_json, wait_for
 from sqlalchemy import select
 from warc_factory import write_spool_warcs
 
@@ -136,6 +137,11 @@ def test_daemon_starts_with_a_bad_source_and_a_crafted_open_warc(tmp_path: Path)
         wait_for(lambda: "scheduler running" in daemon.log.read_text(errors="replace")
                  or daemon.proc.poll() is not None, 60, "the daemon to start")
         assert daemon.proc.poll() is None, daemon.log.read_text(errors="replace")
+        _write(sources, "bad-later", BAD["delay-huge"][0])     # a reload meets a bad file: the same
+        wait_for(lambda: "bad-later.yaml" in daemon.log.read_text(errors="replace"), 30, "the reload")
+        assert daemon.proc.poll() is None
+        problem = status_json(env)["sources_problem"]
+        assert "0 25 * * *" in problem and "bad-codec.yaml" in problem and "1e300" in problem
     finally:
         code = daemon.terminate()
     log = daemon.log.read_text(errors="replace")
