@@ -1,7 +1,8 @@
 """Hardening, issue 8 failure 5: one slow webhook must not stall the other subscriptions' alerts.
 
 Real HTTP endpoints on loopback: a fast one, a slow one (one second an answer), and one that trickles its answer
-a byte at a time (every read succeeds, so a per-read timeout never fires).
+a byte at a time (every read succeeds, so a per-read timeout never fires): both channels (webhook, Apprise)
+give up on it at their total deadline.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from sqlalchemy import select
 from archive.catalog import Catalog, open_catalog
 from archive.catalog.models import Outbox
 from scheduler.alerts import deliver_due, enqueue, subscribe
-from scheduler.alerts.channels import DeliveryError, Message, WebhookChannel
+from scheduler.alerts.channels import AppriseChannel, DeliveryError, Message, WebhookChannel
 from scheduler.settings import Settings, load_settings
 
 
@@ -100,12 +101,16 @@ class Trickle:
         self.sock.close()
 
 
-def test_a_trickling_answer_hits_the_total_deadline() -> None:
+@pytest.mark.parametrize("kind", ["webhook", "apprise"])
+def test_a_trickling_answer_hits_the_total_deadline(kind: str) -> None:
     trickle = Trickle()
     try:
         # The whole answer takes ~45 s; no read waits more than 0.2 s, so a per-read timeout would never fire.
-        channel = WebhookChannel(timeout=1.0)
+        channel: WebhookChannel | AppriseChannel = WebhookChannel(timeout=1.0)
+        target = trickle.url
+        if kind == "apprise":
+            channel, target = AppriseChannel(timeout=1.0), trickle.url.replace("http://", "json://")
         with pytest.raises(DeliveryError, match="no complete answer within 1 s"):
-            channel.send(trickle.url, Message(title="t", body="b", payload={"x": 1}, delivery_id="d"))
+            channel.send(target, Message(title="t", body="b", payload={"x": 1}, delivery_id="d"))
     finally:
         trickle.stop()

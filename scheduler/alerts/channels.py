@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from scheduler.alerts.redact import redact_target, scrub, scrubbed_logs
 
-SEND_TIMEOUT = 30.0  # seconds, the whole attempt (webhooks) or each network wait (Apprise); well under the lease
+SEND_TIMEOUT = 30.0  # seconds for a whole attempt; well under the outbox lease
 
 
 class DeliveryError(Exception):
@@ -41,12 +42,29 @@ class Channel(Protocol):
 
 
 class AppriseChannel:
-    """Delivers through Apprise (no plugins from the home directory, no persistent storage)."""
+    """Delivers through Apprise (no plugins from the home directory, no persistent storage).
+
+    Apprise's own timeouts are per network wait, so each attempt runs in a worker thread that the caller waits
+    for at most ``timeout`` seconds in total: past that the attempt counts as failed (and is retried later; a
+    late acceptance is the rare duplicate at-least-once delivery allows). The worker keeps the target's secrets
+    scrubbed from the HTTP libraries' logs for as long as it runs.
+    """
 
     def __init__(self, timeout: float = SEND_TIMEOUT) -> None:
         self.timeout = timeout
 
     def send(self, target: str, message: Message) -> None:
+        outcome: list[DeliveryError | None] = []
+        worker = threading.Thread(target=lambda: outcome.append(self._attempt(target, message)),
+                                  name="listwatch-apprise", daemon=True)
+        worker.start()
+        worker.join(self.timeout)
+        if not outcome:
+            raise DeliveryError(f"{redact_target(target)}: no complete answer within {self.timeout:g} s")
+        if outcome[0] is not None:
+            raise outcome[0]
+
+    def _attempt(self, target: str, message: Message) -> DeliveryError | None:
         import apprise
 
         where = redact_target(target)
@@ -54,17 +72,18 @@ class AppriseChannel:
             asset = apprise.AppriseAsset(plugin_paths=[], storage_mode="memory", service_timeout=self.timeout)
             notifier = apprise.Apprise(asset=asset)
             if not notifier.add(target):
-                raise DeliveryError(f"{where}: Apprise cannot use this URL")
+                return DeliveryError(f"{where}: Apprise cannot use this URL")
             try:
                 result = notifier.notify(body=message.body, title=message.title,
                                          body_format=apprise.NotifyFormat.TEXT, timeout=self.timeout)
             except Exception as exc:  # a plugin bug must not take the delivery loop down
-                raise DeliveryError(scrub(f"{where}: {type(exc).__name__}: {exc}", secrets)) from None
+                return DeliveryError(scrub(f"{where}: {type(exc).__name__}: {exc}", secrets))
             if not result:
                 problems = [entry.message for entry in result.logs()
                             if getattr(entry, "level", "") in ("WARNING", "ERROR", "CRITICAL")]
                 detail = "; ".join(dict.fromkeys(problems))[:500] or f"status {result.status.name}"
-                raise DeliveryError(scrub(f"{where}: {detail}", secrets))
+                return DeliveryError(scrub(f"{where}: {detail}", secrets))
+        return None
 
 
 class WebhookChannel:
