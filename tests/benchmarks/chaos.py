@@ -1,6 +1,6 @@
 """Chaos run: the demo site under a real daemon, with random faults, then a count of what went wrong.
 
-    .venv/bin/python -m tests.benchmarks.chaos --cycles 4 [--seed 1] [--cycle-seconds 25]
+    .venv/bin/python -m tests.benchmarks.chaos --cycles 4 [--seed 1] [--cycle-seconds 25] [--keep]
 
 Set-up: the demo site (``mofcom`` and ``tenders`` sources, quick checks every 8 s, full sweeps every 20 s), a
 real ``listwatch run`` daemon, a separate ``listwatch alerts deliver --loop`` process (15 s lease), an
@@ -25,6 +25,7 @@ import argparse
 import os
 import random
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -159,7 +160,7 @@ class Chaos:
         if number and self.rng.random() < 0.4:
             self.store.stop()
             faults.append("store down")
-        self.actions.update(f.split()[0] for f in faults)
+        self.actions.update(f.rsplit(" /", 1)[0] for f in faults)
         print(f"cycle {number}: day {self.site.day}; {', '.join(faults) or 'no faults'}", flush=True)
         end = time.monotonic() + seconds
         kill_at = sorted(time.monotonic() + self.rng.uniform(3, seconds - 2) for _ in range(self.rng.randint(1, 3)))
@@ -267,6 +268,7 @@ def main() -> int:
     parser.add_argument("--cycle-seconds", type=float, default=25.0)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--settle", type=float, default=240.0, help="seconds to wait for everything to settle")
+    parser.add_argument("--keep", action="store_true", help="keep the data directory and logs")
     args = parser.parse_args()
     rng = random.Random(args.seed)
     root = Path(tempfile.mkdtemp(prefix="listwatch-chaos-"))
@@ -284,6 +286,8 @@ def main() -> int:
         alerts = alert_counts(chaos)
         warcs, bad_warcs = warc_failures(chaos)
         captures, unreadable = unreadable_captures(chaos)
+    if not args.keep:
+        shutil.rmtree(root, ignore_errors=True)
     lost = sum(len(v) for k, v in alerts.items() if k.startswith("lost"))
     print(f"\nfaults and kills: {dict(chaos.actions)}; daemon starts: {chaos.starts}; settled: {settled}")
     print(f"false removals: {len(removals)}" + (f"  {removals[:5]}" if removals else ""))
