@@ -10,7 +10,8 @@ unlimited ``misfire_grace_time`` make the runs missed while the daemon was down 
   (safety across restarts: an orphaned crawl of a killed daemon may still be running);
 - a semaphore of ``max_crawls`` slots (the browser slots);
 - housekeeping jobs (in memory, not persisted): alert delivery every ``deliver_interval`` s; every
-  ``maintenance_interval`` s recovery of dead runs, a spool sync retry when WARCs wait, and the health checks;
+  ``maintenance_interval`` s recovery of dead runs, queueing of events a killed crawl never queued, a spool sync
+  retry when WARCs wait, and the health checks;
   a look at ``sources_dir`` every few seconds (and on SIGHUP) that adds, changes and removes jobs.
 
 SIGTERM/SIGINT: stop scheduling, give running crawls ``stop_grace`` s, then stop them (SIGTERM, SIGKILL).
@@ -324,10 +325,12 @@ class Daemon:
             log.exception("spool sync failed; retried at the next maintenance pass")
 
     def maintenance(self) -> None:
+        from scheduler.alerts.outbox import enqueue_missed
         from scheduler.status import spool_backlog
 
         try:
             recover(self.catalog, self.settings, ours=set(self.active))
+            enqueue_missed(self.catalog)   # events of a crawl killed between recording and queueing them
             self.sync_spool()
             health.check_sources(self.catalog, self.settings, list(self.sources))
         except Exception:

@@ -66,6 +66,31 @@ def test_a_slow_webhook_delays_only_itself(catalog: Catalog, settings: Settings)
         slow.stop()
 
 
+def test_events_a_killed_crawl_never_queued_are_queued_late_not_lost(catalog: Catalog) -> None:
+    from archive.catalog.models import Subscription
+    from scheduler.alerts.outbox import enqueue_missed
+
+    subscribe(catalog, "early", "http://127.0.0.1:9/hook", channel="webhook")
+    now = T0 + timedelta(minutes=30)
+    # a crawl recorded these, then died before its enqueue(): no outbox row at all
+    ids = [add_event(catalog, title=f"研修班 {n}", at=T0 + timedelta(minutes=n)) for n in range(3)]
+    queued = add_event(catalog, title="queued normally", at=T0 + timedelta(minutes=5))
+    enqueue(catalog, [queued], now=T0)
+    old = add_event(catalog, title="long ago", at=T0 - timedelta(days=3))
+    history = add_event(catalog, title="reprocessed", at=T0, backfill=True)
+    subscribe(catalog, "late", "http://127.0.0.1:9/late", channel="webhook")
+    with catalog.session() as session:   # "late" was created after the events: no old news for it
+        for sub in session.scalars(select(Subscription)):
+            sub.created_at = T0 + timedelta(minutes=20) if sub.name == "late" else T0 - timedelta(days=30)
+    assert enqueue_missed(catalog, now=now) == 3
+    assert enqueue_missed(catalog, now=now) == 0
+    with catalog.session() as session:
+        rows = [(r.subscription_id, r.event_id) for r in session.scalars(select(Outbox))]
+    assert sorted(e for _, e in rows) == sorted([*ids, queued])
+    assert old not in {e for _, e in rows} and history not in {e for _, e in rows}
+    assert len({s for s, _ in rows}) == 1
+
+
 class Trickle:
     """Answers every request one byte every ``every`` seconds (a reader never waits long for a byte)."""
 

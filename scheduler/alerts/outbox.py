@@ -68,6 +68,7 @@ from scheduler.settings import Settings
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=5)
+MISSED_WINDOW = timedelta(days=1)   # how far back enqueue_missed looks for events never queued
 CHANNEL_BUDGET = 120.0   # seconds one subscription may take in one pass; the rest of its messages wait
 DELIVERY_THREADS = 8     # subscriptions served at once
 MAX_ATTEMPTS = 20
@@ -140,11 +141,13 @@ def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) ->
     return created
 
 
-def enqueue(catalog: Catalog, event_ids: Iterable[int], *, now: datetime | None = None) -> int:
+def enqueue(catalog: Catalog, event_ids: Iterable[int], *, now: datetime | None = None,
+            only_earlier_subscriptions: bool = False) -> int:
     """Queue ``event_ids`` for every matching active subscription; returns how many rows were created.
 
     Call it after a crawl's events are committed: ``enqueue(catalog, [e.id for e in events])``.
-    Idempotent: a (subscription, event) pair already queued is left alone.
+    Idempotent: a (subscription, event) pair already queued is left alone. ``only_earlier_subscriptions``: skip
+    subscriptions created after the event (a late catch-up must not send a new subscriber old news).
     """
     ids = sorted(set(event_ids))
     now = utc(now or datetime.now(UTC))
@@ -161,6 +164,8 @@ def enqueue(catalog: Catalog, event_ids: Iterable[int], *, now: datetime | None 
                 for sub in subs:
                     if not matches(sub, event, program):
                         continue
+                    if only_earlier_subscriptions and utc(sub.created_at) > utc(event.at):
+                        continue
                     batch, due = None, now
                     if sub.mode in _WINDOWS:
                         begin, due = window(sub.mode, event.at)
@@ -171,6 +176,24 @@ def enqueue(catalog: Catalog, event_ids: Iterable[int], *, now: datetime | None 
                 created += _insert_ignoring_duplicates(session, rows)
     if created:
         log.info("queued %d alert deliveries for %d events", created, len(ids))
+    return created
+
+
+def enqueue_missed(catalog: Catalog, *, window: timedelta = MISSED_WINDOW, now: datetime | None = None) -> int:
+    """Queue recent events that have no outbox row at all; returns how many rows were created.
+
+    A crawl process killed after committing its events but before queueing them (two transactions) leaves
+    such events behind; the daemon's maintenance pass calls this so their alerts are late, not lost. Only
+    subscriptions that existed when the event happened get it; idempotent like :func:`enqueue`.
+    """
+    now = utc(now or datetime.now(UTC))
+    with catalog.read_session() as session:
+        queued = select(Outbox.id).where(Outbox.event_id == Event.id).exists()
+        ids = list(session.scalars(select(Event.id).where(Event.backfill.is_(False), Event.at >= now - window,
+                                                          ~queued)))
+    created = enqueue(catalog, ids, now=now, only_earlier_subscriptions=True) if ids else 0
+    if created:
+        log.warning("queued %d alert deliveries for events whose crawl stopped before queueing them", created)
     return created
 
 
