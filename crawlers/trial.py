@@ -3,12 +3,13 @@
 What ``listwatch sources test FILE`` shows before a source is scheduled: the items exactly as a crawl would
 extract them (the same :func:`crawlers.extractor.extract_page`), and every problem met on the way (a charset
 conflict, a partial date, a field that matched nothing, a detail page that failed). Pages are fetched one at
-a time with the source's user agent and limits, without rendering (a ``render: browser`` source is tried on
-its unrendered HTML, and the result says so).
+a time with the source's user agent, limits and fetch policy, without rendering (a ``render: browser`` source
+is tried on its unrendered HTML, and the result says so).
 """
 
 from __future__ import annotations
 
+import asyncio
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from typing import Any
 
 from crawlers import settings as defaults
 from crawlers.extractor import PageResult, extract_page
+from crawlers.fetch_policy import FetchPolicy
 from crawlers.sources import Source
 
 
@@ -30,13 +32,32 @@ class Trial:
     ok: bool = False
 
 
+class _PolicyRedirects(urllib.request.HTTPRedirectHandler):
+    """Every redirect hop is checked against the source's fetch policy, as the crawl checks it."""
+
+    def __init__(self, policy: FetchPolicy) -> None:
+        self.policy = policy
+
+    def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str) -> Any:
+        refused = asyncio.run(self.policy.refuse_resolved(newurl))
+        if refused is not None:
+            raise urllib.error.URLError(f"redirect refused: {refused}")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
 def fetch(url: str, source: Source) -> tuple[int, list[tuple[str, str]], bytes]:
-    """Status, headers and body (at most ``limits.max_response_bytes``); an HTTP error is a status, not raised."""
+    """Status, headers and body (at most ``limits.max_response_bytes``); an HTTP error is a status, not raised.
+    The source's fetch policy (``crawlers.fetch_policy``) applies to the URL and every redirect."""
+    policy = FetchPolicy.for_source(source)
+    refused = asyncio.run(policy.refuse_resolved(url))
+    if refused is not None:
+        raise ValueError(f"refused by the fetch policy: {refused}")
     request = urllib.request.Request(url, headers={
         "User-Agent": source.politeness.user_agent or defaults.USER_AGENT, "Accept-Encoding": "identity"})
     limit = source.limits.max_response_bytes
+    opener = urllib.request.build_opener(_PolicyRedirects(policy))
     try:
-        with urllib.request.urlopen(request, timeout=source.limits.timeout) as response:
+        with opener.open(request, timeout=source.limits.timeout) as response:
             return response.status, list(response.headers.items()), response.read(limit)
     except urllib.error.HTTPError as exc:
         return exc.code, list(exc.headers.items()), exc.read(limit)

@@ -262,3 +262,12 @@ def test_detail_pages_answering_404_make_the_crawl_degraded_and_are_counted(tmp_
     with catalog.session() as session:
         assert session.get(CrawlRun, report["run_id"]).status == "degraded"  # as recorded, not only as printed
     catalog.dispose()
+
+
+def test_sources_test_keeps_to_the_fetch_policy() -> None:
+    from crawlers.trial import fetch
+
+    local = Source.model_validate({"id": "l", "name": "l", "start_urls": ["http://127.0.0.1:9/list"], "format": "feed"})
+    for url in ("http://10.0.0.1/detail/1.html", "http://other.example/detail/1.html"):  # refused before any socket
+        with pytest.raises(ValueError, match="refused by the fetch policy"):
+            fetch(url, local)
