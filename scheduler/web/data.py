@@ -105,10 +105,10 @@ def list_programmes(catalog: Catalog, query: ProgrammeQuery) -> tuple[list[dict[
         stmt = stmt.where(Program.posted >= query.posted_from)
     if query.posted_to:
         stmt = stmt.where(Program.posted <= query.posted_to)
-    if query.q and query.q.strip():
-        stmt = stmt.where(*text_conditions(query.q, catalog.engine.dialect.name))
     stmt = stmt.offset((query.page - 1) * query.per_page).limit(query.per_page + 1)
     with catalog.read_session() as session:
+        if query.q and query.q.strip():
+            stmt = stmt.where(*text_conditions(query.q, catalog.engine.dialect.name, session))
         ids = list(session.scalars(stmt))
         found = {p.id: p for p in session.scalars(select(Program).where(Program.id.in_(ids[:query.per_page])))}
     return [_programme(found[i]) for i in ids[:query.per_page] if i in found], len(ids) > query.per_page
