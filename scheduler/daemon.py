@@ -15,7 +15,8 @@ unlimited ``misfire_grace_time`` make the runs missed while the daemon was down 
   a look at ``sources_dir`` every few seconds (and on SIGHUP) that adds, changes and removes jobs.
 
 SIGTERM/SIGINT: stop scheduling, give running crawls ``stop_grace`` s, then stop them (SIGTERM, SIGKILL).
-Scheduler only (APScheduler 3.x cannot share a job store between processes): run one per catalog.
+Scheduler only (APScheduler 3.x cannot share a job store between processes): one per catalog, enforced by
+:mod:`scheduler.singleton` (a second ``listwatch run`` refuses, or stands by with ``--standby``).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -45,6 +46,7 @@ from scheduler.metrics import Metrics
 from scheduler.recovery import recover, source_busy
 from scheduler.runner import CrawlRunner
 from scheduler.settings import Settings
+from scheduler.singleton import SchedulerLock, hold, scheduler_lock
 
 log = logging.getLogger(__name__)
 JOB_TABLE = "listwatch_jobs"
@@ -88,8 +90,10 @@ def scheduled_crawl(source_id: str, kind: str, signature: str = "") -> None:
 class Daemon:
     current: ClassVar[Daemon | None] = None
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, lock: SchedulerLock | None = None) -> None:
         self.settings = settings
+        self.lock = lock            # the one-scheduler lock run_daemon took (None in tests that drive a Daemon)
+        self.stop_requested = threading.Event()
         self.catalog = open_catalog(settings.catalog)
         self.stopping = threading.Event()
         self.stop_at: float | None = None
@@ -134,6 +138,11 @@ class Daemon:
             self.metrics.serve(s.metrics_port)
         self.scheduler.resume()
         log.info("scheduler running: %d source(s), %d crawl slot(s)", len(self.sources), s.max_crawls)
+        if not self.sources:
+            log.warning("no sources to schedule: %s holds no valid *.yaml source file%s; add one (`listwatch "
+                        "sources new URL` writes one) and it is crawled within a few seconds",
+                        self.settings.sources_dir.resolve(),
+                        f" ({len(self.skipped)} skipped, see above)" if self.skipped else "")
 
     def _internal(self, func: Callable[[], Any], seconds: float, name: str, instances: int = 1) -> None:
         self.scheduler.add_job(func, IntervalTrigger(seconds=seconds, timezone=UTC), id=name, jobstore="internal",
@@ -155,7 +164,7 @@ class Daemon:
     def serve(self) -> None:
         """Run until SIGTERM/SIGINT (main thread only); SIGHUP reloads the sources."""
         previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
-        stop = threading.Event()
+        stop = self.stop_requested
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         signal.signal(signal.SIGINT, lambda *_: stop.set())
         signal.signal(signal.SIGHUP, lambda *_: self.reload_requested.set())
@@ -212,25 +221,37 @@ class Daemon:
         wanted = set(keep)
         for source_id, (source, path) in found.items():
             jitter = source.schedule.jitter if source.schedule.jitter is not None else self.settings.scheduler.jitter
-            for kind, spec in schedules(source, self.settings).items():
+            specs = schedules(source, self.settings)
+            first = self._first_kind(source_id, specs)
+            for kind, spec in specs.items():
                 job_id = f"{kind}:{source_id}"
                 wanted.add(job_id)
                 signature = f"{spec}|{jitter}|{path.resolve()}"
                 job = self.scheduler.get_job(job_id, jobstore="default")
                 if job is not None and job.kwargs.get("signature") == signature:
                     continue    # unchanged: keep its stored next run time (a missed run is caught up)
+                # A source the scheduler has never had runs its first crawl (the full one) at the next tick,
+                # not one whole interval later; its other schedule starts counting from now.
+                when = {"next_run_time": datetime.now(UTC)} if kind == first else {}
                 try:
                     self.scheduler.add_job(scheduled_crawl, make_trigger(spec, jitter), id=job_id,
                                            name=f"{kind} check of {source_id}", replace_existing=True,
-                                           kwargs={"source_id": source_id, "kind": kind, "signature": signature})
+                                           kwargs={"source_id": source_id, "kind": kind, "signature": signature},
+                                           **when)
                 except Exception as exc:   # one source must never stop the others from being scheduled
                     log.error("%s not scheduled: %s", job_id, exc)
                     self.skipped[path.name] = f"{path}: {job_id}: {exc}"
                     continue
-                log.info("scheduled %s: %s", job_id, spec)
+                log.info("scheduled %s: %s%s", job_id, spec, " (first crawl of a new source: now)" if when else "")
         for job_id in self._job_ids() - wanted:
             self.scheduler.remove_job(job_id, jobstore="default")
             log.info("unscheduled %s", job_id)
+
+    def _first_kind(self, source_id: str, specs: dict[str, str]) -> str | None:
+        """The kind to run now when no job of ``source_id`` is stored (a new source): full if it has one."""
+        if not specs or any(self.scheduler.get_job(f"{k}:{source_id}", jobstore="default") for k in KINDS):
+            return None
+        return "full" if "full" in specs else next(iter(specs))
 
     def _job_ids(self) -> set[str]:
         return {job.id for job in self.scheduler.get_jobs(jobstore="default")}
@@ -328,6 +349,12 @@ class Daemon:
         from scheduler.alerts.outbox import enqueue_missed
         from scheduler.status import spool_backlog
 
+        if self.lock is not None and not self.lock.still_held():
+            # The lock went with its connection (database restart, network cut): another scheduler may take
+            # it now, so this one stops rather than risk two schedulers; a supervisor restarts it.
+            log.error("lost the one-scheduler lock; stopping")
+            self.stop_requested.set()
+            return
         try:
             recover(self.catalog, self.settings, ours=set(self.active))
             enqueue_missed(self.catalog)   # events of a crawl killed between recording and queueing them
@@ -338,6 +365,12 @@ class Daemon:
         self.metrics.spool_backlog.set(spool_backlog(self.settings)["closed"])
 
 
-def run_daemon(settings: Settings) -> None:
+def run_daemon(settings: Settings, standby: bool = False) -> None:
+    """Take the one-scheduler lock (raise SchedulerHeld, or wait with ``standby``), then serve until stopped."""
     logs.configure(settings.log_level, settings.log_json)
-    Daemon(settings).serve()
+    lock = scheduler_lock(settings.catalog, settings.data_dir)
+    hold(lock, standby, on_wait=lambda who: log.warning("standing by: the scheduler lock is held by %s", who))
+    try:
+        Daemon(settings, lock).serve()
+    finally:
+        lock.release()

@@ -18,21 +18,30 @@ _STYLE = {"complete": "green", "degraded": "yellow", "incomplete": "yellow", "fa
 
 
 @app.command("run")
-def run_cmd() -> None:
+def run_cmd(
+    standby: Annotated[bool, typer.Option(
+        "--standby", help="If another scheduler holds this catalog, wait and take over when it stops.")] = False,
+) -> None:
     """Run the scheduler until SIGTERM/SIGINT: every source on its schedule, alerts, health, spool sync.
 
-    One per catalog; SIGHUP or editing sources_dir reloads the sources. Logs at the log_level setting
-    (INFO by default); --log-format json writes JSON lines with run_id and source fields.
+    One per catalog: a second run on the same catalog refuses (exit 1, naming the host, pid and start of the
+    one running) unless --standby. SIGHUP or editing sources_dir reloads the sources. Logs at the log_level
+    setting (INFO by default); --log-format json writes JSON lines with run_id and source fields.
 
     Example: listwatch run --log-format json
     """
+    from scheduler.cli.common import fail
     from scheduler.cli.output import loudness
     from scheduler.daemon import run_daemon
+    from scheduler.singleton import SchedulerHeld
 
     settings = _settings()
     settings = settings.model_copy(update={"log_level": loudness.effective(settings.log_level),
                                            "log_json": settings.log_json or loudness.fmt == "json"})
-    run_daemon(settings)
+    try:
+        run_daemon(settings, standby=standby)
+    except SchedulerHeld as exc:
+        raise fail("listwatch run", str(exc), code=1) from None
 
 
 def _when(value: str | None) -> str:
