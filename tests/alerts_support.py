@@ -78,10 +78,13 @@ class Endpoint:
                 if code == 200:
                     with endpoint.lock:
                         endpoint.received.append(got)
-                self.send_response(code)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
+                try:
+                    self.send_response(code)
+                    self.send_header("Content-Length", "2")
+                    self.end_headers()
+                    self.wfile.write(b"ok")
+                except (BrokenPipeError, ConnectionResetError):   # the sender gave up or was killed: kept
+                    self.close_connection = True
 
             def log_message(self, *args: Any) -> None:
                 pass
