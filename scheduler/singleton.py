@@ -30,7 +30,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.pool import NullPool
 
-from scheduler.lease import LeaseHeld, RunLease
+from scheduler.lease import LeaseHeld, RunLease, lease_held
 
 # Advisory lock key: a fixed 64-bit number ("listwatch" scheduler); the same on every machine of one catalog.
 ADVISORY_KEY = 0x6C69_7374_7761_7463 >> 1
@@ -44,6 +44,7 @@ class SchedulerHeld(RuntimeError):
 class SchedulerLock(Protocol):
     def try_acquire(self) -> bool: ...
     def holder(self) -> str: ...
+    def running(self) -> str | None: ...
     def still_held(self) -> bool: ...
     def release(self) -> None: ...
 
@@ -66,6 +67,10 @@ class FileLock:
         except LeaseHeld:
             return False
         return True
+
+    def running(self) -> str | None:
+        """Who holds the lock (without taking it), or None when no scheduler runs."""
+        return self.holder() if lease_held(self.path) else None
 
     def holder(self) -> str:
         try:
@@ -101,13 +106,17 @@ class AdvisoryLock:
         return got
 
     def holder(self) -> str:
+        return self.running() or "another process (it has just let go: try again)"
+
+    def running(self) -> str | None:
+        """Who holds the lock (read from pg_locks, without taking it), or None when no scheduler runs."""
         query = text("SELECT a.application_name, a.client_addr, a.backend_start FROM pg_locks l "
                      "JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted "
                      "AND ((l.classid::bigint << 32) | l.objid::bigint) = :k")
         with self.engine.connect() as conn:
             row = conn.execute(query, {"k": ADVISORY_KEY}).first()
         if row is None:
-            return "another process (it has just let go: try again)"
+            return None
         name, addr, started = row
         who = name.removeprefix(APP_PREFIX).strip() if name and name.startswith(APP_PREFIX) else (name or "?")
         host, _, pid = who.partition(" pid ")
@@ -141,6 +150,16 @@ def scheduler_lock(catalog_url: str, data_dir: Path) -> SchedulerLock:
     if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
         return FileLock(Path(url.database).resolve().with_name(Path(url.database).name + ".scheduler.lock"))
     return FileLock(data_dir.resolve() / "scheduler.lock")
+
+
+def running_scheduler(catalog_url: str, data_dir: Path) -> str | None:
+    """For ``listwatch status``: the running scheduler of this catalog (host, pid, since), or None."""
+    lock = scheduler_lock(catalog_url, data_dir)
+    try:
+        return lock.running()
+    finally:
+        if isinstance(lock, AdvisoryLock):
+            lock.engine.dispose()
 
 
 def hold(lock: SchedulerLock, standby: bool = False, every: float = 5.0,

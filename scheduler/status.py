@@ -20,6 +20,7 @@ from archive.salvage import open_files
 from crawlers.sources import SourceError, load_sources
 from scheduler.health import current_state
 from scheduler.settings import Settings
+from scheduler.singleton import running_scheduler
 
 JOB_TABLE = "listwatch_jobs"
 
@@ -94,4 +95,4 @@ def gather(settings: Settings, catalog: Catalog | None = None) -> dict[str, Any]
         entry["health"] = sorted(k for k, v in state.items() if v) or ["ok"]
     return {"at": datetime.now(UTC).isoformat(timespec="seconds"), "sources": sources,
             "alert_backlog": alert_backlog(catalog), "spool": spool_backlog(settings),
-            "sources_problem": problem}
+            "sources_problem": problem, "scheduler": running_scheduler(settings.catalog, settings.data_dir)}

@@ -3,6 +3,7 @@
 For a SQLite catalog (lock file) and a real throwaway PostgreSQL cluster (advisory lock): while one scheduler runs,
 a second refuses with exit 1 naming the holder's host, pid and start time; a ``--standby`` one waits and takes over
 once the first stops; after a kill -9 of the holder a new scheduler starts (the lock died with the process).
+``listwatch status`` names the running scheduler, and says when none runs.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from daemon_support import ROOT, DaemonProcess, env_for, wait_for
+from daemon_support import ROOT, DaemonProcess, env_for, status_json, wait_for
 
 from tests import postgres
 from tests.postgres import postgres_url  # noqa: F401  (fixture)
@@ -48,6 +49,7 @@ def test_second_scheduler_refuses_and_standby_takes_over(tmp_path: Path, backend
         message = " ".join(refused.stderr.split())
         assert f"host {socket.gethostname()}, pid {first.proc.pid}, since 20" in message, message
         assert "Traceback" not in refused.stderr
+        assert f"pid {first.proc.pid}, since 20" in status_json(env)["scheduler"]   # status names it too
     except BaseException:
         first.kill()
         raise
@@ -67,6 +69,7 @@ def test_second_scheduler_refuses_and_standby_takes_over(tmp_path: Path, backend
         third = DaemonProcess(env, tmp_path / "third.log")
         wait_for(lambda: _log_says(third.log, RUNNING), 60, "a scheduler to start after a kill -9 of the holder")
         assert third.terminate() == 0
+        assert status_json(env)["scheduler"] is None
     finally:
         if first.proc.poll() is None:
             first.kill()

@@ -70,7 +70,8 @@ def _row(source_id: str, entry: dict[str, Any]) -> list[str]:
 def status_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False,
 ) -> None:
-    """Every source's last run, outcome, next runs, programmes and health; alert and spool backlogs.
+    """Every source's last run, outcome, next runs, programmes and health; alert and spool backlogs; the
+    running scheduler (host, pid, since when) or that none runs.
 
     Example: listwatch status --json.
     """
@@ -96,5 +97,8 @@ def status_cmd(
     spool = data["spool"]
     console.print(f"alert backlog: {data['alert_backlog']} · spool: {spool['closed']} closed WARC(s) waiting "
                   f"({spool['bytes']:,} bytes), {spool['open']} open, {spool['quarantined']} quarantined")
+    running = data.get("scheduler")
+    console.print(f"scheduler: running on {running}" if running else
+                  "scheduler: [yellow]not running[/] (start it with `listwatch run`)", highlight=False, soft_wrap=True)
     if data["sources_problem"]:
         console.print(f"[red]sources:[/] {data['sources_problem']}")
