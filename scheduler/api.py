@@ -39,8 +39,8 @@ from archive.retrieval import (
 from archive.storage import Storage, StorageError, StorageUnavailable, open_storage
 from archive.wacz import ExportError, export_wacz
 from scheduler.settings import Settings
-from scheduler.web.mount import mount_web
 from scheduler.web.auth import Access
+from scheduler.web.mount import mount_web
 
 RECORD_ID = re.compile(r"^<?urn:[A-Za-z0-9][A-Za-z0-9.+-]*:[A-Za-z0-9._~:+-]{1,200}>?$")
 SOURCE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")

@@ -15,20 +15,26 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:  # the real names, for type checkers
-    from scheduler.alerts.channels import AppriseChannel, Channel, DeliveryError, Message, WebhookChannel
-    from scheduler.alerts.feed import atom_feed, feed_path
-    from scheduler.alerts.outbox import DeliveryStats, backoff, deliver_due, enqueue
-    from scheduler.alerts.redact import redact_target
-    from scheduler.alerts.subscriptions import (
-        KINDS,
-        MODES,
-        SubscriptionError,
-        SubscriptionView,
-        list_subscriptions,
-        remove_subscription,
-        subscribe,
-    )
+if TYPE_CHECKING:  # the real names, for type checkers ("x as x" marks a re-export)
+    from scheduler.alerts.channels import AppriseChannel as AppriseChannel
+    from scheduler.alerts.channels import Channel as Channel
+    from scheduler.alerts.channels import DeliveryError as DeliveryError
+    from scheduler.alerts.channels import Message as Message
+    from scheduler.alerts.channels import WebhookChannel as WebhookChannel
+    from scheduler.alerts.feed import atom_feed as atom_feed
+    from scheduler.alerts.feed import feed_path as feed_path
+    from scheduler.alerts.outbox import DeliveryStats as DeliveryStats
+    from scheduler.alerts.outbox import backoff as backoff
+    from scheduler.alerts.outbox import deliver_due as deliver_due
+    from scheduler.alerts.outbox import enqueue as enqueue
+    from scheduler.alerts.redact import redact_target as redact_target
+    from scheduler.alerts.subscriptions import KINDS as KINDS
+    from scheduler.alerts.subscriptions import MODES as MODES
+    from scheduler.alerts.subscriptions import SubscriptionError as SubscriptionError
+    from scheduler.alerts.subscriptions import SubscriptionView as SubscriptionView
+    from scheduler.alerts.subscriptions import list_subscriptions as list_subscriptions
+    from scheduler.alerts.subscriptions import remove_subscription as remove_subscription
+    from scheduler.alerts.subscriptions import subscribe as subscribe
 
 _HOME = {
     "AppriseChannel": "channels", "Channel": "channels", "DeliveryError": "channels", "Message": "channels",
