@@ -46,7 +46,7 @@ from scheduler.metrics import Metrics
 from scheduler.recovery import recover, source_busy
 from scheduler.runner import CrawlRunner
 from scheduler.settings import Settings
-from scheduler.singleton import SchedulerLock, hold, scheduler_lock
+from scheduler.singleton import SchedulerHeld, SchedulerLock, hold, scheduler_lock
 
 log = logging.getLogger(__name__)
 JOB_TABLE = "listwatch_jobs"
@@ -94,6 +94,7 @@ class Daemon:
         self.settings = settings
         self.lock = lock            # the one-scheduler lock run_daemon took (None in tests that drive a Daemon)
         self.stop_requested = threading.Event()
+        self.lost_lock = False
         self.catalog = open_catalog(settings.catalog)
         self.stopping = threading.Event()
         self.stop_at: float | None = None
@@ -353,6 +354,7 @@ class Daemon:
             # The lock went with its connection (database restart, network cut): another scheduler may take
             # it now, so this one stops rather than risk two schedulers; a supervisor restarts it.
             log.error("lost the one-scheduler lock; stopping")
+            self.lost_lock = True
             self.stop_requested.set()
             return
         try:
@@ -371,6 +373,9 @@ def run_daemon(settings: Settings, standby: bool = False) -> None:
     lock = scheduler_lock(settings.catalog, settings.data_dir)
     hold(lock, standby, on_wait=lambda who: log.warning("standing by: the scheduler lock is held by %s", who))
     try:
-        Daemon(settings, lock).serve()
+        daemon = Daemon(settings, lock)
+        daemon.serve()
     finally:
         lock.release()
+    if daemon.lost_lock:   # exit non-zero so a supervisor (systemd Restart=on-failure) starts it again
+        raise SchedulerHeld("the one-scheduler lock was lost (database connection broken); stopped")

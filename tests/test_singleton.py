@@ -31,6 +31,17 @@ def _second_run(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=60, check=False)
 
 
+def _terminate_lock_backend(url: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        cut = conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                "WHERE application_name LIKE 'listwatch-run %'")).all()
+    engine.dispose()
+    assert cut == [(True,)], cut
+
+
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_second_scheduler_refuses_and_standby_takes_over(tmp_path: Path, backend: str,
                                                          request: pytest.FixtureRequest) -> None:
@@ -68,7 +79,14 @@ def test_second_scheduler_refuses_and_standby_takes_over(tmp_path: Path, backend
         spare.wait(10)
         third = DaemonProcess(env, tmp_path / "third.log")
         wait_for(lambda: _log_says(third.log, RUNNING), 60, "a scheduler to start after a kill -9 of the holder")
-        assert third.terminate() == 0
+        if backend == "postgresql":
+            # the lock's connection is cut (as by a database restart): the scheduler stops with exit 1
+            _terminate_lock_backend(env["LISTWATCH_CATALOG_URL"])
+            assert third.proc.wait(60) == 1
+            assert _log_says(third.log, "lost the one-scheduler lock")
+            third.handle.close()
+        else:
+            assert third.terminate() == 0
         assert status_json(env)["scheduler"] is None
     finally:
         if first.proc.poll() is None:
