@@ -135,6 +135,23 @@ def test_the_guard_applies_in_the_catalog_too(tmp_path: Path) -> None:
     catalog.dispose()
 
 
+def test_a_crawl_stopped_early_does_not_take_the_baseline(tmp_path: Path) -> None:
+    catalog = open_catalog(f"sqlite:///{tmp_path / 'c.sqlite'}")
+    report = {"pages_ok": {"listing": 1}, "pages_failed": {"listing": 0}, "pagination_finished": False,
+              "stop_reason": "shutdown", "problems": [], "challenges": []}
+    now = datetime(2026, 3, 1, tzinfo=UTC)
+    first = apply_crawl(catalog, source_id="s", run_id="r1", kind="full", report=report, baseline=True,
+                        items=[_item(f"k{i}") for i in range(5)], now=now)
+    second = apply_crawl(catalog, source_id="s", run_id="r2", kind="full", baseline=True,
+                         report={**report, "stop_reason": "finished", "pagination_finished": True},
+                         items=[_item(f"k{i}") for i in range(20)], now=now.replace(day=2))
+    assert all(e.backfill for e in first + second), "a SIGTERM'd crawl's successor is still the baseline"
+    with catalog.session() as session:
+        source = session.get(SourceRow, "s")
+        assert source is not None and source.baseline_run == "r2"
+    catalog.dispose()
+
+
 KILL_IN_THE_WINDOW = """
 import os, signal
 import scheduler.pipeline as pipeline

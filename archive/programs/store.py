@@ -96,10 +96,10 @@ def apply_crawl(catalog: Catalog, *, source_id: str, run_id: str, kind: str, rep
     """Diff one crawl of ``source_id`` against the catalog and record the result; returns the run's events.
 
     ``kind``: full | quick. ``backfill``: events from reprocessing (never alerted). ``min_ratio``: a crawl
-    listing fewer than this share of the median of recent complete crawls is incomplete. ``baseline``: when
-    the source has no baseline yet and this crawl read a listing page, this crawl sets it (its events are
-    backfill: a researcher adding a source hears about what is posted from then on, not about every
-    programme already listed). The baseline is marked on the source row in this same transaction.
+    listing fewer than this share of the median of recent complete crawls is incomplete. ``baseline``: while
+    the source has no baseline, this crawl's events are backfill (a researcher adding a source hears about
+    what is posted from then on, not about every programme already listed); the first crawl that read a
+    listing page and ran to its end becomes the baseline, marked on the source row in this same transaction.
     """
     data = report.to_dict() if isinstance(report, CrawlReport) else dict(report)
     seen, rechecks = split_items(items, ignore_fields)
@@ -133,13 +133,15 @@ def apply_crawl(catalog: Catalog, *, source_id: str, run_id: str, kind: str, rep
 
 
 def _takes_baseline(session: Session, source_id: str, run_id: str, report: Mapping[str, Any]) -> bool:
-    """Mark ``run_id`` as the source's baseline if it has none and the crawl read a listing page."""
+    """Whether this run is (part of) the source's baseline: the source has none yet. The run becomes *the*
+    baseline, closing it, if it read a listing page and ran to its end; a crawl stopped early (time limit,
+    SIGTERM) is recorded as baseline too but leaves the next crawl, which sees more, the baseline as well."""
     source = session.get(Source, source_id)
     if source is None or source.baseline_run not in (None, run_id):
         return False
-    if not int((report.get("pages_ok") or {}).get("listing", 0)):
-        return False  # a crawl that read nothing cannot be anyone's baseline
-    source.baseline_run = run_id
+    read = int((report.get("pages_ok") or {}).get("listing", 0)) > 0
+    if read and (report.get("stop_reason") or "") in ("", "finished"):
+        source.baseline_run = run_id
     return True
 
 
