@@ -99,6 +99,6 @@ def status_cmd(
                   f"({spool['bytes']:,} bytes), {spool['open']} open, {spool['quarantined']} quarantined")
     running = data.get("scheduler")
     console.print(f"scheduler: running on {running}" if running else
-                  "scheduler: [yellow]not running[/] (start it with `listwatch run`)", highlight=False, soft_wrap=True)
+                  "scheduler: [yellow]not running[/] (start it with `listwatch run`)", highlight=False)
     if data["sources_problem"]:
         console.print(f"[red]sources:[/] {data['sources_problem']}")
