@@ -19,6 +19,7 @@ from archive.storage import open_storage
 from scheduler.api import create_app
 from scheduler.settings import Settings
 from scheduler.web.auth import SESSION_COOKIE
+from tests.archive_tools import wacz_validate
 from tests.conftest import run_listwatch
 
 if TYPE_CHECKING:
@@ -164,8 +165,8 @@ def test_open_reading_on_a_trusted_network_still_guards_changes(web_archive: Web
         assert refused.status_code == 403 and "no api.token" in refused.json()["detail"]
 
 
-def test_downloads_of_the_current_view_and_of_one_programmes_evidence(client: TestClient,
-                                                                       web_archive: WebArchive) -> None:
+def test_downloads_of_the_current_view_and_of_one_programmes_evidence(client: TestClient, web_archive: WebArchive,
+                                                                       tmp_path: Path) -> None:
     view = {"source": "demo-mofcom", "q": "研修", "sort": "title"}
     listed = client.get("/api/programmes", params=view, headers=AUTH).json()["programmes"]
     csv_text = client.get("/api/programmes.csv", params=view, headers=AUTH).text
@@ -187,6 +188,8 @@ def test_downloads_of_the_current_view_and_of_one_programmes_evidence(client: Te
     assert {r["path"] for r in package["resources"]} == {"archive/evidence.warc.gz", "indexes/index.cdxj",
                                                            "pages/pages.jsonl"}
     assert len(warc) == next(r["bytes"] for r in package["resources"] if r["path"].startswith("archive/"))
+    (tmp_path / "evidence.wacz").write_bytes(wacz.content)
+    wacz_validate(tmp_path / "evidence.wacz")                    # the wacz tool accepts it
 
 
 def test_bad_filters_are_refused_with_what_was_typed(client: TestClient) -> None:
