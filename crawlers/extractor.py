@@ -46,17 +46,15 @@ EMPTY_FIELD_MIN_ITEMS = 4  # below this many items on a page, an empty field say
 @dataclass
 class PageResult:
     """What one page yields. Listing: ``items`` (``{"key", "fields", "position"}``). Detail: ``fields``,
-    ``attachments`` (``{"name", "url"}`` in page order); ``text`` is left empty (the page text stays in its
-    capture: a caller that wants it takes ``page_text(result.doc)``, ~10 % of a crawl's CPU on 40 KB pages).
-    ``challenge`` or ``problem`` say why
-    nothing was extracted; ``problems`` lists what went wrong without stopping extraction; ``decoding``
-    says how the bytes were read (kept in the page's metadata record)."""
+    ``attachments`` (``{"name", "url"}`` in page order). The page text is not extracted: it stays in its capture
+    (``page_text(result.doc)`` for a caller that wants it; ~10 % of a crawl's CPU on 40 KB pages).
+    ``challenge`` or ``problem`` say why nothing was extracted; ``problems`` lists what went wrong without
+    stopping extraction; ``decoding`` says how the bytes were read (kept in the page's metadata record)."""
 
     role: str
     items: list[dict[str, Any]] = field(default_factory=list)
     fields: dict[str, Any] = field(default_factory=dict)
     attachments: list[dict[str, str]] = field(default_factory=list)
-    text: str = ""
     challenge: str | None = None
     problem: str | None = None
     problems: list[str] = field(default_factory=list)
