@@ -123,10 +123,14 @@ def _bomb(inflated: int = 1 << 30) -> bytes:
     return b"".join([*parts, packer.flush()])
 
 
+# VmHWM is the peak of this process's own memory map. Not ru_maxrss: Linux folds the parent's high-water mark
+# into it across fork/vfork + exec, so under a long pytest session it reports pytest's size, not the crawl's.
 MEASURE_RSS = """
-import atexit, resource, sys
+import atexit, re, sys
 out = sys.argv.pop(1)
-atexit.register(lambda: open(out, "w").write(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)))
+def peak_kib():
+    return re.search(r"VmHWM:\\s+(\\d+) kB", open("/proc/self/status").read()).group(1)
+atexit.register(lambda: open(out, "w").write(peak_kib()))
 from scheduler.cli import app
 app(prog_name="listwatch")
 """
