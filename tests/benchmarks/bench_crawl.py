@@ -25,7 +25,6 @@ import argparse
 import hashlib
 import json
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -170,9 +169,15 @@ def _timed(crawler: Any) -> dict[str, float]:
     return marks
 
 
+def _peak_rss_kb() -> int:
+    """This process's own peak (VmHWM); ru_maxrss would include the parent's high-water mark across fork+exec."""
+    status = Path("/proc/self/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")))
+
+
 def _result(marks: dict[str, float], **extra: Any) -> dict[str, Any]:
     return {"seconds": marks["closed"] - marks["first"], "cpu": marks["closed_cpu"] - marks["first_cpu"],
-            "responses": marks["responses"], "rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, **extra}
+            "responses": marks["responses"], "rss_kb": _peak_rss_kb(), **extra}
 
 
 def listwatch_worker(source_path: Path, data_dir: Path, profile: Path | None) -> dict[str, Any]:
