@@ -1,4 +1,5 @@
-"""Shared fixtures: the demo site on a free loopback port, and crawls run as real subprocesses.
+"""Shared fixtures: the demo site on a free loopback port, crawls run as real subprocesses, and catalogs
+(an SQLite file per test, or the same test on SQLite and a throwaway PostgreSQL cluster).
 
 Crawls run in subprocesses (``python -m scheduler crawl``) because a Twisted reactor cannot be
 restarted inside the pytest process, exactly as the scheduler runs them in production.
@@ -17,7 +18,10 @@ from typing import Any
 
 import pytest
 
+from archive.catalog import Catalog, open_catalog
 from crawlers.demo.site import DemoSite
+from scheduler.settings import Settings, load_settings
+from tests import postgres
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_SOURCES = ROOT / "crawlers" / "demo" / "sources"
@@ -75,6 +79,28 @@ def locate_warc(spooled: Path, data_dir: Path) -> Path:
     if not stored:
         raise AssertionError(f"{spooled.name} is neither in the spool nor in the local store")
     return stored[0]
+
+
+@pytest.fixture
+def catalog(tmp_path: Path) -> Iterator[Catalog]:
+    cat = open_catalog(f"sqlite:///{tmp_path / 'catalog.sqlite'}")
+    yield cat
+    cat.dispose()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, catalog: Catalog) -> Settings:
+    return load_settings(tmp_path / "none.yaml", data_dir=tmp_path, catalog_url=catalog.url)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def catalog_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The test runs twice: on an SQLite file and on a fresh database of the session's PostgreSQL cluster."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    url: str = request.getfixturevalue("postgres_url")
+    postgres.reset_database(url)
+    return url
 
 
 @pytest.fixture

@@ -23,22 +23,10 @@ from sqlalchemy import select
 from archive.catalog import Catalog, open_catalog
 from archive.catalog.models import Outbox
 from scheduler.alerts import backoff, deliver_due, enqueue, subscribe
-from scheduler.settings import Settings, load_settings
+from scheduler.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = json.loads((ROOT / "scheduler" / "alerts" / "webhook.schema.json").read_text(encoding="utf-8"))
-
-
-@pytest.fixture
-def catalog(tmp_path: Path) -> Iterator[Catalog]:
-    cat = open_catalog(f"sqlite:///{tmp_path / 'catalog.sqlite'}")
-    yield cat
-    cat.dispose()
-
-
-@pytest.fixture
-def settings(tmp_path: Path, catalog: Catalog) -> Settings:
-    return load_settings(tmp_path / "none.yaml", data_dir=tmp_path, catalog_url=catalog.url)
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,27 +13,15 @@ from alerts_support import T0, Endpoint, add_event
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from archive.catalog import Catalog, open_catalog
+from archive.catalog import Catalog
 from archive.catalog.models import Outbox
 from scheduler.alerts import SubscriptionError, atom_feed, deliver_due, enqueue, redact_target, subscribe
 from scheduler.cli.alerts import app
-from scheduler.settings import Settings, load_settings
+from scheduler.settings import Settings
 from scheduler.web.signing import LinkSigner, link_secret
 
 SECRET_HOOK = "http://127.0.0.1:{port}/hooks/T0KEN-hook-5ecret?sig=Q5ecretQ"
 SECRET_APPRISE = "json://alice:pa55w0rd-5ecret@127.0.0.1:{port}/apprise/path-5ecret?token=5ecret-query"
-
-
-@pytest.fixture
-def catalog(tmp_path: Path) -> Iterator[Catalog]:
-    cat = open_catalog(f"sqlite:///{tmp_path / 'catalog.sqlite'}")
-    yield cat
-    cat.dispose()
-
-
-@pytest.fixture
-def settings(tmp_path: Path, catalog: Catalog) -> Settings:
-    return load_settings(tmp_path / "none.yaml", data_dir=tmp_path, catalog_url=catalog.url)
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import func, select
@@ -18,15 +17,6 @@ from tests import postgres
 from tests.conftest import DEMO_SOURCES, crawl_sources
 
 postgres_url = postgres.postgres_url
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def catalog_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'catalog.sqlite'}"
-    url: str = request.getfixturevalue("postgres_url")
-    postgres.reset_database(url)
-    return url
 
 
 def test_migrations_build_exactly_the_models(catalog_url: str) -> None:

@@ -10,32 +10,18 @@ from __future__ import annotations
 import socket
 import threading
 from collections import Counter
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from alerts_support import T0, Endpoint, add_event
 from daemon_support import wait_for
 from sqlalchemy import select
 
-from archive.catalog import Catalog, open_catalog
+from archive.catalog import Catalog
 from archive.catalog.models import Outbox
 from scheduler.alerts import deliver_due, enqueue, subscribe
 from scheduler.alerts.channels import AppriseChannel, DeliveryError, Message, WebhookChannel
-from scheduler.settings import Settings, load_settings
-
-
-@pytest.fixture
-def catalog(tmp_path: Path) -> Iterator[Catalog]:
-    cat = open_catalog(f"sqlite:///{tmp_path / 'catalog.sqlite'}")
-    yield cat
-    cat.dispose()
-
-
-@pytest.fixture
-def settings(tmp_path: Path, catalog: Catalog) -> Settings:
-    return load_settings(tmp_path / "none.yaml", data_dir=tmp_path, catalog_url=catalog.url)
+from scheduler.settings import Settings
 
 
 def test_a_slow_webhook_delays_only_itself(catalog: Catalog, settings: Settings) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -17,15 +16,6 @@ postgres_url = postgres.postgres_url      # the session fixture (a throwaway clu
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 TITLES = ["2026年东盟国家杂交水稻技术研修班", "非洲国家水稻种植培训班", "太平洋岛国卫星遥感应用研讨会",
           "Port Management Seminar for ASEAN", "拉美国家数字经济官员研修班", "东盟国家港口管理研修班"]
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def catalog_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'catalog.sqlite'}"
-    url: str = request.getfixturevalue("postgres_url")
-    postgres.reset_database(url)
-    return url
 
 
 def test_search_and_filters_agree_with_a_plain_scan(catalog_url: str) -> None:
