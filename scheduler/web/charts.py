@@ -18,7 +18,7 @@ def bar_chart(points: Sequence[tuple[str, float]], label: str, *, unit: str = ""
     """Bars for ``(label, value)`` points, left to right; the first and last labels under the axis."""
     if not points:
         return Markup('<p class="empty">No data yet for {}.</p>').format(label)
-    top = max(v for _, v in points) or 1
+    top = max(0, *(v for _, v in points)) or 1  # a negative value (a clock step in a run) draws no bar
     inner_w, inner_h = width - 2 * PAD, height - 2 * PAD
     step = inner_w / len(points)
     bar = max(step * 0.8, 1.0)
@@ -27,7 +27,7 @@ def bar_chart(points: Sequence[tuple[str, float]], label: str, *, unit: str = ""
     parts.append(Markup('<line x1="{}" y1="{}" x2="{}" y2="{}" class="axis"/>').format(
         PAD, height - PAD, width - PAD, height - PAD))
     for i, (name, value) in enumerate(points):
-        h = inner_h * (value / top)
+        h = inner_h * max(value, 0) / top
         x, y = PAD + i * step + (step - bar) / 2, height - PAD - h
         parts.append(Markup('<rect x="{:.1f}" y="{:.1f}" width="{:.1f}" height="{:.1f}" class="bar">'
                             '<title>{}: {:g}{}</title></rect>').format(x, y, bar, h, name, value, unit))
