@@ -12,6 +12,8 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -30,8 +32,15 @@ def _as_owner(args: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *args] if os.geteuid() == 0 else args
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
+@dataclass
+class Cluster:
+    url: str          # SQLAlchemy URL of the ``listwatch`` database
+    data: Path        # the cluster's data directory (``postmaster.pid`` names the server's pid)
+
+
+@contextmanager
+def postgres_cluster() -> Iterator[Cluster]:
+    """A throwaway cluster with a ``listwatch`` database, stopped and deleted on exit (benchmarks use it)."""
     # Not under pytest's tmp_path: those directories are 0700 root, which the postgres user cannot enter.
     root = Path(tempfile.mkdtemp(prefix="listwatch-pg-"))
     data, sockets = root / "data", root / "sockets"
@@ -49,10 +58,16 @@ def postgres_url() -> Iterator[str]:
     try:
         subprocess.run([_bin("createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "listwatch", "listwatch"],
                        check=True, capture_output=True)
-        yield f"postgresql+psycopg://listwatch@127.0.0.1:{port}/listwatch"
+        yield Cluster(f"postgresql+psycopg://listwatch@127.0.0.1:{port}/listwatch", data)
     finally:
         subprocess.run(_as_owner([_bin("pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]), capture_output=True)
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    with postgres_cluster() as cluster:
+        yield cluster.url
 
 
 def reset_database(url: str) -> None:
