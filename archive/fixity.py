@@ -60,13 +60,6 @@ class FixityReport:
         return [p.key for p in self.problems if p.state == "unreadable"]
 
 
-def as_utc(moment: datetime | None) -> datetime | None:
-    """SQLite hands timestamps back without a zone; they were written in UTC."""
-    if moment is None:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def select_files(catalog: Catalog, *, sample: int | None = None, older_than_days: float | None = None,
                  now: datetime | None = None, rng: random.Random | None = None) -> list[WarcFile]:
     """Stored WARCs to audit: all, those not verified for ``older_than_days``, and/or a random ``sample``."""
@@ -76,7 +69,7 @@ def select_files(catalog: Catalog, *, sample: int | None = None, older_than_days
                                      .order_by(WarcFile.key)))
     if older_than_days is not None:
         cutoff = now - timedelta(days=older_than_days)
-        files = [f for f in files if (as_utc(f.verified_at) or datetime.min.replace(tzinfo=UTC)) < cutoff]
+        files = [f for f in files if (f.verified_at or datetime.min.replace(tzinfo=UTC)) < cutoff]
     if sample is not None and sample < len(files):
         files = sorted((rng or random.Random()).sample(files, max(sample, 0)), key=lambda f: f.key)
     return files

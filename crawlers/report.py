@@ -22,6 +22,11 @@ Role = str  # listing | detail | attachment | recheck
 ROLES = ("listing", "detail", "attachment", "recheck")
 
 
+def run_dir(data_dir: Path, source_id: str, run_id: str) -> Path:
+    """Where one run keeps its report (``run.json``), items, ``crawl.log`` and lease: the one layout."""
+    return data_dir / "runs" / source_id / run_id
+
+
 @dataclass
 class Problem:
     url: str

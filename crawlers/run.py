@@ -21,6 +21,7 @@ from scrapy.utils.reactor import install_reactor
 from crawlers import settings as defaults
 from crawlers.fetch_policy import FetchPolicy
 from crawlers.report import CrawlReport
+from crawlers.report import run_dir as run_directory
 from crawlers.sources import Source
 from crawlers.spiders.listing import ListingSpider
 
@@ -57,7 +58,7 @@ def new_run_id(now: datetime | None = None) -> str:
 
 def run_paths(options: CrawlOptions, source_id: str, run_id: str) -> tuple[Path, Path]:
     """(spool directory for WARCs, run directory for report and items)."""
-    return options.data_dir / "spool" / source_id, options.data_dir / "runs" / source_id / run_id
+    return options.data_dir / "spool" / source_id, run_directory(options.data_dir, source_id, run_id)
 
 
 def crawl_settings(source: Source, run_id: str, options: CrawlOptions) -> Settings:

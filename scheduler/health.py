@@ -60,10 +60,6 @@ class Verdict:
     run_id: str | None = None
 
 
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def _blocked(run: CrawlRun) -> bool:
     return bool((run.report or {}).get("challenges"))
 
@@ -109,8 +105,8 @@ def assess(runs: Sequence[CrawlRun], settings: Settings, now: datetime) -> list[
     verdicts.append(Verdict("degraded", degraded, detail, latest))
 
     complete = [r for r in runs if r.status in ("complete", "degraded") and r.finished_at is not None]
-    since = _aware(complete[0].finished_at) if complete and complete[0].finished_at else (
-        _aware(runs[-1].started_at) if runs else None)
+    since = complete[0].finished_at if complete and complete[0].finished_at else (
+        runs[-1].started_at if runs else None)
     silent = since is not None and (now - since).total_seconds() > settings.scheduler.silent_after
     what = "no complete crawl since " + since.strftime("%Y-%m-%d %H:%M UTC") if since else ""
     verdicts.append(Verdict("silent", silent, what if silent else "", None))

@@ -27,6 +27,8 @@ from types import TracebackType
 
 import psutil
 
+from crawlers.report import run_dir
+
 LEASE_NAME = "crawl.lease"
 
 
@@ -35,7 +37,7 @@ class LeaseHeld(RuntimeError):
 
 
 def lease_path(data_dir: Path, source_id: str, run_id: str) -> Path:
-    return data_dir / "runs" / source_id / run_id / LEASE_NAME
+    return run_dir(data_dir, source_id, run_id) / LEASE_NAME
 
 
 class RunLease:

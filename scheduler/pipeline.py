@@ -25,6 +25,7 @@ from sqlalchemy import select
 from archive.catalog import Catalog, open_catalog
 from archive.catalog.models import CrawlRun, Program
 from archive.catalog.models import Source as SourceRow
+from archive.catalog.runs import finish, record_report
 from archive.dedup import DedupIndex
 from archive.indexer import register_warc
 from archive.programs import apply_crawl, programs_to_recheck
@@ -140,13 +141,9 @@ def _finish_run(catalog: Catalog, report: CrawlReport, status: str) -> None:
         if run is None:
             return
         run.status = status
-        run.finished_at = datetime.now(UTC)
-        run.pages = sum(report.pages_ok.values())
-        run.pages_failed = sum(report.pages_failed.values())
-        run.items = report.items
-        run.warc_bytes = report.warc_bytes
+        finish(run, datetime.now(UTC))   # start_run's clock, not the report's (see archive.catalog.runs)
+        record_report(run, report.to_dict())
         run.reason = "; ".join(p.message for p in [*report.challenges, *report.problems][:5])
-        run.report = json.loads(json.dumps(report.to_dict(), default=str))
 
 
 def load_items(report: CrawlReport) -> list[dict[str, Any]]:

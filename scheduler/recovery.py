@@ -27,6 +27,8 @@ from sqlalchemy import select
 
 from archive.catalog import Catalog
 from archive.catalog.models import CrawlRun
+from archive.catalog.runs import finish
+from crawlers.report import run_dir
 from scheduler.lease import lease_held, lease_path
 from scheduler.runner import log_tail, salvage_run, signal_group
 from scheduler.settings import Settings
@@ -45,8 +47,7 @@ def run_alive(run: CrawlRun, data_dir: Path) -> bool:
         return False
     try:
         proc = psutil.Process(run.pid)
-        started = run.started_at if run.started_at.tzinfo else run.started_at.replace(tzinfo=UTC)
-        return proc.create_time() <= started.timestamp() or run.id in " ".join(proc.cmdline())
+        return proc.create_time() <= run.started_at.timestamp() or run.id in " ".join(proc.cmdline())
     except psutil.Error:
         return False
 
@@ -61,13 +62,13 @@ def close_interrupted(catalog: Catalog, settings: Settings, run_id: str, reason:
     if lease_held(lease_path(settings.data_dir, source_id, run_id)):
         return   # its crawl process is alive after all (it took the lease since we looked)
     salvaged = salvage_run(settings.spool_dir, source_id, run_id)
-    tail = log_tail(settings.data_dir / "runs" / source_id / run_id / "crawl.log")
+    tail = log_tail(run_dir(settings.data_dir, source_id, run_id) / "crawl.log")
     with catalog.session() as session:
         run = session.get(CrawlRun, run_id)
         if run is None or run.status != "running":
             return
         run.status = "interrupted"
-        run.finished_at = datetime.now(UTC)
+        finish(run, datetime.now(UTC))
         run.reason = reason + (f"; {len(salvaged)} open WARC file(s) salvaged" if salvaged else "")
         run.log_tail = tail
     log.warning("run closed as interrupted: %s", reason, extra={"run_id": run_id, "source": source_id})
@@ -102,8 +103,7 @@ def recover(catalog: Catalog, settings: Settings, *, ours: set[str] | frozenset[
         if run.id in ours or run.host != socket.gethostname():
             continue
         if run_alive(run, settings.data_dir):
-            started = run.started_at if run.started_at.tzinfo else run.started_at.replace(tzinfo=UTC)
-            if now - started > limit and run.pid is not None and _daemon_child(run):   # a killed daemon's orphan
+            if now - run.started_at > limit and run.pid is not None and _daemon_child(run):   # a killed daemon's orphan
                 signal_group(run.pid, signal.SIGKILL)
                 with contextlib.suppress(psutil.Error):
                     psutil.Process(run.pid).wait(10)   # the kernel drops its lease as it goes

@@ -16,6 +16,7 @@ from sqlalchemy import func, inspect, select, text
 from archive.catalog import Catalog, open_catalog
 from archive.catalog.models import CrawlRun, Outbox, Program
 from archive.catalog.models import Source as SourceRow
+from archive.catalog.types import as_utc
 from archive.salvage import open_files
 from crawlers.sources import SourceError, load_sources
 from scheduler.health import current_state
@@ -52,7 +53,7 @@ def next_runs(catalog: Catalog) -> dict[str, str]:
 def _iso(moment: datetime | None) -> str | None:
     if moment is None:
         return None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat(timespec="seconds")
+    return as_utc(moment).isoformat(timespec="seconds")
 
 
 def _run(run: CrawlRun | None) -> dict[str, Any] | None:

@@ -6,7 +6,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
 
 from archive.catalog.db import Catalog
 from archive.catalog.models import Event, Program, ProgramVersion
@@ -37,16 +38,26 @@ def list_programs(catalog: Catalog, *, source: str | None = None, status: str | 
         return list(session.scalars(query))
 
 
+def event_rows() -> Select[Event, Program]:
+    """(event, its programme) rows, the programme None for source health events: callers add their filters,
+    order and limit (the web's and the CLI's event lists, alerts, the feed, the outbox)."""
+    return select(Event, Program).outerjoin(Program, Event.program_id == Program.id)
+
+
+def timeline(session: Session, program_id: int) -> tuple[list[ProgramVersion], list[Event]]:
+    """A programme's versions and events, oldest first."""
+    versions = list(session.scalars(select(ProgramVersion).where(ProgramVersion.program_id == program_id)
+                                    .order_by(ProgramVersion.seen_at, ProgramVersion.id)))
+    events = list(session.scalars(select(Event).where(Event.program_id == program_id).order_by(Event.at, Event.id)))
+    return versions, events
+
+
 def history(catalog: Catalog, source: str, key: str) -> History | None:
     with catalog.read_session() as session:
         program = session.scalar(select(Program).where(Program.source_id == source, Program.key == key))
         if program is None:
             return None
-        versions = list(session.scalars(select(ProgramVersion).where(ProgramVersion.program_id == program.id)
-                                        .order_by(ProgramVersion.seen_at, ProgramVersion.id)))
-        events = list(session.scalars(select(Event).where(Event.program_id == program.id)
-                                      .order_by(Event.at, Event.id)))
-        return History(program, versions, events)
+        return History(program, *timeline(session, program.id))
 
 
 EXPORT_COLUMNS = ("source_id", "key", "title", "status", "first_seen", "last_seen", "removed_at",

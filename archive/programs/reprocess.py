@@ -292,7 +292,7 @@ def forget_history(catalog: Catalog, source_id: str) -> None:
 
 def _when(run: ArchivedRun, stored: CrawlRun | None) -> datetime:
     if stored is not None and stored.finished_at is not None:
-        return stored.finished_at if stored.finished_at.tzinfo else stored.finished_at.replace(tzinfo=UTC)
+        return stored.finished_at
     try:
         return datetime.fromisoformat(run.date.replace("Z", "+00:00"))
     except ValueError:

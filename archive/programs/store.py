@@ -17,6 +17,8 @@ from sqlalchemy.orm import Session
 
 from archive.catalog.db import Catalog
 from archive.catalog.models import CrawlRun, Event, Program, ProgramVersion, Source
+from archive.catalog.runs import finish, record_report
+from archive.catalog.types import as_utc
 from archive.programs.diff import (
     ACTIVE,
     CHANGED,
@@ -126,7 +128,7 @@ def apply_crawl(catalog: Catalog, *, source_id: str, run_id: str, kind: str, rep
         _record_run(session, source_id, run_id, kind, data, len(seen), completeness, now)
         if completeness.complete and kind != "quick":
             source = session.get(Source, source_id)
-            if source is not None and (source.last_complete_at is None or _aware(source.last_complete_at) < now):
+            if source is not None and (source.last_complete_at is None or source.last_complete_at < as_utc(now)):
                 source.last_complete_at = now
         return list(session.scalars(select(Event).where(Event.source_id == source_id, Event.run_id == run_id)
                                     .order_by(Event.id)))
@@ -143,12 +145,6 @@ def _takes_baseline(session: Session, source_id: str, run_id: str, report: Mappi
     if read and (report.get("stop_reason") or "") in ("", "finished"):
         source.baseline_run = run_id
     return True
-
-
-def _aware(moment: datetime) -> datetime:
-    from datetime import UTC
-
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 class _Context:
@@ -292,7 +288,7 @@ class _Context:
 def _record_run(session: Session, source_id: str, run_id: str, kind: str, data: Mapping[str, Any], items: int,
                 completeness: Completeness, now: datetime) -> None:
     run = session.get(CrawlRun, run_id)
-    if run is None:
+    if run is None:   # no one opened it (re-extraction of an old run): the report's times are all there is
         started = _parse_time(data.get("started")) or now
         run = CrawlRun(id=run_id, source_id=source_id, kind=kind, started_at=started)
         session.add(run)
@@ -301,12 +297,9 @@ def _record_run(session: Session, source_id: str, run_id: str, kind: str, data: 
         whole = "degraded" if data.get("degraded") else "complete"  # read all, yet doubtful (crawlers.report)
         run.status = whole if completeness.complete or quick_ok else "incomplete"
     run.reason = "; ".join(completeness.reasons)
-    run.finished_at = _parse_time(data.get("finished")) or run.finished_at or now
-    run.pages = sum((data.get("pages_ok") or {}).values())
-    run.pages_failed = sum((data.get("pages_failed") or {}).values())
-    run.items = items
-    run.warc_bytes = int(data.get("warc_bytes") or 0)
-    run.report = dict(data)
+    if run.finished_at is None:   # the pipeline closed its own runs on start_run's clock: keep that
+        finish(run, _parse_time(data.get("finished")) or now)
+    record_report(run, data, items)
     session.flush()
 
 

@@ -16,11 +16,10 @@ import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 from urllib.parse import quote
 
-from sqlalchemy import select
-
 from archive.catalog import Catalog
-from archive.catalog.models import Capture, Event, Program, Source
-from scheduler.alerts.messages import Alert, alert_from, headline, iso, render_text
+from archive.catalog.models import Event, Source
+from archive.programs.query import event_rows
+from scheduler.alerts.messages import Alert, alerts_from, headline, iso, render_text
 from scheduler.settings import Settings
 
 ATOM = "http://www.w3.org/2005/Atom"
@@ -74,14 +73,10 @@ def atom_feed(catalog: Catalog, settings: Settings, source_id: str | None = None
               *, now: datetime | None = None) -> bytes:
     """The newest ``limit`` events (of ``source_id``, or of all sources) as an Atom document."""
     with catalog.session() as session:
-        query = (select(Event, Program).outerjoin(Program, Event.program_id == Program.id)
-                 .where(Event.backfill.is_(False)).order_by(Event.at.desc(), Event.id.desc()).limit(limit))
+        query = event_rows().where(Event.backfill.is_(False)).order_by(Event.at.desc(), Event.id.desc()).limit(limit)
         if source_id is not None:
             query = query.where(Event.source_id == source_id)
-        rows = session.execute(query).all()
-        record_ids = {r for event, _ in rows for r in (event.before_record_id, event.after_record_id) if r}
-        captures = {c.record_id: c for c in session.scalars(select(Capture).where(Capture.record_id.in_(record_ids)))}
-        alerts = [alert_from(event, program, captures, settings) for event, program in rows]
+        alerts = alerts_from(session, settings, session.execute(query).all())
         source = session.get(Source, source_id) if source_id is not None else None
 
     feed = ET.Element(f"{{{ATOM}}}feed")

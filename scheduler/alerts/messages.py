@@ -12,14 +12,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from archive.catalog.models import Capture, Event, Program
+from archive.catalog.types import as_utc
 from archive.links import record_link, replay_link
+from archive.programs.query import event_rows
 from scheduler.alerts.subscriptions import kind_group
 from scheduler.settings import Settings
 from scheduler.web.signing import signed_link
@@ -30,13 +32,8 @@ _VERBS = {"new": "New programme", "changed": "Changed", "missing": "Missing from
 _MAX_VALUE = 300  # characters of a field value shown in text messages (JSON carries it whole)
 
 
-def utc(moment: datetime) -> datetime:
-    """An aware UTC datetime (SQLite hands back naive datetimes, which the catalog stores as UTC)."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
 def iso(moment: datetime) -> str:
-    return utc(moment).isoformat().replace("+00:00", "Z")
+    return as_utc(moment).isoformat().replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)
@@ -106,22 +103,25 @@ def load_alerts(session: Session, settings: Settings, event_ids: Iterable[int]) 
     ids = sorted(set(event_ids))
     alerts: dict[int, Alert] = {}
     for start in range(0, len(ids), 500):
-        rows = session.execute(select(Event, Program).outerjoin(Program, Event.program_id == Program.id)
-                               .where(Event.id.in_(ids[start:start + 500]))).all()
-        record_ids = {r for event, _ in rows for r in (event.before_record_id, event.after_record_id) if r}
-        captures = {c.record_id: c for c in session.scalars(select(Capture).where(Capture.record_id.in_(record_ids)))}
-        for event, program in rows:
-            alerts[event.id] = alert_from(event, program, captures, settings)
+        rows = session.execute(event_rows().where(Event.id.in_(ids[start:start + 500]))).all()
+        alerts.update((a.event_id, a) for a in alerts_from(session, settings, rows))
     return alerts
 
 
+def alerts_from(session: Session, settings: Settings, rows: Sequence[tuple[Event, Program | None]]) -> list[Alert]:
+    """Alerts for ``event_rows()`` results, in their order, with the captures their evidence links name."""
+    record_ids = {r for event, _ in rows for r in (event.before_record_id, event.after_record_id) if r}
+    captures = {c.record_id: c for c in session.scalars(select(Capture).where(Capture.record_id.in_(record_ids)))}
+    return [alert_from(event, program, captures, settings) for event, program in rows]
+
+
 def alert_from(event: Event, program: Program | None, captures: dict[str, Capture], settings: Settings) -> Alert:
-    return Alert(event_id=event.id, kind=event.kind, source=event.source_id, at=utc(event.at),
+    return Alert(event_id=event.id, kind=event.kind, source=event.source_id, at=event.at,
                  title=(program.title if program is not None and program.title else event.title) or "",
                  summary=event.summary or "", program_key=program.key if program is not None else None,
                  changes=_changes(event.changes),
-                 before=_evidence(event.before_record_id, captures, settings, utc(event.at)),
-                 after=_evidence(event.after_record_id, captures, settings, utc(event.at)), run_id=event.run_id)
+                 before=_evidence(event.before_record_id, captures, settings, event.at),
+                 after=_evidence(event.after_record_id, captures, settings, event.at), run_id=event.run_id)
 
 
 # -- text ---------------------------------------------------------------------------------------------

@@ -49,7 +49,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from archive.catalog import Catalog
-from archive.catalog.models import Event, Outbox, Program, Subscription
+from archive.catalog.models import Event, Outbox, Subscription
+from archive.catalog.types import as_utc
+from archive.programs.query import event_rows
 from scheduler.alerts.channels import Channel, DeliveryError, Message, default_channels
 from scheduler.alerts.messages import (
     Alert,
@@ -60,7 +62,6 @@ from scheduler.alerts.messages import (
     load_alerts,
     render_digest,
     render_text,
-    utc,
 )
 from scheduler.alerts.subscriptions import matches
 from scheduler.settings import Settings
@@ -95,7 +96,7 @@ def backoff(attempts: int) -> timedelta:
 
 def window(mode: str, at: datetime) -> tuple[datetime, datetime]:
     """The UTC hour or day holding ``at``, as (start, end)."""
-    at = utc(at)
+    at = as_utc(at)
     start = at.replace(minute=0, second=0, microsecond=0)
     if mode == "daily":
         start = start.replace(hour=0)
@@ -150,7 +151,7 @@ def enqueue(catalog: Catalog, event_ids: Iterable[int], *, now: datetime | None 
     subscriptions created after the event (a late catch-up must not send a new subscriber old news).
     """
     ids = sorted(set(event_ids))
-    now = utc(now or datetime.now(UTC))
+    now = as_utc(now or datetime.now(UTC))
     created = 0
     with catalog.session() as session:
         subs = list(session.scalars(select(Subscription).where(Subscription.active.is_(True))))
@@ -158,13 +159,13 @@ def enqueue(catalog: Catalog, event_ids: Iterable[int], *, now: datetime | None 
             return 0
         for start in range(0, len(ids), 500):
             rows: list[dict[str, Any]] = []
-            found = session.execute(select(Event, Program).outerjoin(Program, Event.program_id == Program.id)
-                                    .where(Event.id.in_(ids[start:start + 500]), Event.backfill.is_(False)))
+            found = session.execute(event_rows().where(Event.id.in_(ids[start:start + 500]),
+                                                       Event.backfill.is_(False)))
             for event, program in found:
                 for sub in subs:
                     if not matches(sub, event, program):
                         continue
-                    if only_earlier_subscriptions and utc(sub.created_at) > utc(event.at):
+                    if only_earlier_subscriptions and sub.created_at > event.at:
                         continue
                     batch, due = None, now
                     if sub.mode in _WINDOWS:
@@ -186,7 +187,7 @@ def enqueue_missed(catalog: Catalog, *, window: timedelta = MISSED_WINDOW, now: 
     such events behind; the daemon's maintenance pass calls this so their alerts are late, not lost. Only
     subscriptions that existed when the event happened get it; idempotent like :func:`enqueue`.
     """
-    now = utc(now or datetime.now(UTC))
+    now = as_utc(now or datetime.now(UTC))
     with catalog.read_session() as session:
         queued = select(Outbox.id).where(Outbox.event_id == Event.id).exists()
         ids = list(session.scalars(select(Event.id).where(Event.backfill.is_(False), Event.at >= now - window,
@@ -311,7 +312,7 @@ def deliver_due(catalog: Catalog, settings: Settings, now: datetime | None = Non
     that pass. ``stop`` is asked before each message; when it answers true the pass ends cleanly.
     Example: ``deliver_due(catalog, settings)`` after ``enqueue``; ``listwatch alerts deliver --loop``.
     """
-    clock: Callable[[], datetime] = (lambda: utc(now)) if now is not None else (lambda: datetime.now(UTC))
+    clock: Callable[[], datetime] = (lambda: as_utc(now)) if now is not None else (lambda: datetime.now(UTC))
     channels = channels if channels is not None else default_channels(settings.user_agent)
     per_sub: dict[int, list[_Unit]] = {}
     for unit in _due_units(catalog, clock(), limit):

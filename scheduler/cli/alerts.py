@@ -13,7 +13,6 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from archive.catalog import Catalog, open_catalog
 from scheduler.alerts import (
     KINDS,
     MODES,
@@ -25,15 +24,10 @@ from scheduler.alerts import (
     subscribe,
 )
 from scheduler.cli import output
-from scheduler.cli.common import console, err
+from scheduler.cli.common import console, err, opened_catalog
 from scheduler.cli.common import settings_or_exit as _settings
-from scheduler.settings import Settings
 
 app = typer.Typer(help="Alert subscriptions, delivery and feeds.", no_args_is_help=True)
-
-
-def _catalog(settings: Settings) -> Catalog:
-    return open_catalog(settings.catalog)
 
 
 @app.command("subscribe")
@@ -56,7 +50,7 @@ def subscribe_cmd(
     settings = _settings()
     target = sys.stdin.readline().strip() if url == "-" else url
     try:
-        view = subscribe(_catalog(settings), name, target, channel="webhook" if webhook else "apprise",
+        view = subscribe(opened_catalog(settings), name, target, channel="webhook" if webhook else "apprise",
                          sources=source or (), kinds=kind or (), keywords=keyword or (), mode=mode)
     except SubscriptionError as exc:
         err.print(f"[red]subscribe:[/] {exc}")
@@ -69,7 +63,7 @@ def list_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines instead of a table.")] = False,
 ) -> None:
     """List subscriptions (targets shown as scheme and host only). Example: listwatch alerts list."""
-    views = list_subscriptions(_catalog(_settings()))
+    views = list_subscriptions(opened_catalog(_settings()))
     if as_json:
         for v in views:
             print(json.dumps({**asdict(v), "created_at": v.created_at.isoformat()}, ensure_ascii=False))
@@ -90,7 +84,7 @@ def list_cmd(
 def remove_cmd(name: Annotated[str, typer.Argument(help="The subscription's name.")]) -> None:
     """Remove a subscription and its queued deliveries. Example: listwatch alerts remove research."""
     try:
-        remove_subscription(_catalog(_settings()), name)
+        remove_subscription(opened_catalog(_settings()), name)
     except SubscriptionError as exc:
         err.print(f"[red]remove:[/] {exc}")
         raise typer.Exit(2) from None
@@ -112,7 +106,7 @@ def deliver_cmd(
     settings = _settings()
     if loop:  # a long-running deliverer logs like the daemon: at the log_level setting unless -v/-q say otherwise
         output.apply(default=settings.log_level)
-    catalog = _catalog(settings)
+    catalog = opened_catalog(settings)
     stopping = threading.Event()
     if loop:
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -133,5 +127,5 @@ def feed_cmd(
 ) -> None:
     """Print the Atom feed of recent events. Example: listwatch alerts feed --source demo-mofcom > feed.xml."""
     settings = _settings()
-    sys.stdout.buffer.write(atom_feed(_catalog(settings), settings, source, limit))
+    sys.stdout.buffer.write(atom_feed(opened_catalog(settings), settings, source, limit))
     sys.stdout.buffer.flush()

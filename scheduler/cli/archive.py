@@ -18,10 +18,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy import func, select
 
-from archive.catalog import open_catalog
+from archive.catalog import Catalog
 from archive.catalog.models import WarcFile
-from archive.storage import StorageError, open_storage
-from scheduler.cli.common import console, err, print_json, settings_or_exit
+from archive.storage import Storage, StorageError
+from scheduler.cli.common import console, err, opened_archive, opened_catalog, print_json, settings_or_exit
+from scheduler.settings import Settings
 
 app = typer.Typer(help="Store, verify and re-index the archive.", no_args_is_help=True)
 
@@ -40,15 +41,9 @@ def _progress(title: str) -> Iterator[Callable[[int, int, str], None]]:
         yield update
 
 
-def _open() -> tuple[Any, Any, Any]:
+def _open() -> tuple[Settings, Catalog, Storage]:
     settings = settings_or_exit()
-    try:
-        catalog = open_catalog(settings.catalog)
-        storage = open_storage(settings)
-    except StorageError as exc:
-        err.print(f"[red]storage:[/] {exc}")
-        raise typer.Exit(2) from None
-    return settings, catalog, storage
+    return (settings, *opened_archive(settings))
 
 
 def _summary(title: str, **counts: int) -> None:
@@ -154,7 +149,7 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON inst
     Example: listwatch archive status --json
     """
     settings = settings_or_exit()
-    catalog = open_catalog(settings.catalog)
+    catalog = opened_catalog(settings)
     from archive.spool import closed_warcs
 
     with catalog.session() as session:
@@ -180,9 +175,8 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON inst
     console.print(f"spool {settings.spool_dir}: {len(closed_warcs(settings.spool_dir))} closed WARC files "
                   f"({len(unregistered)} not yet in the catalog)")
     if oldest is not None:
-        moment = oldest if oldest.tzinfo else oldest.replace(tzinfo=UTC)
-        age = datetime.now(UTC) - moment
-        console.print(f"oldest unsynced: {moment:%Y-%m-%d %H:%M:%S} UTC ({age.total_seconds() / 3600:.1f} h ago)")
+        age = datetime.now(UTC) - oldest
+        console.print(f"oldest unsynced: {oldest:%Y-%m-%d %H:%M:%S} UTC ({age.total_seconds() / 3600:.1f} h ago)")
     catalog.dispose()
 
 

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 
 from scheduler.settings import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from archive.catalog import Catalog
+    from archive.storage import Storage
 
 console = Console()
 err = Console(stderr=True)
@@ -20,6 +25,25 @@ def settings_or_exit() -> Settings:
     except SettingsError as exc:
         err.print(f"[red]settings:[/] {exc}", highlight=False)
         raise typer.Exit(2) from None
+
+
+def opened_catalog(settings: Settings) -> Catalog:
+    """The catalog the settings name, migrated to the current schema."""
+    from archive.catalog import open_catalog  # imported on use: commands that need no catalog start faster
+
+    return open_catalog(settings.catalog)
+
+
+def opened_archive(settings: Settings) -> tuple[Catalog, Storage]:
+    """The catalog and the WARC store; exit 2 with the store's own explanation when it cannot be opened."""
+    from archive.storage import StorageError, open_storage
+
+    catalog = opened_catalog(settings)
+    try:
+        return catalog, open_storage(settings)
+    except StorageError as exc:
+        catalog.dispose()
+        raise fail("store", str(exc)) from None
 
 
 def valid_list(known: Iterable[str]) -> str:
@@ -50,7 +74,6 @@ def known_source_ids(settings: Settings) -> set[str]:
     """Source ids in the sources directory and in the catalog (a source may be archived but retired)."""
     from sqlalchemy import select
 
-    from archive.catalog import open_catalog
     from archive.catalog.models import Source as SourceRow
     from crawlers.sources import ID_PATTERN, SourceError, load_sources
 
@@ -61,7 +84,7 @@ def known_source_ids(settings: Settings) -> set[str]:
         import re
 
         found |= {p.stem for p in settings.sources_dir.glob("*.y*ml") if re.match(ID_PATTERN, p.stem)}
-    with open_catalog(settings.catalog).read_session() as session:
+    with opened_catalog(settings).read_session() as session:
         found |= set(session.scalars(select(SourceRow.id)))
     return found
 

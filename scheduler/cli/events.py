@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from scheduler.cli.common import check_source, console, err, fit, settings_or_exit
+from scheduler.cli.common import check_source, console, err, fit, opened_catalog, settings_or_exit
 
 app = typer.Typer()
 
@@ -28,12 +28,11 @@ def events(
 
     Example: ``listwatch events --kind changed --since 2026-03-01 --json``.
     """
-    from archive.catalog import open_catalog
     from scheduler.web.data import BadFilter, EventQuery, list_events
 
     settings = settings_or_exit()
     check_source(settings, source)
-    catalog = open_catalog(settings.catalog)
+    catalog = opened_catalog(settings)
     try:
         rows, more = list_events(catalog, EventQuery(source=source, kind=kind, since=since, until=until,
                                                      include_backfill=backfill, per_page=limit))

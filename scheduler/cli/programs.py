@@ -10,9 +10,19 @@ from typing import Annotated
 
 import typer
 
-from archive.catalog.db import Catalog, open_catalog
+from archive.catalog.db import Catalog
 from archive.catalog.models import Program
-from scheduler.cli.common import check_choice, check_source, console, fail, fit, print_json, settings_or_exit
+from scheduler.cli.common import (
+    check_choice,
+    check_source,
+    console,
+    fail,
+    fit,
+    opened_archive,
+    opened_catalog,
+    print_json,
+    settings_or_exit,
+)
 
 app = typer.Typer(help="Programme records: list, search, history, export, re-extraction.", no_args_is_help=True)
 STATUSES = ("active", "missing", "removed")
@@ -27,7 +37,7 @@ def _catalog(source: str | None = None, status: str | None = None) -> Catalog:
     settings = settings_or_exit()
     check_choice("--status", status, STATUSES)
     check_source(settings, source)
-    return open_catalog(settings.catalog)
+    return opened_catalog(settings)
 
 
 def _table(rows: list[Program], title: str) -> None:
@@ -168,10 +178,9 @@ def reprocess(source: Annotated[str, typer.Argument(help="Source id (in the sour
 
     settings = settings_or_exit()
     src = _resolve_source(source, settings)
-    from archive.storage import open_storage
-
-    result = run(open_catalog(settings.catalog), src, spool_dir=settings.spool_dir, store_dir=settings.store_path,
-                 runs_dir=settings.data_dir / "runs", storage=open_storage(settings),
+    catalog, storage = opened_archive(settings)
+    result = run(catalog, src, spool_dir=settings.spool_dir, store_dir=settings.store_path,
+                 runs_dir=settings.data_dir / "runs", storage=storage,
                  missing_runs_to_remove=settings.scheduler.missing_runs_to_remove)
     events = ", ".join(f"{n} {kind}" for kind, n in sorted(result.events.items())) or "no events"
     console.print(f"{src.id}: {len(result.runs)} run(s) from {result.warc_files} WARC file(s) replayed; "
@@ -195,7 +204,7 @@ def rekey(source: Annotated[str, typer.Argument(help="Source id (in the sources 
 
     settings = settings_or_exit()
     src = _resolve_source(source, settings)
-    result = run(open_catalog(settings.catalog), src, also_host or [], dry_run=dry_run)
+    result = run(opened_catalog(settings), src, also_host or [], dry_run=dry_run)
     verb = "would re-key" if dry_run else "re-keyed"
     console.print(f"{src.id}: {verb} {result.rekeyed} of {result.programmes} programme(s), "
                   f"merging {result.merged} duplicate(s)")

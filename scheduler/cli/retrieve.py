@@ -18,24 +18,19 @@ from typing import Annotated
 
 import typer
 
-from archive.catalog import Catalog, open_catalog
+from archive.catalog import Catalog
 from archive.cdx import QueryError, format_entries, query_captures
 from archive.retrieval import NotFound, RecordIntegrityError, read_payload, read_record, screenshot
-from archive.storage import Storage, StorageError, open_storage
+from archive.storage import Storage, StorageError
 from archive.wacz import ExportError, export_wacz
-from scheduler.cli.common import check_choice, check_source, console, err, fail
+from scheduler.cli.common import check_choice, check_source, console, err, fail, opened_archive, opened_catalog
 from scheduler.cli.common import settings_or_exit as _settings
 
 app = typer.Typer()
 
 
 def _open() -> tuple[Catalog, Storage]:
-    settings = _settings()
-    try:
-        return open_catalog(settings.catalog), open_storage(settings)
-    except StorageError as exc:
-        err.print(f"[red]store:[/] {exc}")
-        raise typer.Exit(2) from None
+    return opened_archive(_settings())
 
 
 def _fail(exc: Exception) -> typer.Exit:
@@ -142,7 +137,7 @@ def replay(
     from scheduler.replay import ReplayError, serve
 
     settings = _settings()
-    catalog = open_catalog(settings.catalog)
+    catalog = opened_catalog(settings)
     base = f"http://{host}:{port if port is not None else settings.replay.port}/archive/"
     console.print(f"pywb replay of the archive at [bold]{base}[/]<timestamp>/<url> (Ctrl-C stops)")
     try:

@@ -15,7 +15,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from archive.catalog import Catalog
-from archive.catalog.models import Capture, CrawlRun, Event, Program, ProgramVersion, Source
+from archive.catalog.models import Capture, CrawlRun, Event, Program, Source
+from archive.catalog.types import as_utc
+from archive.programs.query import event_rows, timeline
 from archive.programs.search import text_conditions
 
 STATUSES = ("active", "missing", "removed")
@@ -33,7 +35,7 @@ class BadFilter(ValueError):
 def iso(moment: datetime | None) -> str | None:
     if moment is None:
         return None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC).isoformat(timespec="seconds")
+    return as_utc(moment).isoformat(timespec="seconds")
 
 
 def _day(value: str | None, name: str) -> str | None:
@@ -139,9 +141,7 @@ def programme_history(catalog: Catalog, programme_id: int) -> ProgrammeHistory |
         p = session.get(Program, programme_id)
         if p is None:
             return None
-        versions = list(session.scalars(select(ProgramVersion).where(ProgramVersion.program_id == p.id)
-                                        .order_by(ProgramVersion.seen_at, ProgramVersion.id)))
-        events = list(session.scalars(select(Event).where(Event.program_id == p.id).order_by(Event.at, Event.id)))
+        versions, events = timeline(session, p.id)
         ids = {r for v in versions for r in (v.listing_record_id, v.detail_record_id) if r}
         ids |= {r for e in events for r in (e.before_record_id, e.after_record_id) if r}
         captures = captures_by_record(session, ids)
@@ -212,8 +212,7 @@ class EventQuery:
 def list_events(catalog: Catalog, query: EventQuery) -> tuple[list[dict[str, Any]], bool]:
     """Events newest first (backfill left out unless asked for), one page, and whether more follow."""
     query.check()
-    stmt = (select(Event, Program).outerjoin(Program, Event.program_id == Program.id)
-            .order_by(Event.at.desc(), Event.id.desc()))
+    stmt = event_rows().order_by(Event.at.desc(), Event.id.desc())
     if query.source:
         stmt = stmt.where(Event.source_id == query.source)
     if query.kind:

@@ -19,9 +19,10 @@ from typing import Any
 from sqlalchemy import select
 
 from archive.catalog import Catalog
-from archive.catalog.models import Capture, Event, Program, ProgramVersion
+from archive.catalog.models import Capture, Program
 from archive.indexer import cdxj_lines
 from archive.pages import PAGES_HEADER
+from archive.programs.query import timeline
 from archive.retrieval import NotFound, read_payload, read_record
 from archive.storage.base import Storage
 from archive.wacz import SOFTWARE, WACZ_VERSION, _bytes_member, _resource, _write
@@ -37,9 +38,10 @@ def evidence_records(catalog: Catalog, storage: Storage, programme_id: int) -> t
         if programme is None:
             raise BadFilter(f"no programme with id {programme_id}")
         ids = set()
-        for v in session.scalars(select(ProgramVersion).where(ProgramVersion.program_id == programme_id)):
+        versions, events = timeline(session, programme_id)
+        for v in versions:
             ids |= {v.listing_record_id, v.detail_record_id}
-        for e in session.scalars(select(Event).where(Event.program_id == programme_id)):
+        for e in events:
             ids |= {e.before_record_id, e.after_record_id}
         ids.discard(None)
         captures = list(session.scalars(select(Capture).where(Capture.record_id.in_(sorted(ids)))))  # type: ignore[arg-type]
