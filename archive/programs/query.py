@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from archive.catalog.db import Catalog
 from archive.catalog.models import Event, Program, ProgramVersion
+from archive.programs.search import text_conditions
 
 
 @dataclass
@@ -22,20 +23,18 @@ class History:
 
 def list_programs(catalog: Catalog, *, source: str | None = None, status: str | None = None,
                   text: str | None = None, limit: int | None = None) -> list[Program]:
-    """Programmes, newest first seen first. ``text``: case-insensitive substring of the title or any field
-    value (``LIKE`` over ``programs.search_text``; a first cut, FTS5/tsvector later)."""
+    """Programmes, newest first seen first. ``text``: words that must all appear, case-insensitively, in the
+    title, a field value or an attachment name: the web's search (:mod:`archive.programs.search`, FTS5
+    trigram on SQLite, pg_trgm on PostgreSQL), so both find the same programmes."""
     query = select(Program).order_by(Program.first_seen.desc(), Program.id.desc())
     if source:
         query = query.where(Program.source_id == source)
     if status:
         query = query.where(Program.status == status)
-    for word in (text or "").lower().split():
-        escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        query = query.where(Program.search_text.like(f"%{escaped}%", escape="\\"))
-    if limit:
-        query = query.limit(limit)
     with catalog.read_session() as session:
-        return list(session.scalars(query))
+        if text and text.strip():
+            query = query.where(*text_conditions(text, catalog.engine.dialect.name, session))
+        return list(session.scalars(query.limit(limit) if limit else query))
 
 
 def event_rows() -> Select[Event, Program]:

@@ -73,7 +73,7 @@ def list_cmd(source: SourceOpt = None, status: StatusOpt = None, limit: LimitOpt
 def search(text: Annotated[str, typer.Argument(help="Words that must all appear in the title or a field.")],
            source: SourceOpt = None, status: StatusOpt = None, limit: LimitOpt = 200,
            as_json: JsonOpt = False) -> None:
-    """Search titles and fields (case-insensitive substrings).
+    """Search titles, fields and attachment names (case-insensitive substrings, every word): the web's search.
 
     Example: listwatch programs search 杂交水稻
     """
