@@ -52,7 +52,6 @@ log = logging.getLogger(__name__)
 JOB_TABLE = "listwatch_jobs"
 KINDS = ("quick", "full")
 WATCH_SOURCES = 2.0
-DELIVERY_PASSES = 3
 
 
 def make_trigger(spec: str, jitter: int) -> BaseTrigger:
@@ -112,7 +111,8 @@ class Daemon:
         self.scheduler = BackgroundScheduler(
             jobstores={"default": SQLAlchemyJobStore(engine=self.catalog.engine, tablename=JOB_TABLE),
                        "internal": MemoryJobStore()},
-            executors={"default": ThreadPoolExecutor(workers), "internal": ThreadPoolExecutor(2 + DELIVERY_PASSES)},
+            executors={"default": ThreadPoolExecutor(workers),
+                       "internal": ThreadPoolExecutor(2 + settings.scheduler.deliver_passes)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None}, timezone=UTC)
 
     # -- life cycle ---------------------------------------------------------------------------------
@@ -132,7 +132,7 @@ class Daemon:
         s = self.settings.scheduler
         # Overlapping delivery passes: a pass busy with a slow endpoint does not hold the others' alerts back
         # (a subscription being sent to is left to the pass that has it; see alerts.outbox).
-        self._internal(self.deliver_alerts, s.deliver_interval, "deliver", instances=DELIVERY_PASSES)
+        self._internal(self.deliver_alerts, s.deliver_interval, "deliver", instances=s.deliver_passes)
         self._internal(self.maintenance, s.maintenance_interval, "maintenance")
         self._internal(self.watch_sources, WATCH_SOURCES, "watch-sources")
         if s.metrics_port:

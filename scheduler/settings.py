@@ -87,6 +87,17 @@ class SchedulerSettings(_Section):
     stop_grace: int = Field(60, ge=0, description="On SIGTERM/SIGINT, seconds running crawls get to finish.")
     kill_grace: int = Field(15, ge=1, description="Seconds between SIGTERM and SIGKILL of a crawl process.")
     deliver_interval: float = Field(5.0, gt=0, description="Seconds between alert delivery passes of `run`.")
+    deliver_budget: float = Field(
+        120.0, ge=1, description="Seconds one subscription may take in one delivery pass; its other messages wait "
+                                 "for the next pass, so a slow endpoint delays only its own alerts.")
+    deliver_threads: int = Field(8, ge=1, le=64, description="Subscriptions served side by side in one delivery pass.")
+    deliver_passes: int = Field(
+        3, ge=1, le=16, description="Delivery passes of `run` that may overlap: a pass held up by a slow endpoint "
+                                    "does not keep the other subscriptions' alerts waiting.")
+    deliver_lease: float = Field(
+        300.0, gt=30, description="Seconds a message being sent stays reserved for its sender; after a crash it is "
+                                  "retried once this has passed. Must exceed the 30 s send timeout, or a slow send "
+                                  "could be sent twice.")
     maintenance_interval: float = Field(
         60.0, gt=0, description="Seconds between `run`'s housekeeping: health, spool sync retry, source reload.")
 

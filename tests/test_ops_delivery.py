@@ -11,6 +11,7 @@ import socket
 import threading
 from collections import Counter
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from alerts_support import T0, Endpoint, add_event
@@ -21,7 +22,7 @@ from archive.catalog import Catalog
 from archive.catalog.models import Outbox
 from scheduler.alerts import deliver_due, enqueue, subscribe
 from scheduler.alerts.channels import AppriseChannel, DeliveryError, Message, WebhookChannel
-from scheduler.settings import Settings
+from scheduler.settings import Settings, SettingsError, load_settings
 
 
 def test_a_slow_webhook_delays_only_itself(catalog: Catalog, settings: Settings) -> None:
@@ -125,3 +126,35 @@ def test_a_trickling_answer_hits_the_total_deadline(kind: str) -> None:
             channel.send(target, Message(title="t", body="b", payload={"x": 1}, delivery_id="d"))
     finally:
         trickle.stop()
+
+
+def test_the_delivery_budget_setting_bounds_one_pass(tmp_path: Path, catalog: Catalog) -> None:
+    settings = load_settings(tmp_path / "none.yaml", data_dir=tmp_path, catalog_url=catalog.url,
+                             scheduler={"deliver_budget": 1.5, "deliver_threads": 1})
+    slow = Endpoint(delay=1.0).start()
+    try:
+        subscribe(catalog, "slow", f"http://{slow.url}/hook", channel="webhook")
+        ids = [add_event(catalog, title=f"研修班 {n}", at=T0 + timedelta(minutes=n)) for n in range(6)]
+        enqueue(catalog, ids, now=T0)
+        first = deliver_due(catalog, settings, T0 + timedelta(minutes=10))
+        # the budget is checked before each send: one or two answers fit in 1.5 s, never all six (default 120 s)
+        assert 1 <= first.messages <= 2 and len(slow.received) == first.messages
+        with catalog.session() as session:
+            assert Counter(r.state for r in session.scalars(select(Outbox)))["pending"] == 6 - first.messages
+    finally:
+        slow.stop()
+
+
+@pytest.mark.parametrize(("yaml_text", "named"), [
+    ("scheduler:\n  deliver_lease: 10\n", "scheduler.deliver_lease"),
+    ("scheduler:\n  deliver_threads: 0\n", "scheduler.deliver_threads"),
+    ("scheduler:\n  deliver_passes: many\n", "scheduler.deliver_passes"),
+    ("scheduler:\n  deliver_budget: -1\n", "scheduler.deliver_budget"),
+])
+def test_bad_delivery_settings_are_refused_naming_the_setting(tmp_path: Path, yaml_text: str, named: str) -> None:
+    path = tmp_path / "listwatch.yaml"
+    path.write_text(yaml_text, encoding="utf-8")
+    with pytest.raises(SettingsError) as caught:
+        load_settings(path)
+    message = str(caught.value)
+    assert str(path) in message and named in message, message

@@ -7,7 +7,7 @@ Immediate rows are due at once; digest rows carry a ``batch`` id (``hourly:2026-
 the UTC hour or day of the event) and are due when that window closes.
 
 **Deliver.** :func:`deliver_due` serves subscriptions side by side (a bounded thread pool; each subscription
-in order, for at most ``CHANNEL_BUDGET`` seconds a pass, each send with a total deadline), so one slow or dead
+in order, for at most ``scheduler.deliver_budget`` seconds a pass, each send with a total deadline), so one slow or dead
 endpoint delays only its own messages. Each subscription's due rows go one *unit* at a time (an immediate row,
 or all due rows of one subscription's batch, which become one digest message):
 
@@ -68,10 +68,7 @@ from scheduler.settings import Settings
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(minutes=5)
 MISSED_WINDOW = timedelta(days=1)   # how far back enqueue_missed looks for events never queued
-CHANNEL_BUDGET = 120.0   # seconds one subscription may take in one pass; the rest of its messages wait
-DELIVERY_THREADS = 8     # subscriptions served at once
 MAX_ATTEMPTS = 20
 BACKOFF_FIRST = timedelta(seconds=30)
 BACKOFF_CAP = timedelta(hours=1)
@@ -300,14 +297,15 @@ def _settle_failed(catalog: Catalog, name: str, ids: Iterable[int], error: str, 
 
 
 def deliver_due(catalog: Catalog, settings: Settings, now: datetime | None = None, *,
-                channels: dict[str, Channel] | None = None, lease: timedelta = LEASE,
+                channels: dict[str, Channel] | None = None, lease: timedelta | None = None,
                 max_attempts: int = MAX_ATTEMPTS, stop: Callable[[], bool] | None = None,
-                limit: int = 1000, channel_budget: float = CHANNEL_BUDGET,
-                threads: int = DELIVERY_THREADS) -> DeliveryStats:
+                limit: int = 1000, channel_budget: float | None = None,
+                threads: int | None = None) -> DeliveryStats:
     """Send every outbox row due at ``now`` (default: the clock, read afresh for each message).
 
     Subscriptions are served side by side (up to ``threads`` at once), each in order, each for at most
-    ``channel_budget`` seconds per pass, and each send has a total deadline (the channel's): a slow or dead
+    ``channel_budget`` seconds per pass (``lease``, ``channel_budget``, ``threads``: the ``scheduler.deliver_*``
+    settings unless given), and each send has a total deadline (the channel's): a slow or dead
     endpoint delays only its own subscription. A subscription with a send in flight in another pass is left to
     that pass. ``stop`` is asked before each message; when it answers true the pass ends cleanly.
     Example: ``deliver_due(catalog, settings)`` after ``enqueue``; ``listwatch alerts deliver --loop``.
@@ -320,12 +318,15 @@ def deliver_due(catalog: Catalog, settings: Settings, now: datetime | None = Non
     stats = DeliveryStats()
     if not per_sub:
         return stats
+    knobs = settings.scheduler
+    held = lease if lease is not None else timedelta(seconds=knobs.deliver_lease)
+    budget = channel_budget if channel_budget is not None else knobs.deliver_budget
 
     def serve(units: list[_Unit]) -> DeliveryStats:
-        return _deliver_subscription(catalog, settings, units, clock, channels, lease, max_attempts, stop,
-                                     time.monotonic() + channel_budget)
+        return _deliver_subscription(catalog, settings, units, clock, channels, held, max_attempts, stop,
+                                     time.monotonic() + budget)
 
-    with ThreadPoolExecutor(max_workers=max(1, min(threads, len(per_sub))),
+    with ThreadPoolExecutor(max_workers=max(1, min(threads or knobs.deliver_threads, len(per_sub))),
                             thread_name_prefix="listwatch-deliver") as pool:
         for done in pool.map(serve, per_sub.values()):
             stats.messages += done.messages

@@ -95,9 +95,10 @@ def remove_cmd(name: Annotated[str, typer.Argument(help="The subscription's name
 def deliver_cmd(
     loop: Annotated[bool, typer.Option("--loop", help="Keep delivering until SIGTERM/SIGINT.")] = False,
     interval: Annotated[float, typer.Option(help="Seconds between passes with --loop.", min=0.05)] = 5.0,
-    lease: Annotated[float, typer.Option(
+    lease: Annotated[float | None, typer.Option(
         help="Seconds a message being sent stays reserved for this process; after a crash, it is retried "
-             "once this has passed. Keep it well above the 30 s send timeout.", min=1)] = 300.0,
+             "once this has passed (default: the scheduler.deliver_lease setting). Keep it well above the 30 s "
+             "send timeout.", min=1)] = None,
 ) -> None:
     """Send queued alerts that are due (once, or continuously with --loop).
 
@@ -112,7 +113,8 @@ def deliver_cmd(
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stopping.set())
     while True:
-        stats = deliver_due(catalog, settings, stop=stopping.is_set, lease=timedelta(seconds=lease))
+        stats = deliver_due(catalog, settings, stop=stopping.is_set,
+                            lease=timedelta(seconds=lease) if lease is not None else None)
         if stats.messages or stats.failures or stats.dead or not loop:
             console.print(f"alerts: {stats.messages} messages sent ({stats.rows} events), "
                           f"{stats.failures} failed, {stats.dead} given up")
