@@ -1,7 +1,8 @@
 """Run listing crawls in this process (one Scrapy CrawlerProcess; one process per call).
 
 A Twisted reactor cannot restart, so callers that crawl repeatedly run each crawl in a subprocess
-(``listwatch crawl``); this module is what that subprocess executes.
+(``listwatch crawl``) or in a long-lived crawl host whose reactor keeps running (:mod:`scheduler.crawlhost`,
+which uses :func:`make_crawler` and :func:`load_report`); this module is what those processes execute.
 """
 
 from __future__ import annotations
@@ -135,21 +136,33 @@ def run_crawls(jobs: list[CrawlJob], options: CrawlOptions,
     base.set("LOG_INSTALL_ROOT_HANDLER", not logging.getLogger().handlers, priority="cmdline")
     process = CrawlerProcess(base)
     for job in jobs:
-        crawler = Crawler(ListingSpider, crawl_settings(job.source, job.run_id, options))
-        crawler.listwatch_dedup = options.dedup  # type: ignore[attr-defined]  # not a setting: settings are copied
+        crawler = make_crawler(job, options)
         if watch is not None:
             watch(crawler, job.source.id)
-        process.crawl(crawler, source=job.source, run_id=job.run_id, kind=job.kind, recheck=job.recheck,
-                      known=job.known)
+        process.crawl(crawler, **spider_arguments(job))
     process.start()
-    reports = []
-    for job in jobs:
-        _, run_dir = run_paths(options, job.source.id, job.run_id)
-        report_path = run_dir / "run.json"
-        if report_path.exists():
-            reports.append(CrawlReport.load(report_path))
-        else:  # the spider never opened (e.g. a broken hook): say so instead of losing the run
-            failed = CrawlReport(job.source.id, job.run_id, kind=job.kind, stop_reason="failed to start")
-            failed.save(report_path)
-            reports.append(failed)
-    return reports
+    return [load_report(job, options) for job in jobs]
+
+
+def make_crawler(job: CrawlJob, options: CrawlOptions) -> Crawler:
+    """The Scrapy crawler of one job (not started); also what a long-lived crawl host starts in its reactor."""
+    crawler = Crawler(ListingSpider, crawl_settings(job.source, job.run_id, options))
+    crawler.listwatch_dedup = options.dedup  # type: ignore[attr-defined]  # not a setting: settings are copied
+    return crawler
+
+
+def spider_arguments(job: CrawlJob) -> dict[str, Any]:
+    return {"source": job.source, "run_id": job.run_id, "kind": job.kind, "recheck": job.recheck,
+            "known": job.known}
+
+
+def load_report(job: CrawlJob, options: CrawlOptions) -> CrawlReport:
+    """The report a finished crawl saved, or a "failed to start" one when the spider never opened."""
+    _, run_dir = run_paths(options, job.source.id, job.run_id)
+    report_path = run_dir / "run.json"
+    if report_path.exists():
+        return CrawlReport.load(report_path)
+    # the spider never opened (e.g. a broken hook): say so instead of losing the run
+    failed = CrawlReport(job.source.id, job.run_id, kind=job.kind, stop_reason="failed to start")
+    failed.save(report_path)
+    return failed

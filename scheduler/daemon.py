@@ -159,6 +159,7 @@ class Daemon:
         deadline = self.stop_at + s.kill_grace + 10
         while self.active and time.monotonic() < deadline:
             time.sleep(0.2)
+        self.runner.close()   # the crawl hosts, once their runs have ended
         Daemon.current = None
         log.info("stopped")
 

@@ -67,8 +67,7 @@ def crawl_and_ingest(settings: Settings, sources: list[Source], *, kind: str = "
     """Crawl sources side by side in this process, then ingest each crawl (``watch``: see ``run_crawls``)."""
     catalog = open_catalog(settings.catalog)
     storage = open_storage(settings)
-    jobs = [CrawlJob(source, run_id or new_run_id(), kind, _recheck(catalog, source, kind),
-                     known=known_keys(catalog, source.id)) for source in sources]
+    jobs = [prepare_job(catalog, source, run_id or new_run_id(), kind) for source in sources]
     with contextlib.ExitStack() as leases:
         for job in jobs:   # the lease first: from the moment the row says running, the run is visibly ours
             leases.enter_context(RunLease(lease_path(settings.data_dir, job.source.id, job.run_id)))
@@ -79,6 +78,11 @@ def crawl_and_ingest(settings: Settings, sources: list[Source], *, kind: str = "
         store(settings, catalog, storage, outcomes)
     health.check_sources(catalog, settings, [source.id for source in sources])
     return outcomes
+
+
+def prepare_job(catalog: Catalog, source: Source, run_id: str, kind: str) -> CrawlJob:
+    """The crawl job of one source: known pages to re-check (full sweeps) and the known keys (quick checks)."""
+    return CrawlJob(source, run_id, kind, _recheck(catalog, source, kind), known=known_keys(catalog, source.id))
 
 
 def known_keys(catalog: Catalog, source_id: str) -> Callable[[list[str]], set[str]]:

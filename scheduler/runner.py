@@ -1,6 +1,26 @@
-"""One crawl in its own process, with a hard time limit and a memory limit.
+"""One scheduled crawl with a hard time limit and a memory limit: in a crawl host, or in its own process.
 
-:class:`CrawlRunner` records the run (``crawl_runs`` row, status running) *before* starting::
+Static (non-browser) sources run in long-lived crawl hosts (:mod:`scheduler.hostpool`, :mod:`scheduler.crawlhost`)
+when ``crawl_hosts`` > 0 (the default): a crawl subprocess spends 2.5–4 CPU-seconds starting Python, Scrapy and
+the catalog, several times what an unchanged quick check costs, so one process per check capped a 2-core machine
+near 300 sources per 15 minutes. Browser-rendered sources keep one process per crawl: each starts its own
+Chromium anyway (so the interpreter start-up is a small part of its cost), and a process of its own lets a
+browser crash, leak or hang be attributed, limited and killed with its process group without touching
+anybody else's crawl. ``crawl_hosts: 0`` sends every source through its own process, as before.
+
+In a host, the run is recorded (row ``running``) before it is sent; the host takes the run's lease, crawls,
+ingests and reports. The limits are the same as for a process: past ``crawl_timeout`` (or past the stop grace
+when the scheduler stops) the host is asked to stop that crawl (Scrapy closes the spider, its WARC closes, what
+was captured is ingested, the run ends failed/interrupted with the reason); a crawl that has not ended
+``kill_grace`` seconds later gets its host killed. The host pool also kills a host over ``crawl_memory_mb``
+resident (its whole tree) or whose event loop stops answering. When a host dies, each run it held ends with a
+reason naming the host and what happened, and its ``.open`` WARCs are salvaged. Isolation of a bad source: the
+run that made its host be killed (it would not stop) is failed; a run that was in the host at the same time
+(a co-tenant: not known to be at fault) is closed ``interrupted`` and **retried once, alone, in its own
+process**, where the process limits attribute any failure to the right source. A host lost while running only
+one run fails that run, with no retry.
+
+Own process: :class:`CrawlRunner` records the run (``crawl_runs`` row, status running) *before* starting::
 
     python -m scheduler crawl SOURCE_FILE --run-id ID --kind quick|full --json
 
@@ -35,6 +55,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psutil
 
@@ -45,6 +66,9 @@ from crawlers.run import new_run_id
 from crawlers.sources import Source
 from scheduler.pipeline import start_run
 from scheduler.settings import Settings
+
+if TYPE_CHECKING:
+    from scheduler.hostpool import HostPool, Ticket
 
 log = logging.getLogger(__name__)
 POLL = 0.25
@@ -68,6 +92,7 @@ class RunResult:
     items: int = 0
     warc_bytes: int = 0
     report: dict[str, object] = field(default_factory=dict)
+    retry_alone: bool = False     # a co-tenant of a lost crawl host: to be run again in its own process
 
 
 def crawl_command(source_path: Path, run_id: str, kind: str) -> list[str]:
@@ -140,7 +165,8 @@ def salvage_run(spool_dir: Path, source_id: str, run_id: str) -> list[Salvaged]:
 
 
 class CrawlRunner:
-    """Runs crawls as subprocesses. ``stopping`` set → each crawl gets until ``stop_deadline()`` to finish."""
+    """Runs crawls in crawl hosts or subprocesses (see above). ``stopping`` set → each crawl gets until
+    ``stop_deadline()`` to finish. Thread-safe: scheduler and worker threads call :meth:`run` at once."""
 
     def __init__(self, settings: Settings, catalog: Catalog, *, stopping: threading.Event | None = None,
                  stop_deadline: Callable[[], float | None] = lambda: None) -> None:
@@ -148,18 +174,91 @@ class CrawlRunner:
         self.catalog = catalog
         self.stopping = stopping or threading.Event()
         self.stop_deadline = stop_deadline
+        self.pool: HostPool | None = None
+        if settings.scheduler.crawl_hosts > 0:
+            from scheduler.hostpool import HostPool  # imports this module: import here, not at the top
+
+            self.pool = HostPool(settings)
+
+    def close(self) -> None:
+        """Stop the crawl hosts (the scheduler is stopping; their runs have ended or been stopped)."""
+        if self.pool is not None:
+            self.pool.close()
 
     def run(self, source: Source, source_path: Path, kind: str, run_id: str | None = None) -> RunResult:
+        """Crawl and ingest one source now; returns how the run ended (for a co-tenant of a lost crawl host,
+        how its retry alone ended)."""
         run_id = run_id or new_run_id()
+        if self.pool is None or source.render.mode == "browser":
+            return self._run_process(source, source_path, kind, run_id)
+        result = self._run_hosted(source, source_path, kind, run_id)
+        if not result.retry_alone or self.stopping.is_set():
+            return result
+        retry_id = new_run_id()
+        self._add_reason(run_id, f"retried alone as run {retry_id}")
+        log.warning("retrying alone, in its own process, as run %s", retry_id,
+                    extra={"run_id": run_id, "source": source.id})
+        return self._run_process(source, source_path, kind, retry_id)
+
+    def _begin(self, source: Source, kind: str, run_id: str) -> Path:
         start_run(self.catalog, source, run_id, kind)
         run_dir = self.settings.data_dir / "runs" / source.id / run_id
         run_dir.mkdir(parents=True, exist_ok=True)
         log_path = run_dir / "crawl.log"
+        with log_path.open("ab") as out:
+            out.write(f"listwatch: {kind} crawl of {source.id}, run {run_id}\n".encode())
+        return log_path
+
+    def _run_hosted(self, source: Source, source_path: Path, kind: str, run_id: str) -> RunResult:
+        assert self.pool is not None
+        log_path = self._begin(source, kind, run_id)
+        started = time.monotonic()
+        try:
+            ticket = self.pool.submit(run_id, source.id, str(source_path.resolve()), kind)
+        except RuntimeError as exc:   # the pool closed: the scheduler is stopping
+            return self._finish(source.id, run_id, kind, None, f"interrupted: {exc}", log_path, started)
+        self._set_pid(run_id, ticket.host.pid)
+        log.info("crawl sent to crawl host (pid %d)", ticket.host.pid, extra={"run_id": run_id, "source": source.id})
+        self._watch_ticket(ticket)
+        cause, retry = self._host_cause(ticket)
+        result = self._finish(source.id, run_id, kind, None, cause, log_path, started)
+        result.retry_alone = retry and result.status in ("failed", "interrupted")
+        return result
+
+    def _watch_ticket(self, ticket: Ticket) -> None:
+        """Wait for the host's report; ask it to stop the crawl on a limit, kill the host if it does not."""
+        assert self.pool is not None
+        scheduler = self.settings.scheduler
+        deadline = time.monotonic() + scheduler.crawl_timeout
+        while not ticket.done.wait(POLL):
+            now = time.monotonic()
+            cause = self._limit_cause(now, deadline).replace("killed at", "stopped at", 1)
+            if cause:
+                self.pool.cancel(ticket, cause)
+            if ticket.cancel and now >= ticket.cancelled_at + scheduler.kill_grace:
+                self.pool.kill_for(ticket, f"did not stop within kill_grace {scheduler.kill_grace} s after: "
+                                           f"{ticket.cancel}")
+                ticket.done.wait(60)
+
+    def _host_cause(self, ticket: Ticket) -> tuple[str, bool]:
+        """(why the run did not end on its own, whether to retry it alone) from how its host answered."""
+        if ticket.error:
+            return f"crawl host error: {ticket.error}", False
+        if not ticket.lost:
+            return ticket.cancel, False
+        if self._row_status(ticket.run_id) in FINISHED and not ticket.cancel:
+            return "", False   # it was ingested and recorded; only the report back was lost
+        if ticket.cancel:   # it was asked to stop (and would not, if it is the culprit)
+            return f"{ticket.cancel}; {ticket.lost}", False
+        if ticket.shared:    # a co-tenant of whatever brought the host down
+            return f"interrupted: {ticket.lost}", True
+        return ticket.lost, False
+
+    def _run_process(self, source: Source, source_path: Path, kind: str, run_id: str) -> RunResult:
+        log_path = self._begin(source, kind, run_id)
         started = time.monotonic()
         cause = ""
         with log_path.open("ab") as out:
-            out.write(f"listwatch: {kind} crawl of {source.id}, run {run_id}\n".encode())
-            out.flush()
             try:
                 proc = subprocess.Popen(crawl_command(source_path, run_id, kind), stdout=out,
                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -180,25 +279,40 @@ class CrawlRunner:
         next_rss = 0.0
         while proc.poll() is None:
             now = time.monotonic()
-            cause = ""
-            if now >= deadline:
-                cause = f"killed at the time limit (crawl_timeout {scheduler.crawl_timeout} s)"
-            elif now >= next_rss:
+            cause = self._limit_cause(now, deadline)
+            if not cause and now >= next_rss:
                 next_rss = now + 1.0
                 rss = tree_rss(proc.pid)
                 if rss > limit:
                     cause = (f"killed over the memory limit ({rss // 2**20} MB resident > "
                              f"crawl_memory_mb {scheduler.crawl_memory_mb})")
-            if not cause and self.stopping.is_set():
-                stop_at = self.stop_deadline()
-                if stop_at is not None and now >= stop_at:
-                    cause = "interrupted: the scheduler was stopping and the crawl outlived the grace period"
             if cause:
                 self._terminate(proc)
                 return cause
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(POLL)
         return ""
+
+    def _limit_cause(self, now: float, deadline: float) -> str:
+        """Why a running crawl must stop now: its time limit, or the scheduler stopping past the grace."""
+        if now >= deadline:
+            return f"killed at the time limit (crawl_timeout {self.settings.scheduler.crawl_timeout} s)"
+        if self.stopping.is_set():
+            stop_at = self.stop_deadline()
+            if stop_at is not None and now >= stop_at:
+                return "interrupted: the scheduler was stopping and the crawl outlived the grace period"
+        return ""
+
+    def _row_status(self, run_id: str) -> str:
+        with self.catalog.read_session() as session:
+            run = session.get(CrawlRun, run_id)
+            return run.status if run is not None else ""
+
+    def _add_reason(self, run_id: str, words: str) -> None:
+        with self.catalog.session() as session:
+            run = session.get(CrawlRun, run_id)
+            if run is not None:
+                run.reason = "; ".join(filter(None, [run.reason, words]))
 
     def _terminate(self, proc: subprocess.Popen[bytes]) -> None:
         signal_group(proc.pid, signal.SIGTERM)

@@ -74,9 +74,16 @@ class ReplaySettings(_Section):
 
 class SchedulerSettings(_Section):
     max_crawls: int = Field(2, ge=1, description="Crawls running at once (browser slots).")
-    crawl_timeout: int = Field(1800, ge=10, description="Hard time limit of one crawl subprocess, seconds.")
+    crawl_timeout: int = Field(1800, ge=10, description="Hard time limit of one crawl, seconds.")
     crawl_memory_mb: int = Field(
-        2048, ge=128, description="Resident-memory limit (MB) of one crawl process tree, browser included.")
+        2048, ge=128, description="Resident-memory limit (MB) of one crawl process tree (browser included), or of "
+        "one crawl host's tree.")
+    crawl_hosts: int = Field(
+        2, ge=0, description="Long-lived crawl host processes that run the scheduled crawls of static (non-browser) "
+        "sources, many per process (about one per core); 0 = one process per crawl.")
+    host_crawls: int = Field(8, ge=1, description="Crawls one crawl host runs at once.")
+    host_jobs: int = Field(
+        500, ge=1, description="Crawls a crawl host runs before it is replaced by a fresh one (bounds slow leaks).")
     jitter: int = Field(30, ge=0, description="Random delay added to each scheduled run, seconds.")
     quick_interval: int = Field(900, ge=10, description="Default seconds between cheap checks of a source.")
     full_interval: int = Field(21600, ge=60, description="Default seconds between full sweeps of a source.")

@@ -8,6 +8,10 @@ the scheduler runs them (``python -m scheduler crawl SOURCE --kind …`` in its 
 disk). Figures: HTTP requests the site answered, WARC bytes written, wall time of the process and of the crawl
 itself (from the run report). From the quick-check median, an estimate of how many sources one 2-core machine
 can check every 15 minutes (assumptions printed with it).
+
+This measures one check per process, the way the scheduler runs browser sources (and every source with
+``crawl_hosts: 0``). Static sources go through long-lived crawl hosts: ``bench_scheduler`` measures both ways
+through ``listwatch run`` itself, in one run.
 """
 
 from __future__ import annotations
