@@ -7,11 +7,12 @@ counting the whole selection, which keeps big catalogs fast.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
-from typing import Any
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session
 
 from archive.catalog import Catalog
@@ -36,6 +37,23 @@ def iso(moment: datetime | None) -> str | None:
     if moment is None:
         return None
     return as_utc(moment).isoformat(timespec="seconds")
+
+
+Filter = tuple[str, Callable[[str], ColumnElement[bool]]]   # (a query's field, the condition its value sets)
+_Stmt = TypeVar("_Stmt", bound=Select)   # any row shape
+
+
+def narrowed(stmt: _Stmt, query: object, filters: Iterable[Filter]) -> _Stmt:
+    """``stmt`` with the condition of each filter whose field of ``query`` is set (the lists' one filter builder)."""
+    for name, condition in filters:
+        value = getattr(query, name)
+        if value:
+            stmt = stmt.where(condition(value))
+    return stmt
+
+
+def _midnight(day: str) -> datetime:
+    return datetime.fromisoformat(day).replace(tzinfo=UTC)
 
 
 def _day(value: str | None, name: str) -> str | None:
@@ -84,6 +102,14 @@ class ProgrammeQuery:
         return {k: v for k, v in values.items() if v not in (None, "") and defaults.get(k) != v}
 
 
+_PROGRAMME_FILTERS: tuple[Filter, ...] = (
+    ("source", lambda v: Program.source_id == v),
+    ("status", lambda v: Program.status == v),
+    ("posted_from", lambda v: Program.posted >= v),
+    ("posted_to", lambda v: Program.posted <= v),
+)
+
+
 def _programme(p: Program) -> dict[str, Any]:
     return {"id": p.id, "source": p.source_id, "key": p.key, "title": p.title, "status": p.status,
             "posted": p.posted, "first_seen": iso(p.first_seen), "last_seen": iso(p.last_seen),
@@ -99,15 +125,7 @@ def list_programmes(catalog: Catalog, query: ProgrammeQuery) -> tuple[list[dict[
     # Two steps: the page's ids (the sort then carries ids, not whole rows with their JSON fields), then rows.
     stmt = select(Program.id).order_by(column.desc() if descending else column.asc(),
                                        Program.id.desc() if descending else Program.id.asc())
-    if query.source:
-        stmt = stmt.where(Program.source_id == query.source)
-    if query.status:
-        stmt = stmt.where(Program.status == query.status)
-    if query.posted_from:
-        stmt = stmt.where(Program.posted >= query.posted_from)
-    if query.posted_to:
-        stmt = stmt.where(Program.posted <= query.posted_to)
-    stmt = stmt.offset((query.page - 1) * query.per_page).limit(query.per_page + 1)
+    stmt = narrowed(stmt, query, _PROGRAMME_FILTERS).offset((query.page - 1) * query.per_page).limit(query.per_page + 1)
     with catalog.read_session() as session:
         if query.q and query.q.strip():
             stmt = stmt.where(*text_conditions(query.q, catalog.engine.dialect.name, session))
@@ -209,18 +227,18 @@ class EventQuery:
         return {k: v for k, v in values.items() if v not in (None, "", False) and defaults.get(k) != v}
 
 
+_EVENT_FILTERS: tuple[Filter, ...] = (
+    ("source", lambda v: Event.source_id == v),
+    ("kind", lambda v: Event.kind == v),
+    ("since", lambda v: Event.at >= _midnight(v)),
+    ("until", lambda v: Event.at < _midnight(v) + timedelta(days=1)),
+)
+
+
 def list_events(catalog: Catalog, query: EventQuery) -> tuple[list[dict[str, Any]], bool]:
     """Events newest first (backfill left out unless asked for), one page, and whether more follow."""
     query.check()
-    stmt = event_rows().order_by(Event.at.desc(), Event.id.desc())
-    if query.source:
-        stmt = stmt.where(Event.source_id == query.source)
-    if query.kind:
-        stmt = stmt.where(Event.kind == query.kind)
-    if query.since:
-        stmt = stmt.where(Event.at >= datetime.fromisoformat(query.since).replace(tzinfo=UTC))
-    if query.until:
-        stmt = stmt.where(Event.at < datetime.fromisoformat(query.until).replace(tzinfo=UTC) + _ONE_DAY)
+    stmt = narrowed(event_rows().order_by(Event.at.desc(), Event.id.desc()), query, _EVENT_FILTERS)
     if not query.include_backfill:
         stmt = stmt.where(Event.backfill.is_(False))
     stmt = stmt.offset((query.page - 1) * query.per_page).limit(query.per_page + 1)
@@ -323,5 +341,3 @@ def changes_per_week(catalog: Catalog) -> dict[str, dict[str, int]]:
             bucket[week] = bucket.get(week, 0) + 1
     return out
 
-
-_ONE_DAY = datetime(2000, 1, 2) - datetime(2000, 1, 1)
