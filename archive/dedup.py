@@ -15,6 +15,10 @@ Three questions, answered from a per-crawl view of the catalog plus what this cr
   pointer, and comparing with it made unchanged crawls alternate full copy / pointer.
 - ``extraction``: where is the page's newest full metadata record (pointers have their own media type)?
   An unchanged (304) detail page takes that extraction instead of reading back and parsing its payload.
+- ``original_metadata``: the digest of the extraction archived with a capture, found by page and moment
+  (a page's metadata record carries its capture's WARC-Date). An unchanged page whose extraction equals
+  the one archived with the capture its revisit refers to writes no metadata record at all: readers
+  follow the revisit's WARC-Refers-To to the original capture and take that capture's extraction.
 
 Each source's view (:class:`SourceView`) is loaded with a few set-based queries the first time the
 source is asked about (``prepare`` does it before the crawl starts), so the per-request path never
@@ -37,6 +41,7 @@ from warcio.archiveiterator import ArchiveIterator
 
 from archive.catalog import Catalog
 from archive.catalog.models import Capture, WarcFile
+from archive.indexer import cdx_timestamp
 from archive.records import ITEMS_URN
 from archive.storage.base import Storage, StorageError
 
@@ -74,14 +79,16 @@ class SourceView:
     validators: dict[str, Earlier] = field(default_factory=dict)         # URL -> newest 200 response, if validated
     metadata: dict[str, dict[str, str]] = field(default_factory=dict)    # urn -> {payload digest: record id}
     extractions: dict[str, Earlier] = field(default_factory=dict)        # urn -> newest full metadata record
+    moments: dict[tuple[str, str], str] = field(default_factory=dict)    # (urn, timestamp) -> full metadata digest
 
 
 def load_view(session: Session, source_id: str) -> SourceView:
     """A source's view in five queries (none past the first when the source has no captures)."""
     if session.execute(select(Capture.id).where(Capture.source_id == source_id).limit(1)).first() is None:
         return SourceView()
+    metadata, moments = _metadata(session, source_id)
     return SourceView(_digests(session, source_id), _validators(session, source_id),
-                      _metadata(session, source_id), _extractions(session, source_id))
+                      metadata, _extractions(session, source_id), moments)
 
 
 def _digests(session: Session, source_id: str) -> dict[str, Earlier]:
@@ -113,18 +120,23 @@ def _validators(session: Session, source_id: str) -> dict[str, Earlier]:
     return found
 
 
-def _metadata(session: Session, source_id: str) -> dict[str, dict[str, str]]:
-    """Per page, each distinct metadata payload once (pointers to one record share one digest)."""
+def _metadata(session: Session, source_id: str) -> tuple[dict[str, dict[str, str]], dict[tuple[str, str], str]]:
+    """Per page, each distinct metadata payload once (pointers to one record share one digest), and each full
+    record's digest by (page, moment). Unchanged crawls add no rows, so this grows with changes only."""
     rows = session.execute(
-        select(Capture.url, Capture.payload_digest, func.min(Capture.record_id))
+        select(Capture.url, Capture.payload_digest, Capture.record_id, Capture.timestamp, Capture.mime)
         .where(Capture.source_id == source_id, Capture.record_type == "metadata",
                Capture.url.startswith(ITEMS_URN, autoescape=True))
-        .group_by(Capture.url, Capture.payload_digest)
     )
     found: dict[str, dict[str, str]] = {}
-    for url, digest, record in rows:
-        found.setdefault(url, {})[digest] = record
-    return found
+    moments: dict[tuple[str, str], str] = {}
+    for url, digest, record, timestamp, mime in rows:
+        known = found.setdefault(url, {})
+        if record < known.get(digest, "\uffff"):
+            known[digest] = record
+        if mime == "application/json":
+            moments[(url, timestamp)] = digest
+    return found, moments
 
 
 def _extractions(session: Session, source_id: str) -> dict[str, Earlier]:
@@ -176,6 +188,10 @@ class DedupIndex:
     def same_metadata(self, urn: str, digest: str, source_id: str) -> str | None:
         """The id of an archived metadata record at ``urn`` with exactly this payload, if any."""
         return self.prepare(source_id).metadata.get(urn, {}).get(digest)
+
+    def original_metadata(self, original: Earlier, source_id: str) -> str | None:
+        """The payload digest of the full extraction archived with capture ``original``, if there is one."""
+        return self.prepare(source_id).moments.get((ITEMS_URN + original.url, cdx_timestamp(original.warc_date)))
 
     def validators(self, url: str, source_id: str) -> Earlier | None:
         """The newest full (``response``) capture of ``url``, when it carried an ETag or Last-Modified."""

@@ -25,10 +25,10 @@ from sqlalchemy import select
 from archive.catalog import Catalog
 from archive.catalog.models import Capture, WarcFile
 from archive.cdx import check_range, check_url, search_range
-from archive.indexer import cdxj_lines
+from archive.indexer import cdx_timestamp, cdxj_lines, safe_surt
 from archive.pages import PAGES_HEADER, page_entry
 from archive.records import ITEMS_URN
-from archive.retrieval import read_payload
+from archive.retrieval import NotFound, read_payload
 from archive.storage.base import Storage
 
 WACZ_VERSION = "1.1.1"
@@ -61,29 +61,69 @@ def _selected_files(catalog: Catalog, source_id: str | None, url_prefix: str | N
 
 def _rows(catalog: Catalog, files: list[WarcFile]) -> list[dict[str, Any]]:
     cols = [Capture.url, Capture.surt, Capture.timestamp, Capture.status, Capture.mime, Capture.payload_digest,
-            Capture.record_type, Capture.offset, Capture.length, Capture.warc_file_id, Capture.record_id]
+            Capture.record_type, Capture.offset, Capture.length, Capture.warc_file_id, Capture.record_id,
+            Capture.refers_to_uri, Capture.refers_to_date, Capture.source_id]
     with catalog.read_session() as session:
         result = session.execute(select(*cols).where(Capture.warc_file_id.in_([f.id for f in files])))
         return [dict(row._mapping) for row in result]
 
 
+class _Extractions:
+    """What was extracted from each page, read from its metadata record (pointers followed), by record id or
+    by page and moment: a page's metadata record carries its capture's timestamp."""
+
+    def __init__(self, catalog: Catalog, storage: Storage, sources: set[str]) -> None:
+        self.catalog, self.storage = catalog, storage
+        with catalog.read_session() as session:
+            rows = session.execute(select(Capture.url, Capture.timestamp, Capture.record_id).where(
+                Capture.source_id.in_(sorted(sources)), Capture.record_type == "metadata",
+                Capture.url.startswith(ITEMS_URN, autoescape=True)))
+            self.at = {(url, ts): rid for url, ts, rid in rows}
+        self._read: dict[str, dict[str, Any] | None] = {}
+
+    def of_record(self, record_id: str) -> dict[str, Any] | None:
+        if record_id not in self._read:
+            try:
+                data = json.loads(read_payload(self.catalog, self.storage, record_id).body)
+            except (NotFound, ValueError):
+                data = None
+            if isinstance(data, dict) and "same_as" in data:  # a pointer (crawls before unchanged pages wrote none)
+                data = {**data, **(self.of_record(str(data["same_as"])) or {})}
+            self._read[record_id] = data if isinstance(data, dict) else None
+        return self._read[record_id]
+
+    def of_page(self, row: dict[str, Any]) -> dict[str, Any] | None:
+        """A page record's extraction: its own metadata record's, else (an unchanged page, a revisit) that of
+        the capture it refers to."""
+        own = self.at.get((ITEMS_URN + row["url"], row["timestamp"]))
+        if own is not None:
+            return None  # listed through its own metadata record
+        if row["record_type"] != "revisit" or row["refers_to_uri"] != row["url"] or not row["refers_to_date"]:
+            return None
+        original = self.at.get((ITEMS_URN + row["url"], cdx_timestamp(row["refers_to_date"])))
+        return self.of_record(original) if original is not None else None
+
+
 def _page_lines(catalog: Catalog, storage: Storage, rows: list[dict[str, Any]], url_prefix: str | None,
                 lo: str | None, hi: str | None) -> list[str]:
+    """pages.jsonl: each metadata record's page, and each unchanged page (a revisit without a metadata record
+    of its own) with the extraction of the capture it refers to."""
     prefix_range = search_range(check_url(url_prefix), "prefix") if url_prefix else None
     lines = [json.dumps(PAGES_HEADER)]
-    from archive.indexer import safe_surt
-
+    extractions = _Extractions(catalog, storage, {r["source_id"] for r in rows})
     for row in sorted(rows, key=lambda r: r["timestamp"]):
-        if row["record_type"] != "metadata" or not row["url"].startswith(ITEMS_URN):
-            continue
         if (lo and row["timestamp"] < lo) or (hi and row["timestamp"][:14] > hi):
             continue
-        page_url = row["url"].removeprefix(ITEMS_URN)
-        if prefix_range and not prefix_range[0] <= safe_surt(page_url) < prefix_range[1]:
+        if row["record_type"] == "metadata" and row["url"].startswith(ITEMS_URN):
+            page_url, data = row["url"].removeprefix(ITEMS_URN), extractions.of_record(row["record_id"])
+        elif row["record_type"] == "revisit" and not row["url"].startswith("urn:"):
+            page_url, data = row["url"], extractions.of_page(row)
+        else:
             continue
-        body = read_payload(catalog, storage, row["record_id"]).body
+        if data is None or (prefix_range and not prefix_range[0] <= safe_surt(page_url) < prefix_range[1]):
+            continue
         ts = datetime.strptime(row["timestamp"][:14], "%Y%m%d%H%M%S").strftime("%Y-%m-%dT%H:%M:%SZ")
-        page = page_entry(row["url"], ts, json.loads(body))
+        page = page_entry(page_url, ts, data)
         if page is not None:
             lines.append(json.dumps(page, ensure_ascii=False))
     return lines

@@ -88,6 +88,7 @@ class WarcCapture:
         self.dedup = dedup
         self.source_id = source_id
         self.last_date = ""  # WARC-Date of the last response or revisit written
+        self.last_original: Earlier | None = None  # the capture that last revisit refers to (None: a full response)
         self.secret_headers = secret_headers  # request headers whose values are written as [redacted]
 
     @classmethod
@@ -145,6 +146,7 @@ class WarcCapture:
         """
         date = self.last_date = self.builder.now()
         earlier, digest = self._earlier(status, body)
+        self.last_original = earlier
         if earlier is not None:
             response = self.builder.revisit(url, status, response_headers, payload_digest=digest,
                                             refers_to_uri=earlier.url, refers_to_date=earlier.warc_date,
@@ -177,6 +179,7 @@ class WarcCapture:
         validators we sent and the profile says the server answered "not modified".
         """
         date = self.last_date = self.builder.now()
+        self.last_original = earlier
         revisit = self.builder.revisit(url, status, None, payload_digest=earlier.payload_digest,
                                        refers_to_uri=earlier.url, refers_to_date=earlier.warc_date,
                                        refers_to=earlier.record_id, profile="server-not-modified",
@@ -187,17 +190,23 @@ class WarcCapture:
         self.write(revisit, request)
         return revisit_id
 
-    def page_metadata(self, url: str, refers_to: str | None, data: dict[str, Any], *,
-                      unchanged: bool = False) -> str:
-        """A ``metadata`` record at ``urn:items:<url>`` holding what was extracted from the page.
+    def page_metadata(self, url: str, refers_to: str | None, data: dict[str, Any], *, date: str | None = None,
+                      original: Earlier | None = None) -> str | None:
+        """A ``metadata`` record at ``urn:items:<url>`` holding what was extracted from the page, dated with
+        the page's own capture (``date``): page and extraction share one moment, by which they are matched.
 
         Not at the page's own URL: replay tools index metadata records and would serve them instead.
-        When the page was unchanged (a revisit) and the extraction gives byte-identical metadata, the
-        record only points at the earlier one: ``{"role", "page"|"key", "same_as": <record id>}``.
+        An unchanged page (its record a revisit of ``original``) whose extraction equals the one archived
+        with ``original`` writes nothing: readers follow the revisit's WARC-Refers-To to that capture and
+        take its extraction. If it equals another archived extraction (rules changed and changed back), the
+        record only points at it: ``{"role", "page"|"key", "same_as": <record id>}``. Returns the record
+        written, if any.
         """
-        record = self.builder.metadata(ITEMS_URN + url, data, refers_to=refers_to)
-        if unchanged and self.dedup is not None:
+        record = self.builder.metadata(ITEMS_URN + url, data, refers_to=refers_to, date=date)
+        if original is not None and self.dedup is not None:
             digest = str(record.rec_headers.get_header("WARC-Payload-Digest"))
+            if original.url == url and self.dedup.original_metadata(original, self.source_id) == digest:
+                return None
             same = self.dedup.same_metadata(ITEMS_URN + url, digest, self.source_id)
             if same is not None:
                 return self.pointer_metadata(url, refers_to, data, same)
@@ -276,6 +285,7 @@ class WarcCaptureMiddleware:
             ip_address=ip,
         )
         request.meta["warc_date"] = self.capture.last_date  # the capture time extraction resolves dates against
+        request.meta["listwatch_original"] = self.capture.last_original
         return response
 
     def _not_modified(self, request: Request, response: Response, request_headers: Headers, earlier: Earlier,
@@ -285,10 +295,10 @@ class WarcCaptureMiddleware:
             url=request.url, method=request.method, request_headers=request_headers, status=response.status,
             response_headers=clean_headers(scrapy_headers(response.headers), HOP_BY_HOP), earlier=earlier,
             ip_address=ip)
-        reused = self._earlier_extraction(request)
+        request.meta.update(warc_record_id=revisit_id, warc_date=self.capture.last_date, listwatch_original=earlier)
+        reused = self._earlier_extraction(request, earlier)
         if reused is not None:  # the spider takes the earlier extraction: no payload to read back or parse
-            request.meta.update(warc_record_id=revisit_id, warc_date=self.capture.last_date,
-                                listwatch_not_modified=earlier.record_id, listwatch_reused=reused)
+            request.meta["listwatch_reused"] = reused
             return response.replace(status=200, body=b"")
         assert self.capture.dedup is not None
         loaded = self.capture.dedup.load_payload(earlier, self.capture.source_id)
@@ -301,22 +311,22 @@ class WarcCaptureMiddleware:
                 retry.headers.pop(name, None)
             return retry
         headers, body = loaded
-        request.meta.update(warc_record_id=revisit_id, warc_date=self.capture.last_date,
-                            listwatch_not_modified=earlier.record_id)
         return response.replace(status=200, headers=scrapy_headers_from(headers), body=body)
 
-    def _earlier_extraction(self, request: Request) -> tuple[str, dict[str, Any]] | None:
-        """(record id, data) of the unchanged page's last full extraction, made with the same rules and
-        without problems (a page that had some is extracted again, so this crawl reports them too)."""
+    def _earlier_extraction(self, request: Request, earlier: Earlier) -> tuple[str | None, dict[str, Any]] | None:
+        """The unchanged page's last full extraction, made with the same rules and without problems (a page
+        that had some is extracted again, so this crawl reports them too): (None, data) when it is the one
+        archived with ``earlier``, the capture the revisit refers to (nothing to write), else (its record id,
+        data) for a pointer."""
         rules = request.meta.get("listwatch_rules")
         dedup = self.capture.dedup
         if rules is None or dedup is None:
             return None
         found = dedup.extraction(request.url, self.capture.source_id)
         data = dedup.load_extraction(found, self.capture.source_id) if found is not None else None
-        if data is None or data.get("rules") != rules or data.get("problems"):
+        if found is None or data is None or data.get("rules") != rules or data.get("problems"):
             return None
-        return found.record_id, data  # type: ignore[union-attr]
+        return (None if found.warc_date == earlier.warc_date else found.record_id), data
 
 
 def scrapy_headers_from(pairs: Headers) -> ScrapyHeaders:

@@ -1,8 +1,10 @@
-"""What a crawl knows of the archive: per-source views loaded once, metadata pointers that stay pointers."""
+"""What a crawl knows of the archive: per-source views loaded once; unchanged pages write no metadata, and
+readers follow their revisits (and older archives' pointers) to the extraction archived before."""
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,9 +16,12 @@ from warcio.archiveiterator import ArchiveIterator
 from archive.catalog import Catalog, open_catalog
 from archive.dedup import DedupIndex
 from archive.indexer import register_warc
-from archive.records import ITEMS_URN, POINTER_TYPE, RecordBuilder
+from archive.pages import iter_pages
+from archive.programs.reprocess import read_runs
+from archive.records import ITEMS_URN, POINTER_TYPE, RecordBuilder, record_id
 from archive.writer import RollingWarcWriter
 from crawlers.demo.site import DemoSite
+from tests.archive_tools import warcio_check
 from tests.conftest import DEMO_SOURCES, crawl_sources
 
 URL = "http://127.0.0.1:8000/a.html"
@@ -101,22 +106,38 @@ def metadata_records(warcs: list[Path]) -> list[dict[str, object]]:
     return found
 
 
-def test_three_unchanged_crawls_in_a_row_write_only_pointers(tmp_path: Path, demo_site: DemoSite) -> None:
+def record_types(warcs: list[Path]) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    for path in warcs:
+        with path.open("rb") as fh:
+            counts.update(record.rec_type for record in ArchiveIterator(fh))
+    return counts
+
+
+def test_three_unchanged_crawls_in_a_row_write_only_requests_and_revisits(tmp_path: Path,
+                                                                          demo_site: DemoSite) -> None:
     source = DEMO_SOURCES / "mofcom.yaml"
     first = crawl_sources([source], data_dir=tmp_path, site=demo_site)["demo-mofcom"]
     originals = metadata_records(first.warcs)
     assert originals and not any("same_as" in m for m in originals)
-    full_ids = set()
+    first_pages = sorted((p["url"], p["title"]) for p in iter_pages(first.warcs))
+    assert len(first_pages) == len(originals)
+    warcs = list(first.warcs)
     for n in range(3):
         again = crawl_sources([source], data_dir=tmp_path, site=demo_site)["demo-mofcom"]
-        records = metadata_records(again.warcs)
-        assert len(records) == len(originals), f"unchanged crawl {n + 2}"
-        copies = [m for m in records if "same_as" not in m]
-        assert copies == [], f"unchanged crawl {n + 2} rewrote {len(copies)} metadata records in full"
-        targets = {m["same_as"] for m in records}
-        full_ids = full_ids or targets
-        assert targets == full_ids, "every pointer names the first crawl's full record, not a pointer"
+        kinds = record_types(again.warcs)
+        assert set(kinds) == {"warcinfo", "request", "revisit"}, f"unchanged crawl {n + 2} wrote {kinds}"
+        assert kinds["request"] == kinds["revisit"] >= len(originals)
         assert by_key(again.items) == by_key(first.items), "unchanged pages keep their extraction"
+        # Readers follow each revisit to the capture it repeats and list the page with that extraction.
+        warcs += again.warcs
+        assert sorted((p["url"], p["title"]) for p in iter_pages(again.warcs + first.warcs)) == \
+            sorted([*first_pages, *first_pages])
+    warcio_check(warcs)
+    runs = read_runs(warcs, "demo-mofcom")
+    assert len(runs) == 4
+    roles = [Counter(m["role"] for rid, m in run.meta.items() if rid in run.pages) for run in runs.values()]
+    assert all(r == roles[0] for r in roles) and roles[0]["listing"] and roles[0]["detail"], roles
 
     # New extraction rules: unchanged detail pages are extracted again, not taken from the archive.
     edited = tmp_path / "mofcom.yaml"
@@ -125,6 +146,35 @@ def test_three_unchanged_crawls_in_a_row_write_only_pointers(tmp_path: Path, dem
     details = [m for m in metadata_records(changed.warcs) if m.get("role") == "detail"]
     assert details and all("same_as" not in m and "heading" in m["fields"] for m in details)
     assert all("heading" in i["fields"] for i in changed.items if "detail" in i)
+    assert not [m for m in metadata_records(changed.warcs) if m.get("role") == "listing"], \
+        "listing pages, unchanged under unchanged listing rules, still write nothing"
+
+
+def test_readers_follow_pointers_of_archives_written_before(tmp_path: Path) -> None:
+    """Crawls before unchanged pages wrote nothing left a ``same_as`` pointer per unchanged page."""
+    builder = RecordBuilder()
+    warcs = []
+    for run, second in (("20260101T000000Z-aaaaaa", 1), ("20260102T000000Z-bbbbbb", 2)):
+        writer = RollingWarcWriter(tmp_path / "s1", prefix=f"s1-{run}", builder=builder, warcinfo={"isPartOf": "s1"})
+        if second == 1:
+            page = builder.response(URL, 200, [("Content-Type", "text/html")], b"<h1>Programme</h1>",
+                                    date="2026-01-01T00:00:01Z")
+            original = page
+            meta = builder.metadata(ITEMS_URN + URL, {"role": "detail", "key": "k", "fields":
+                                                      {"detail_title": "Programme"}}, refers_to=record_id(page))
+            full_id = record_id(meta)
+        else:
+            page = builder.revisit(URL, 200, [("Content-Type", "text/html")], payload_digest=_digest(original),
+                                   refers_to_uri=URL, refers_to_date="2026-01-01T00:00:01Z",
+                                   refers_to=record_id(original), date="2026-01-02T00:00:01Z")
+            meta = builder.metadata(ITEMS_URN + URL, {"role": "detail", "key": "k", "same_as": full_id},
+                                    refers_to=record_id(page), content_type=POINTER_TYPE)
+        writer.write(page, meta)
+        warcs += writer.close()
+    assert [p["title"] for p in iter_pages(warcs)] == ["Programme", "Programme"]
+    runs = read_runs(warcs, "s1")
+    described = [m for run in runs.values() for rid, m in run.meta.items() if rid in run.pages]
+    assert [m["fields"] for m in described] == [{"detail_title": "Programme"}] * 2
 
 
 def by_key(items: list[dict[str, Any]]) -> dict[str, tuple[object, object]]:

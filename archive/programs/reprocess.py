@@ -1,7 +1,9 @@
 """Re-extraction: rebuild a source's programme history from its archived WARC files.
 
 Each run's pages are found through the ``metadata`` records the spider wrote (``urn:items:<url>``,
-``WARC-Refers-To`` the response record, JSON with ``role`` and ``page``); the response records are
+``WARC-Refers-To`` the response record, JSON with ``role`` and ``page``). An unchanged page's revisit has
+none of its own: it takes the metadata of the capture its ``WARC-Refers-To`` names; a ``same_as`` pointer
+(written by crawls before that rule) takes the record it names. The response records are
 re-extracted with the source's current rules (``crawlers.offline``) and the runs are replayed oldest
 first through :func:`~archive.programs.store.apply_crawl` with ``backfill=True``. Nothing is fetched;
 backfill events are never alerted.
@@ -48,6 +50,7 @@ class Page:
     digest: str = ""
     location: str = ""
     date: str = ""    # WARC-Date: the capture time extraction resolves relative and year-less dates against
+    refers_to: str = ""  # a revisit's WARC-Refers-To: the capture it repeats
 
     @property
     def captured_at(self) -> datetime | None:
@@ -105,6 +108,7 @@ def warc_paths(catalog: Catalog, source_id: str, spool_dir: Path, store_dir: Pat
 def read_runs(paths: Iterable[Path], source_id: str) -> dict[str, ArchivedRun]:
     """Index every run's records (positions only, no bodies kept)."""
     runs: dict[str, ArchivedRun] = {}
+    by_id: dict[str, dict[str, Any]] = {}  # metadata record id → its JSON (pointers name records by it)
     for path in paths:
         run_id = run_id_from_name(path.name, source_id)
         with path.open("rb") as fh:
@@ -132,16 +136,35 @@ def read_runs(paths: Iterable[Path], source_id: str) -> dict[str, ArchivedRun]:
                     except ValueError:
                         continue
                     data["_url"] = uri[len(ITEMS_URN):]
-                    run.meta[headers.get_header("WARC-Refers-To") or rid] = data
+                    run.meta[headers.get_header("WARC-Refers-To") or rid] = by_id[rid] = data
                 elif kind in ("response", "revisit", "conversion", "resource") and not uri.startswith("urn:"):
                     status = int(record.http_headers.get_statuscode() or 0) if record.http_headers else 200
                     location = record.http_headers.get_header("Location") if record.http_headers else None
                     page = Page(uri, rid, path, iterator.get_record_offset(), status, kind,
-                                headers.get_header("WARC-Payload-Digest") or "", location or "", date)
+                                headers.get_header("WARC-Payload-Digest") or "", location or "", date,
+                                headers.get_header("WARC-Refers-To") or "")
                     run.pages[rid] = page
                     if kind in ("response", "revisit"):
                         run.by_url[uri] = page
+    follow_metadata(runs, by_id)
     return runs
+
+
+def follow_metadata(runs: dict[str, ArchivedRun], by_id: dict[str, dict[str, Any]]) -> None:
+    """Give every page the metadata that describes it: a pointer's target in place of the pointer, and to a
+    revisit without a record of its own, the metadata of the capture it refers to (in any run)."""
+    described: dict[str, dict[str, Any]] = {}
+    for run in runs.values():
+        for rid, data in run.meta.items():
+            target = by_id.get(str(data.get("same_as")))
+            if target is not None and "same_as" not in target:
+                run.meta[rid] = {**target, "_url": data["_url"]}
+        described.update(run.meta)
+    for run in runs.values():
+        for page in run.pages.values():
+            inherited = described.get(page.refers_to) if page.rec_type == "revisit" else None
+            if inherited is not None and page.record_id not in run.meta and inherited.get("_url") == page.url:
+                run.meta[page.record_id] = inherited
 
 
 MAX_PAYLOAD = 30_000_000   # the default limits.max_response_bytes: larger decoded payloads are not read

@@ -144,7 +144,7 @@ class ListingSpider(Spider):
                 "role": "listing", "page": number, "outlinks": outlinks(doc, response.url),
                 "items": [{k: i[k] for k in ("key", "position", "fields")} for i in items],
                 "decoding": result.decoding, "problems": result.problems,
-            }, unchanged=self._unchanged(response))
+            }, **self._moment(response))
         following = next_pages(self.source.pagination, start_url=start_url, url=response.url,
                                number=number, doc=doc, item_count=result.found)
         if number >= self.source.pagination.max_pages and result.found and self.source.pagination.kind != "none":
@@ -197,15 +197,16 @@ class ListingSpider(Spider):
                     self.capture.page_metadata(response.url, record, {
                         "role": "detail", "key": item["key"], "fields": result.fields,
                         "attachments": result.attachments, "decoding": result.decoding,
-                        "problems": result.problems, "rules": self.rules}, unchanged=self._unchanged(response))
+                        "problems": result.problems, "rules": self.rules}, **self._moment(response))
                 for attachment in result.attachments:
                     yield self._attachment(attachment["url"])
         self.report.items += 1
         yield item
 
-    def _reused_detail(self, response: Response, item: dict[str, Any], record: str | None, same_as: str,
+    def _reused_detail(self, response: Response, item: dict[str, Any], record: str | None, same_as: str | None,
                        data: dict[str, Any]) -> Iterator[Any]:
-        """An unchanged detail page (304) whose last extraction, by the same rules, is archived: take it."""
+        """An unchanged detail page (304) whose last extraction, by the same rules, is archived: take it. No
+        metadata record when that extraction is the one archived with the capture the revisit refers to."""
         item["detail"] = {"url": response.url, "status": response.status, "record": record, "gone": None}
         fields = data.get("fields") or {}
         self._count_misses(fields)
@@ -213,7 +214,7 @@ class ListingSpider(Spider):
         attachments = list(data.get("attachments") or [])
         item["attachments"] = attachments
         self.report.pages_ok["detail"] += 1
-        if self.capture is not None:
+        if self.capture is not None and same_as is not None:
             self.capture.pointer_metadata(response.url, record, {"role": "detail", "key": item["key"]}, same_as)
         for attachment in attachments:
             yield self._attachment(attachment["url"])
@@ -347,8 +348,9 @@ class ListingSpider(Spider):
                                  "detail pages")
 
     @staticmethod
-    def _unchanged(response: Response) -> bool:
-        return bool(response.meta.get("listwatch_not_modified"))
+    def _moment(response: Response) -> dict[str, Any]:
+        """The page's capture date and, for an unchanged page (a revisit), the capture it repeats."""
+        return {"date": response.meta.get("warc_date"), "original": response.meta.get("listwatch_original")}
 
     def _gone(self, response: Response, text: str) -> str | None:
         redirects = response.meta.get("redirect_urls") or [response.url]
