@@ -60,9 +60,9 @@ politeness: {{delay: 0, concurrency: 4, obey_robots: false}}
 limits: {{max_pages: 5}}
 schedule: {{quick: {quick}, full: 1d, quick_pages: 1, jitter: 0}}
 """
-# Settings that select the distributed mode of `listwatch run` (see /work/coord/notes/workers-interface.md and
-# scheduler/settings.py); the worker command line. Filled in from the workers' interface.
-DISTRIBUTED_ENV: dict[str, str] = {}
+# Distributed mode, on the scheduler and on every worker (scheduler/settings.py); a worker's crawl slots are
+# its scheduler.max_crawls (--slots here).
+DISTRIBUTED_ENV = {"LISTWATCH_DISTRIBUTED__ENABLED": "true"}
 WORKER_ARGV = ["worker"]
 
 
@@ -85,6 +85,22 @@ def tree_cpu(pid: int) -> float:
     return total
 
 
+def tree_rss(pid: int) -> int:
+    """Resident bytes of a process and its live descendants (shared pages counted in each)."""
+    try:
+        procs = [psutil.Process(pid)]
+        procs += procs[0].children(recursive=True)
+    except psutil.NoSuchProcess:
+        return 0
+    total = 0
+    for proc in procs:
+        try:
+            total += proc.memory_info().rss
+        except psutil.NoSuchProcess:
+            continue
+    return total
+
+
 @dataclass
 class Proc:
     """A ``python -m scheduler ARGV`` process with its output in ``log``."""
@@ -102,6 +118,9 @@ class Proc:
 
     def cpu(self) -> float:
         return tree_cpu(self.popen.pid) if self.popen else 0.0
+
+    def rss(self) -> int:
+        return tree_rss(self.popen.pid) if self.popen else 0
 
     def alive(self) -> bool:
         return self.popen is not None and self.popen.poll() is None
@@ -154,8 +173,11 @@ class Rig:
             (self.sources_dir / f"bench-{i:04d}.yaml").write_text(body, encoding="utf-8")
 
     def scalar(self, sql: str) -> int:
+        return int(self.scalar_float(sql))
+
+    def scalar_float(self, sql: str) -> float:
         with self.engine.connect() as conn:
-            return int(conn.execute(text(sql)).scalar() or 0)
+            return float(conn.execute(text(sql)).scalar() or 0)
 
     def completed(self, kind: str) -> int:
         return self.scalar(f"SELECT count(*) FROM crawl_runs WHERE kind = '{kind}' AND status = 'complete'")
@@ -165,6 +187,13 @@ class Rig:
             rows = conn.execute(text("SELECT status, count(*) FROM crawl_runs WHERE kind = :k GROUP BY status"),
                                 {"k": kind})
             return {status: int(n) for status, n in rows}
+
+    def tables(self) -> list[tuple[str, int, int]]:
+        """The largest tables: name, bytes (with indexes and TOAST), live rows."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(text("SELECT relname, pg_total_relation_size(relid), n_live_tup "
+                                     "FROM pg_stat_user_tables ORDER BY 2 DESC LIMIT 8"))
+            return [(str(name), int(size), int(live)) for name, size, live in rows]
 
     def store_bytes(self) -> int:
         assert self.s3.data_dir is not None
@@ -223,7 +252,8 @@ def measure(r: Rig, workers: int, slots: int, settle: float, window: float) -> d
         pool: list[Proc] = []
     else:
         sched = Proc(["run"], r.env("scheduler", slots, DISTRIBUTED_ENV), r.work / f"scheduler-{workers}.log")
-        pool = [Proc(WORKER_ARGV, r.env(f"worker-{i}", slots), r.work / f"worker-{i}.log") for i in range(workers)]
+        pool = [Proc(WORKER_ARGV, r.env(f"worker-{i}", slots, DISTRIBUTED_ENV), r.work / f"worker-{i}.log")
+                for i in range(workers)]
     procs = [sched.start(), *(p.start() for p in pool)]
     try:
         time.sleep(settle)
@@ -235,6 +265,9 @@ def measure(r: Rig, workers: int, slots: int, settle: float, window: float) -> d
         after = (time.monotonic(), r.completed("quick"), sched.cpu(), sum(p.cpu() for p in pool), tree_cpu(pg_pid),
                  r.scalar("SELECT pg_database_size(current_database())"), r.store_bytes())
         load = os.getloadavg()[0]
+        rss = (sum(p.rss() for p in pool) if pool else sched.rss()) / len(pool or [sched])
+        duration = r.scalar_float("SELECT avg(extract(epoch FROM finished_at - started_at)) FROM crawl_runs "
+                                  "WHERE kind = 'quick' AND status = 'complete'")
     finally:
         for proc in reversed(procs):
             proc.stop()
@@ -242,6 +275,7 @@ def measure(r: Rig, workers: int, slots: int, settle: float, window: float) -> d
                                                                                               strict=True))
     return {"workers": workers, "seconds": seconds, "checks": checks, "scheduler_cpu": sched_cpu,
             "worker_cpu": worker_cpu, "pg_cpu": pg_cpu, "catalog": catalog, "store": store, "load": load,
+            "duration": duration, "rss": rss,
             "statuses": r.unfinished("quick")}  # type: ignore[dict-item]
 
 
@@ -260,7 +294,7 @@ def report(warm: dict[str, float], results: list[dict[str, float]], sources: int
     print(f"\nunchanged quick checks of {sources} sources (checks completed in the window)")
     print(f"  {'workers':>7} {'window s':>9} {'checks':>7} {'per 15 min':>11} {'vs 1 worker':>12} "
           f"{'CPU-s/check: workers':>21} {'scheduler':>10} {'postgres':>9} {'catalog B/check':>16} "
-          f"{'store B/check':>14} {'load':>5}")
+          f"{'store B/check':>14} {'run s':>6} {'MB each':>8} {'load':>5}")
     for r in results:
         rate = r["checks"] / r["seconds"] * PERIOD if r["seconds"] else 0.0
         ratio = (f"{rate / (one['checks'] / one['seconds'] * PERIOD):.2f}"
@@ -268,16 +302,19 @@ def report(warm: dict[str, float], results: list[dict[str, float]], sources: int
         print(f"  {r['workers']:>7.0f} {r['seconds']:>9.0f} {r['checks']:>7.0f} {rate:>11,.0f} {ratio:>12} "
               f"{per_check(r['worker_cpu'], r['checks']):>21} {per_check(r['scheduler_cpu'], r['checks']):>10} "
               f"{per_check(r['pg_cpu'], r['checks']):>9} {per_check(r['catalog'], r['checks']):>16} "
-              f"{per_check(r['store'], r['checks']):>14} {r['load']:>5.1f}")
-    print("  0 workers = single-machine `listwatch run` crawling itself: its CPU column includes the crawls.")
+              f"{per_check(r['store'], r['checks']):>14} {r['duration']:>6.2f} {r['rss'] / 1e6:>8.0f} "
+              f"{r['load']:>5.1f}")
+    print("  0 workers = single-machine `listwatch run` crawling itself: its CPU column includes the crawls.\n"
+          "  run s = mean wall time of a quick run (started → finished in crawl_runs, all runs so far);\n"
+          "  MB each = resident memory of one worker (0: of `run`) with its crawl processes, at the window's end.")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sources", type=int, default=300)
     parser.add_argument("--workers", default="0,1,2,3", help="comma-separated worker counts (0 = single machine)")
-    parser.add_argument("--slots", type=int, default=1, help="crawl slots (max_crawls) of each worker / of run")
-    parser.add_argument("--warm-slots", type=int, default=2, help="crawl slots for the warm-up's full crawls")
+    parser.add_argument("--slots", type=int, default=4, help="crawl slots (max_crawls) of each worker / of run")
+    parser.add_argument("--warm-slots", type=int, default=8, help="crawl slots for the warm-up's full crawls")
     parser.add_argument("--quick", default="20s", help="quick schedule of every source after the warm-up")
     parser.add_argument("--settle", type=float, default=30.0)
     parser.add_argument("--window", type=float, default=120.0)
@@ -290,9 +327,17 @@ def main() -> None:
     print(f"bench_workers: {args.sources} sources, slots {args.slots}, windows {args.window:.0f} s; "
           f"load average at start {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     with rig(args.sources) as r:
+        empty = r.scalar("SELECT pg_database_size(current_database())")   # migrated schema, no data
         warm = warm_up(r, args.sources, args.warm_slots, args.quick, args.warm_timeout)
         results = [measure(r, n, args.slots, args.settle, args.window) for n in counts]
+        runs = r.scalar("SELECT count(*) FROM crawl_runs")
+        size = r.scalar("SELECT pg_database_size(current_database())")
+        tables = r.tables()
     report(warm, results, args.sources)
+    print(f"\ncatalog at the end: {size:,} bytes ({empty:,} of it the empty schema) for {runs:,} runs: "
+          f"{(size - empty) / max(runs, 1):,.0f} bytes a run; largest tables:")
+    for name, table_bytes, live in tables:
+        print(f"  {name:28} {table_bytes:>12,} bytes {live:>9,} rows")
 
 
 def worker_available() -> bool:
