@@ -30,6 +30,7 @@ from __future__ import annotations
 import gzip
 import json
 import logging
+import zlib
 from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
@@ -207,9 +208,9 @@ class DedupIndex:
         if member is None:
             return None
         try:  # one small gzip member of our own making: WARC headers, a blank line, the JSON block
-            _, _, block = gzip.decompress(member).partition(b"\r\n\r\n")
+            _, _, block = zlib.decompress(member, 31).partition(b"\r\n\r\n")  # gzip.decompress: 2.5x the CPU
             data = json.loads(block)
-        except (OSError, EOFError, ValueError) as exc:
+        except (zlib.error, ValueError) as exc:
             logger.warning("cannot read the earlier extraction %s: %s", earlier.record_id, exc)
             return None
         return data if isinstance(data, dict) and "same_as" not in data else None

@@ -299,7 +299,8 @@ class WarcCaptureMiddleware:
         reused = self._earlier_extraction(request, earlier)
         if reused is not None:  # the spider takes the earlier extraction: no payload to read back or parse
             request.meta["listwatch_reused"] = reused
-            return response.replace(status=200, body=b"")
+            request.meta["handle_httpstatus_list"] = [304]  # the 304 itself goes to the spider: no copy made
+            return response
         assert self.capture.dedup is not None
         loaded = self.capture.dedup.load_payload(earlier, self.capture.source_id)
         if loaded is None:

@@ -207,7 +207,7 @@ class ListingSpider(Spider):
                        data: dict[str, Any]) -> Iterator[Any]:
         """An unchanged detail page (304) whose last extraction, by the same rules, is archived: take it. No
         metadata record when that extraction is the one archived with the capture the revisit refers to."""
-        item["detail"] = {"url": response.url, "status": response.status, "record": record, "gone": None}
+        item["detail"] = {"url": response.url, "status": 200, "record": record, "gone": None}  # the page stands
         fields = data.get("fields") or {}
         self._count_misses(fields)
         item["fields"].update(fields)
