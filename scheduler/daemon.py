@@ -14,6 +14,12 @@ unlimited ``misfire_grace_time`` make the runs missed while the daemon was down 
   retry when WARCs wait, and the health checks;
   a look at ``sources_dir`` every few seconds (and on SIGHUP) that adds, changes and removes jobs.
 
+Distributed mode (``distributed.enabled``, PostgreSQL catalog): a due check is *queued* instead of run
+(:mod:`scheduler.queue`; ``listwatch worker`` processes run it), and every ``distributed.heartbeat`` seconds the
+crawls of lost workers are closed and their jobs retried elsewhere. Alert delivery, health checks and the lost-alert
+guard stay here (one process sends, so two machines never race for the same endpoint); spool sync moves to the
+workers, since each spool is local to its machine.
+
 SIGTERM/SIGINT: stop scheduling, give running crawls ``stop_grace`` s, then stop them (SIGTERM, SIGKILL).
 Scheduler only (APScheduler 3.x cannot share a job store between processes): one per catalog, enforced by
 :mod:`scheduler.singleton` (a second ``listwatch run`` refuses, or stands by with ``--standby``).
@@ -45,7 +51,7 @@ from scheduler import health, logs
 from scheduler.metrics import Metrics
 from scheduler.recovery import recover, source_busy
 from scheduler.runner import CrawlRunner
-from scheduler.settings import Settings
+from scheduler.settings import Settings, require_distributed
 from scheduler.singleton import SchedulerHeld, SchedulerLock, hold, scheduler_lock
 
 log = logging.getLogger(__name__)
@@ -107,6 +113,8 @@ class Daemon:
         self._sources_seen: tuple[tuple[str, int, int], ...] | None = None
         self.skipped: dict[str, str] = {}           # source file name → why it is not scheduled
         self.reload_requested = threading.Event()
+        self.distributed = settings.distributed.enabled
+        self.queue: Any = None                      # the Procrastinate app jobs are queued with (distributed mode)
         workers = settings.scheduler.max_crawls * 2 + 2
         self.scheduler = BackgroundScheduler(
             jobstores={"default": SQLAlchemyJobStore(engine=self.catalog.engine, tablename=JOB_TABLE),
@@ -119,6 +127,8 @@ class Daemon:
 
     def start(self) -> None:
         Daemon.current = self
+        if self.distributed:
+            self._open_queue()
         try:
             closed = recover(self.catalog, self.settings)
         except Exception:   # the maintenance pass retries; the daemon must start whatever the spool holds
@@ -135,10 +145,13 @@ class Daemon:
         self._internal(self.deliver_alerts, s.deliver_interval, "deliver", instances=s.deliver_passes)
         self._internal(self.maintenance, s.maintenance_interval, "maintenance")
         self._internal(self.watch_sources, WATCH_SOURCES, "watch-sources")
+        if self.distributed:
+            self._internal(self.watch_workers, self.settings.distributed.heartbeat, "watch-workers")
         if s.metrics_port:
             self.metrics.serve(s.metrics_port)
         self.scheduler.resume()
-        log.info("scheduler running: %d source(s), %d crawl slot(s)", len(self.sources), s.max_crawls)
+        log.info("scheduler running: %d source(s), %s", len(self.sources),
+                 "crawls queued for `listwatch worker`s" if self.distributed else f"{s.max_crawls} crawl slot(s)")
         if not self.sources:
             log.warning("no sources to schedule: %s holds no valid *.yaml source file%s; add one (`listwatch "
                         "sources new URL` writes one) and it is crawled within a few seconds",
@@ -160,6 +173,8 @@ class Daemon:
         while self.active and time.monotonic() < deadline:
             time.sleep(0.2)
         self.runner.close()   # the crawl hosts, once their runs have ended
+        if self.queue is not None:
+            self.queue.close()
         Daemon.current = None
         log.info("stopped")
 
@@ -279,6 +294,9 @@ class Daemon:
         if entry is None or self.stopping.is_set():
             return
         source, path = entry
+        if self.distributed:
+            self.enqueue(source, path, kind)
+            return
         lock = self._lock(source_id)
         limit = self.settings.scheduler.crawl_timeout + self.settings.scheduler.kill_grace
         with logs.context(source=source_id, kind=kind):
@@ -316,6 +334,37 @@ class Daemon:
                                 seconds=result.seconds)
         if result.salvaged:
             self.sync_spool()
+
+    # -- distributed mode ------------------------------------------------------------------------------
+
+    def _open_queue(self) -> None:
+        from scheduler.queue import ensure_schema, make_app
+
+        ensure_schema(self.catalog)
+        self.queue = make_app(self.settings, sync=True)
+        self.queue.open()
+
+    def enqueue(self, source: Source, path: Path, kind: str) -> None:
+        from scheduler.queue import enqueue
+
+        with logs.context(source=source.id, kind=kind):
+            try:
+                job = enqueue(self.queue, source, path, kind)
+            except Exception:   # database away: the job's next tick (or the catch-up at restart) queues it
+                log.exception("%s check not queued", kind)
+                return
+            if job is None:
+                log.info("%s check already waits in the queue: not queued twice", kind)
+            else:
+                log.info("%s check queued (job %d)", kind, job)
+
+    def watch_workers(self) -> None:
+        from scheduler.queue import watch
+
+        try:
+            watch(self.settings, self.catalog)
+        except Exception:
+            log.exception("watch over lost workers failed; retried in %g s", self.settings.distributed.heartbeat)
 
     def after_run(self, source_id: str) -> None:
         health.check_sources(self.catalog, self.settings, [source_id])
@@ -362,6 +411,10 @@ class Daemon:
             recover(self.catalog, self.settings, ours=set(self.active))
             enqueue_missed(self.catalog)   # events of a crawl killed between recording and queueing them
             self.sync_spool()
+            if self.distributed:
+                from scheduler.queue import prune_finished
+
+                prune_finished(self.settings)
             health.check_sources(self.catalog, self.settings, list(self.sources))
         except Exception:
             log.exception("maintenance pass failed")
@@ -370,7 +423,13 @@ class Daemon:
 
 def run_daemon(settings: Settings, standby: bool = False) -> None:
     """Take the one-scheduler lock (raise SchedulerHeld, or wait with ``standby``), then serve until stopped."""
+    if settings.distributed.enabled:
+        require_distributed(settings, "listwatch run")
     logs.configure(settings.log_level, settings.log_json)
+    if settings.distributed.enabled:
+        from scheduler.queue import quiet_queue_logs
+
+        quiet_queue_logs()
     lock = scheduler_lock(settings.catalog, settings.data_dir)
     hold(lock, standby, on_wait=lambda who: log.warning("standing by: the scheduler lock is held by %s", who))
     try:

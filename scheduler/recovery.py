@@ -6,7 +6,8 @@ dead runs the same way, whatever their command lines. Nothing here touches a run
 its lease is held. Rows without a lease file (written by an older version, or a daemon child in the instant
 before it takes its lease) fall back to the recorded pid: alive when that process exists and either started
 before the run did or names the run id on its command line (pid reuse cannot fool either). Rows of other
-hosts are left alone: their own daemon recovers them.
+hosts are left alone (their own daemon recovers them) unless a distributed-mode worker lists the run: then it
+is alive exactly while that worker's heartbeat is fresh (:mod:`scheduler.worker_registry`).
 
 >>> recover(catalog, settings)   # doctest: +SKIP   (at daemon start, and periodically)
 ['20260105T010203Z-a1b2c3']
@@ -19,6 +20,7 @@ import logging
 import os
 import signal
 import socket
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -32,14 +34,16 @@ from crawlers.report import run_dir
 from scheduler.lease import lease_held, lease_path
 from scheduler.runner import log_tail, salvage_run, signal_group
 from scheduler.settings import Settings
+from scheduler.worker_registry import remote_verdicts
 
 log = logging.getLogger(__name__)
 
 
-def run_alive(run: CrawlRun, data_dir: Path) -> bool:
-    """True when a process still owns ``run`` (another host's run is assumed alive)."""
+def run_alive(run: CrawlRun, data_dir: Path, remote: Mapping[str, bool] | None = None) -> bool:
+    """True when a process still owns ``run``. Another host's run: the verdict of the worker that lists it in
+    ``remote`` (run id → its worker beats), else assumed alive."""
     if run.host != socket.gethostname():
-        return True
+        return (remote or {}).get(run.id, True)
     held = lease_held(lease_path(data_dir, run.source_id, run.id))
     if held is not None:
         return held
@@ -84,8 +88,10 @@ def running_runs(catalog: Catalog, source_id: str | None = None) -> list[CrawlRu
 
 def source_busy(catalog: Catalog, settings: Settings, source_id: str) -> str | None:
     """The id of a live run of ``source_id`` (dead ones are closed on the way), or None."""
-    for run in running_runs(catalog, source_id):
-        if run_alive(run, settings.data_dir):
+    runs = running_runs(catalog, source_id)
+    remote = remote_verdicts(catalog, settings.distributed.stalled_after) if runs else {}
+    for run in runs:
+        if run_alive(run, settings.data_dir, remote):
             return run.id
         close_interrupted(catalog, settings, run.id, _dead_reason(run))
     return None

@@ -109,6 +109,22 @@ class SchedulerSettings(_Section):
         60.0, gt=0, description="Seconds between `run`'s housekeeping: health, spool sync retry, source reload.")
 
 
+class DistributedSettings(_Section):
+    """Several machines: ``listwatch run`` queues crawl jobs in PostgreSQL (Procrastinate) and any number of
+    ``listwatch worker`` processes run them (each with ``scheduler.max_crawls`` crawls at once)."""
+
+    enabled: bool = Field(False, description="Distributed mode: `listwatch run` queues crawls for `listwatch "
+                          "worker` processes instead of running them (needs a PostgreSQL catalog_url).")
+    heartbeat: float = Field(10.0, gt=0, description="Seconds between a worker's heartbeats.")
+    stalled_after: float = Field(
+        60.0, gt=0, description="A worker silent for this many seconds is lost: its crawls are closed as "
+                                "interrupted and its jobs retried on another worker.")
+    max_attempts: int = Field(3, ge=1, description="Tries of one crawl job (a lost or stopped worker's job is "
+                              "retried elsewhere).")
+    poll_interval: float = Field(5.0, gt=0, description="Seconds between a worker's polls of the queue (new jobs "
+                                 "also wake it at once through PostgreSQL LISTEN/NOTIFY).")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LISTWATCH_", env_nested_delimiter="__", extra="forbid")
 
@@ -127,6 +143,7 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     replay: ReplaySettings = ReplaySettings()
     scheduler: SchedulerSettings = SchedulerSettings()
+    distributed: DistributedSettings = DistributedSettings()
 
     @classmethod
     def settings_customise_sources(
@@ -147,6 +164,18 @@ class Settings(BaseSettings):
     @property
     def store_path(self) -> Path:
         return self.storage.path or self.data_dir / "archive"
+
+
+def require_distributed(settings: Settings, command: str) -> None:
+    """Raise SettingsError unless distributed mode can work: enabled, with a PostgreSQL catalog."""
+    backend = settings.catalog.split(":", 1)[0].split("+", 1)[0]
+    if not settings.distributed.enabled:
+        raise SettingsError(f"`{command}` needs distributed mode: set `distributed: {{enabled: true}}` in the settings "
+                            "file (or LISTWATCH_DISTRIBUTED__ENABLED=true) and a PostgreSQL catalog_url")
+    if backend != "postgresql":
+        raise SettingsError(f"distributed mode needs a PostgreSQL catalog (its job queue lives there), but "
+                            f"catalog_url is {backend}: set catalog_url to postgresql+psycopg://USER@HOST/DB or set"
+                            " distributed.enabled to false")
 
 
 def settings_path() -> Path:

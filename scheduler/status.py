@@ -1,6 +1,7 @@
 """What ``listwatch status`` shows: each source's last run, next runs, items and health; the backlogs.
 
-Read-only over the catalog, the job table of the daemon and the spool (works whether the daemon runs or not).
+Read-only over the catalog, the job table of the daemon and the spool (works whether the daemon runs or not);
+in distributed mode also the workers (``queue_workers``) and the crawl queue (Procrastinate's tables).
 
 >>> gather(settings)["sources"]["demo-mofcom"]["last_run"]["status"]   # doctest: +SKIP
 'complete'
@@ -20,8 +21,10 @@ from archive.catalog.types import as_utc
 from archive.salvage import open_files
 from crawlers.sources import SourceError, load_sources
 from scheduler.health import current_state
+from scheduler.queue import queue_state
 from scheduler.settings import Settings
 from scheduler.singleton import running_scheduler
+from scheduler.worker_registry import workers_state
 
 JOB_TABLE = "listwatch_jobs"
 
@@ -96,4 +99,5 @@ def gather(settings: Settings, catalog: Catalog | None = None) -> dict[str, Any]
         entry["health"] = sorted(k for k, v in state.items() if v) or ["ok"]
     return {"at": datetime.now(UTC).isoformat(timespec="seconds"), "sources": sources,
             "alert_backlog": alert_backlog(catalog), "spool": spool_backlog(settings),
-            "sources_problem": problem, "scheduler": running_scheduler(settings.catalog, settings.data_dir)}
+            "sources_problem": problem, "scheduler": running_scheduler(settings.catalog, settings.data_dir),
+            "workers": workers_state(catalog, settings.distributed.stalled_after), "queue": queue_state(catalog)}

@@ -12,10 +12,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+MIGRATE_KEY = 0x6C69_7374_7761_746D >> 1   # PostgreSQL advisory lock held while migrating
 
 
 def _sqlite_engine(url: str) -> Engine:
@@ -75,8 +76,17 @@ class Catalog:
         config.set_main_option("script_location", str(MIGRATIONS))
         config.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
         with self.engine.connect() as connection:
-            config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+            postgres = connection.dialect.name == "postgresql"
+            if postgres:   # several processes (scheduler, workers) may start at once on a new database: one migrates
+                connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATE_KEY})
+                connection.commit()
+            try:
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
+            finally:
+                if postgres:
+                    connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATE_KEY})
+                    connection.commit()
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -205,3 +205,20 @@ class Outbox(Base):
     last_error: Mapped[str] = mapped_column(Text, default="")
     sent_at: Mapped[datetime | None]
     batch: Mapped[str | None] = mapped_column(String(64))
+
+
+class QueueWorker(Base):
+    """One ``listwatch worker`` process (distributed mode), for status across machines and for recovery: a
+    ``running`` crawl of another host is alive while the worker that runs it (``current``) keeps beating."""
+
+    __tablename__ = "queue_workers"
+
+    id: Mapped[str] = mapped_column(String(120), primary_key=True)     # host:pid:start, unique per process
+    host: Mapped[str] = mapped_column(String(200))
+    pid: Mapped[int] = mapped_column(Integer)
+    concurrency: Mapped[int] = mapped_column(Integer, default=1)
+    started_at: Mapped[datetime]
+    last_heartbeat: Mapped[datetime] = mapped_column(index=True)
+    stopping: Mapped[bool] = mapped_column(Boolean, default=False)
+    # the jobs it runs now: [{"job": id, "source": id, "kind": quick|full, "run": run id, "since": ISO time}]
+    current: Mapped[list[Any]] = mapped_column(default=list)

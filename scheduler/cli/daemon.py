@@ -10,6 +10,7 @@ from rich.table import Table
 
 from scheduler.cli.common import console
 from scheduler.cli.common import settings_or_exit as _settings
+from scheduler.settings import Settings
 
 app = typer.Typer()
 
@@ -31,17 +32,48 @@ def run_cmd(
     Example: listwatch run --log-format json
     """
     from scheduler.cli.common import fail
-    from scheduler.cli.output import loudness
     from scheduler.daemon import run_daemon
+    from scheduler.settings import SettingsError
     from scheduler.singleton import SchedulerHeld
 
-    settings = _settings()
-    settings = settings.model_copy(update={"log_level": loudness.effective(settings.log_level),
-                                           "log_json": settings.log_json or loudness.fmt == "json"})
+    settings = _loud(_settings())
     try:
         run_daemon(settings, standby=standby)
     except SchedulerHeld as exc:
         raise fail("listwatch run", str(exc), code=1) from None
+    except SettingsError as exc:
+        raise fail("settings", str(exc), code=2) from None
+
+
+def _loud(settings: Settings) -> Settings:
+    from scheduler.cli.output import loudness
+
+    return settings.model_copy(update={"log_level": loudness.effective(settings.log_level),
+                                       "log_json": settings.log_json or loudness.fmt == "json"})
+
+
+@app.command("worker")
+def worker_cmd(
+    concurrency: Annotated[int | None, typer.Option(
+        "--concurrency", "-c", min=1, help="Crawls at once on this machine (default: scheduler.max_crawls).")] = None,
+) -> None:
+    """Run a crawl worker (distributed mode) until SIGTERM/SIGINT: take crawl jobs queued by `listwatch run`
+    and run each in its own subprocess with the usual time and memory limits.
+
+    Any number of workers, on any machine, share one PostgreSQL catalog and one S3 store; each keeps its spool
+    in its own data_dir. Needs distributed.enabled and a PostgreSQL catalog_url. On SIGTERM it takes no new job,
+    gives running crawls stop_grace seconds, hands back any crawl it had to cut short, and exits.
+
+    Example: LISTWATCH_DISTRIBUTED__ENABLED=true listwatch worker --concurrency 2
+    """
+    from scheduler.cli.common import fail
+    from scheduler.settings import SettingsError
+    from scheduler.worker import run_worker
+
+    try:
+        run_worker(_loud(_settings()), concurrency)
+    except SettingsError as exc:
+        raise fail("settings", str(exc), code=2) from None
 
 
 def _when(value: str | None) -> str:
@@ -102,3 +134,29 @@ def status_cmd(
                   "scheduler: [yellow]not running[/] (start it with `listwatch run`)", highlight=False)
     if data["sources_problem"]:
         console.print(f"[red]sources:[/] {data['sources_problem']}")
+    _print_workers(data)
+
+
+def _print_workers(data: dict[str, Any]) -> None:
+    """Distributed mode: the queue line and one row per worker (nothing in single-machine mode)."""
+    queue = data.get("queue")
+    if queue is None and not data.get("workers"):
+        return
+    if queue is not None:
+        oldest = queue["oldest_waiting"]
+        wait = f", oldest waiting: {oldest['check']} for {oldest['seconds']} s (job {oldest['job']})" if oldest else ""
+        console.print(f"queue: {queue['waiting']} waiting, {queue['running']} running{wait}", highlight=False,
+                      soft_wrap=True)
+    table = Table(title="workers", box=None, pad_edge=False, title_justify="left", header_style="bold underline")
+    for column in ("host", "pid", "state", "heartbeat", "started", "crawls now"):
+        table.add_column(column, no_wrap=column != "crawls now")
+    style = {"working": "cyan", "idle": "green", "stopping": "yellow", "lost": "red"}
+    for w in data["workers"]:
+        crawls = ", ".join(f"{c['kind']} {c['source']} (job {c['job']}, run {c['run']})" for c in w["current"])
+        table.add_row(w["host"], str(w["pid"]), f"[{style.get(w['state'], 'white')}]{w['state']}[/]",
+                      f"{w['seconds_since_heartbeat']} s ago", _short(w["started_at"]),
+                      crawls or f"— ({w['concurrency']} slot(s))")
+    if data["workers"]:
+        console.print(table)
+    else:
+        console.print("workers: [yellow]none[/] (start one with `listwatch worker`)", highlight=False)
