@@ -146,7 +146,8 @@ class Daemon:
         self._internal(self.maintenance, s.maintenance_interval, "maintenance")
         self._internal(self.watch_sources, WATCH_SOURCES, "watch-sources")
         if self.distributed:
-            self._internal(self.watch_workers, self.settings.distributed.heartbeat, "watch-workers")
+            d = self.settings.distributed   # a lost worker is noticed within stalled_after + a third of it
+            self._internal(self.watch_workers, max(d.heartbeat, d.stalled_after / 3), "watch-workers")
         if s.metrics_port:
             self.metrics.serve(s.metrics_port)
         self.scheduler.resume()

@@ -15,6 +15,8 @@ WARCs stay on that machine's spool and are salvaged when it comes back; see :mod
 retries their jobs (Procrastinate's ``get_stalled_jobs`` + ``retry_job``): the crawl runs again on another
 worker, as a new run. If the same check was queued again meanwhile, or the job has used its
 ``distributed.max_attempts``, the stalled job is marked failed instead: the waiting job or the next tick covers it.
+A job whose crawl had already ended (and ingested) when its worker died is marked succeeded, not run again: each
+check is ingested once.
 
 Queue figures for ``listwatch status`` and the web (:func:`queue_state`) are plain SQL over Procrastinate's
 tables, so reading them needs no Procrastinate import.
@@ -101,14 +103,15 @@ def enqueue(app: procrastinate.App, source: Source, path: Path, kind: str) -> in
 
 def watch(settings: Settings, catalog: Catalog) -> list[str]:
     """Close the crawls of lost workers, then retry (or fail) their jobs. Returns what was done, in words."""
-    from scheduler.worker_registry import close_lost_runs
+    from scheduler.worker_registry import close_lost_runs, job_runs
 
     done = close_lost_runs(catalog, settings)
-    done += asyncio.run(_retry_stalled(settings))
+    lost, alive = job_runs(catalog, settings.distributed.stalled_after)
+    done += asyncio.run(_retry_stalled(settings, lost, alive))
     return done
 
 
-async def _retry_stalled(settings: Settings) -> list[str]:
+async def _retry_stalled(settings: Settings, lost: dict[int, str | None], alive: set[int]) -> list[str]:
     from procrastinate import exceptions
     from procrastinate.jobs import Status
 
@@ -120,6 +123,14 @@ async def _retry_stalled(settings: Settings) -> list[str]:
         stalled = await manager.get_stalled_jobs(queue=QUEUE, seconds_since_heartbeat=silent)
         for job in stalled:
             what = f"job {job.id} ({job.queueing_lock})"
+            run_status = lost.get(job.id) if job.id is not None else None
+            if job.id in alive:
+                continue   # its worker still beats in our table: slow, not lost
+            if run_status not in (None, "running", "interrupted"):
+                # the crawl finished (and ingested) before its worker was lost: running it again would ingest twice
+                await manager.finish_job(job, status=Status.SUCCEEDED, delete_job=False)
+                done.append(f"{what}: its worker was lost after its crawl ended ({run_status}); not run again")
+                continue
             if job.attempts + 1 >= settings.distributed.max_attempts:
                 await manager.finish_job(job, status=Status.FAILED, delete_job=False)
                 done.append(f"{what}: its worker was lost on its last attempt ({job.attempts + 1}); marked failed, "

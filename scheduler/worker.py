@@ -1,9 +1,10 @@
 """``listwatch worker``: takes crawl jobs from the queue (:mod:`scheduler.queue`) and runs them, on any machine.
 
 Each job runs through :class:`scheduler.runner.CrawlRunner` exactly as the single-machine scheduler runs a crawl
-(its own subprocess, ``crawl_timeout``, ``crawl_memory_mb``), ``scheduler.max_crawls`` at once in Procrastinate's
-worker threads. The spool is this machine's (``data_dir``); the crawl ingests into the shared catalog and moves its
-WARCs to the shared store itself. What stays here because only this machine can do it:
+(in a long-lived crawl host or its own subprocess, ``crawl_timeout``, ``crawl_memory_mb``),
+``scheduler.max_crawls`` at once in Procrastinate's worker threads. The spool is this machine's (``data_dir``);
+the crawl ingests into the shared catalog and moves its WARCs to the shared store itself. What stays here
+because only this machine can do it:
 
 - **spool sync retry**: closed WARCs a crawl could not move to the store (store down) are retried every
   ``scheduler.maintenance_interval`` seconds — the spool is local, so no other process can;
@@ -221,6 +222,7 @@ class Worker:
         finally:
             self._quit.set()
             keeper.join(5)
+            self.runner.close()   # the crawl hosts, once their runs have ended
             self.sync_spool()
             self.registration.leave()
             log.info("worker stopped")

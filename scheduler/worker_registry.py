@@ -126,14 +126,29 @@ def close_lost_runs(catalog: Catalog, settings: Settings) -> list[str]:
                               f"worker {worker.host} pid {worker.pid} was lost (last heartbeat {seen}): its .open "
                               "WARCs are salvaged when that worker starts again; the job is retried elsewhere")
             done.append(f"run {run.id} of {run.source_id} closed (worker {worker.id} lost)")
-        with catalog.session() as session:
-            row = session.get(QueueWorker, worker.id)
-            if row is None:
-                continue
-            row.current = []
-            if _aware(row.last_heartbeat) < datetime.now(UTC) - FORGET_AFTER:
-                session.delete(row)
+        if _aware(worker.last_heartbeat) < datetime.now(UTC) - FORGET_AFTER:
+            with catalog.session() as session:
+                session.execute(delete(QueueWorker).where(QueueWorker.id == worker.id))
     return done
+
+
+def job_runs(catalog: Catalog, stalled_after: float) -> tuple[dict[int, str | None], set[int]]:
+    """The jobs workers list: (job id → its run's status, for lost workers; None when the run row was never
+    written), and the job ids of workers still beating (their jobs are not stalled, whatever the queue thinks)."""
+    if not _has_table(catalog):
+        return {}, set()
+    cutoff = datetime.now(UTC) - timedelta(seconds=stalled_after)
+    lost: dict[int, str | None] = {}
+    alive: set[int] = set()
+    with catalog.read_session() as session:
+        for worker in session.scalars(select(QueueWorker)):
+            for entry in worker.current or []:
+                if _aware(worker.last_heartbeat) >= cutoff:
+                    alive.add(int(entry["job"]))
+                    continue
+                run = session.get(CrawlRun, entry["run"])
+                lost[int(entry["job"])] = run.status if run else None
+    return lost, alive
 
 
 def workers_state(catalog: Catalog, stalled_after: float) -> list[dict[str, Any]]:

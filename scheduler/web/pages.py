@@ -100,9 +100,13 @@ def page_router(app: FastAPI, settings: Settings, catalog: Catalog, store: Stora
 
     @router.get("/sources")
     def sources_page(request: Request) -> Response:
+        from scheduler.queue import queue_state
+        from scheduler.worker_registry import workers_state
+
         sources = data.list_sources(catalog)
         return render(request, "sources.html", title="Sources", sources=sources,
-                      posted_weekly=data.postings_per_week(catalog))
+                      posted_weekly=data.postings_per_week(catalog), queue=queue_state(catalog),
+                      workers=workers_state(catalog, settings.distributed.stalled_after))
 
     @router.get("/programmes")
     def programmes_page(request: Request, source: str | None = None, status: str | None = None,
