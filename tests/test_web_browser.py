@@ -9,7 +9,6 @@ state-changing request without authentication is refused; the pages work from th
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -19,7 +18,6 @@ from sqlalchemy import select
 
 from archive.catalog.models import Event, Program
 from scheduler.settings import Settings
-from tests.archive_tools import CHROMIUM_ARGS, chromium_executable
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -30,16 +28,6 @@ pytest_plugins = ("tests.web_support",)
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 AXE = (Path(__file__).resolve().parent / "vendor" / "axe-core" / "axe.min.js").read_text(encoding="utf-8")
 TOKEN = "web-test-token-0123"     # tests.web_support.TOKEN
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=chromium_executable(), args=list(CHROMIUM_ARGS))
-        yield chromium
-        chromium.close()
 
 
 class Watched:

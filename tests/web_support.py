@@ -18,14 +18,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from archive.catalog import Catalog
 from crawlers.demo.site import DemoSite
-from tests.archive_tools import free_port, http_get, stop_process
+from tests.archive_tools import CHROMIUM_ARGS, chromium_executable, free_port, http_get, stop_process
 from tests.conftest import ROOT
 from tests.programs_support import crawl_day, pipeline_catalog
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 SOURCES = ("demo-mofcom", "demo-tenders")
 DAYS = (0, 1, 2)
@@ -54,6 +58,17 @@ def web_archive(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebArchive
     catalog = pipeline_catalog(data_dir)
     yield WebArchive(data_dir, catalog, url)
     catalog.dispose()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """A real Chromium (Playwright), one per test module."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=chromium_executable(), args=list(CHROMIUM_ARGS))
+        yield chromium
+        chromium.close()
 
 
 @contextmanager

@@ -96,15 +96,17 @@ def page_router(app: FastAPI, settings: Settings, catalog: Catalog, store: Stora
 
     @router.get("/")
     def home(request: Request) -> Response:
-        return sources_page(request)
+        return sources_page(request, None)
 
     @router.get("/sources")
-    def sources_page(request: Request) -> Response:
+    def sources_page(request: Request, recrawl: str | None = None) -> Response:
         from scheduler.queue import queue_state
         from scheduler.worker_registry import workers_state
 
         sources = data.list_sources(catalog)
-        return render(request, "sources.html", title="Sources", sources=sources,
+        message = (f"Re-crawl of {recrawl} requested: `listwatch run` starts it within seconds."
+                   if recrawl in {s["id"] for s in sources} else "")
+        return render(request, "sources.html", title="Sources", sources=sources, message=message,
                       posted_weekly=data.postings_per_week(catalog), queue=queue_state(catalog),
                       workers=workers_state(catalog, settings.distributed.stalled_after))
 

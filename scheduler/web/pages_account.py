@@ -1,4 +1,4 @@
-"""Sign-in and sign-out, alert subscriptions (the pages that change state), and the API docs page.
+"""Sign-in and sign-out, alert subscriptions, "Re-crawl now" (the pages that change state), and the API docs page.
 
 Forms post ``application/x-www-form-urlencoded`` bodies (parsed here, no multipart dependency). Every form
 that changes state carries the session's CSRF token; ``Access.write_refusal`` checks it.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
@@ -42,6 +42,13 @@ def account_routes(router: APIRouter, open_router: APIRouter, catalog: Catalog, 
                    render: Callable[..., Response], app: FastAPI) -> None:
     """Register the routes: ``router`` needs read access, ``open_router`` does not."""
 
+    async def change_form(request: Request) -> tuple[dict[str, str], Response | None]:
+        """The posted form, and the refusal page if its session and CSRF token do not allow a change."""
+        form = await form_fields(request)
+        refusal = access.write_refusal(request, form.get("csrf"))
+        return form, None if refusal is None else render(request, "error.html", 403, title="Refused",
+                                                          message=refusal)
+
     @open_router.get("/login")
     def login_page(request: Request, next: str = "/") -> Response:
         return render(request, "login.html", title="Sign in", next=safe_next(next), error="")
@@ -61,10 +68,9 @@ def account_routes(router: APIRouter, open_router: APIRouter, catalog: Catalog, 
 
     @open_router.post("/logout")
     async def logout(request: Request) -> Response:
-        form = await form_fields(request)
-        refusal = access.write_refusal(request, form.get("csrf"))
-        if refusal is not None:
-            return render(request, "error.html", 403, title="Refused", message=refusal)
+        _, refused = await change_form(request)
+        if refused is not None:
+            return refused
         answer = RedirectResponse("/login", status_code=303)
         answer.delete_cookie(SESSION_COOKIE, path="/")
         return answer
@@ -80,10 +86,9 @@ def account_routes(router: APIRouter, open_router: APIRouter, catalog: Catalog, 
     async def add_subscription(request: Request) -> Response:
         from scheduler.alerts.subscriptions import SubscriptionError, list_subscriptions, subscribe
 
-        form = await form_fields(request)
-        refusal = access.write_refusal(request, form.get("csrf"))
-        if refusal is not None:
-            return render(request, "error.html", 403, title="Refused", message=refusal)
+        form, refused = await change_form(request)
+        if refused is not None:
+            return refused
         error = message = ""
         try:
             subscribe(catalog, form.get("name", ""), form.get("target", ""), channel=form.get("channel", "apprise"),
@@ -99,15 +104,27 @@ def account_routes(router: APIRouter, open_router: APIRouter, catalog: Catalog, 
     async def delete_subscription(request: Request, name: str) -> Response:
         from scheduler.alerts.subscriptions import SubscriptionError, remove_subscription
 
-        form = await form_fields(request)
-        refusal = access.write_refusal(request, form.get("csrf"))
-        if refusal is not None:
-            return render(request, "error.html", 403, title="Refused", message=refusal)
+        _, refused = await change_form(request)
+        if refused is not None:
+            return refused
         try:
             remove_subscription(catalog, name)
         except SubscriptionError as exc:
             return render(request, "error.html", 404, title="Not found", message=str(exc))
         return RedirectResponse("/subscriptions", status_code=303)
+
+    @router.post("/sources/{source_id}/recrawl")
+    async def recrawl(request: Request, source_id: str) -> Response:
+        from scheduler.recrawl import RecrawlError, request_recrawl
+
+        _, refused = await change_form(request)
+        if refused is not None:
+            return refused
+        try:
+            request_recrawl(catalog, source_id)
+        except RecrawlError as exc:
+            return render(request, "error.html", 409, title="Not scheduled", message=str(exc))
+        return RedirectResponse("/sources?" + urlencode({"recrawl": source_id}), status_code=303)
 
     @router.get("/docs")
     def docs_page(request: Request) -> Response:
