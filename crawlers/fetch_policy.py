@@ -134,6 +134,10 @@ class FetchPolicy:
         reason = self.refuse_url(url)
         if reason is not None:
             return reason
+        return await self.refuse_resolved_address(url, addresses)
+
+    async def refuse_resolved_address(self, url: str, addresses: Iterable[str] | None = None) -> str | None:
+        """The address check alone, for a URL :meth:`refuse_url` has passed."""
         host, port = origin(url) or ("", 0)
         if _literal(host) is not None:
             return None
@@ -163,6 +167,10 @@ class FetchPolicyMiddleware:
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
         self._policy: FetchPolicy | None = None
+        # "scheme://netloc" prefixes whose URL check passed: the check depends on nothing else, and a crawl asks
+        # it of one origin thousands of times. Addresses are still checked on every request (DNS may change).
+        self._hosts_ok: set[str] = set()
+        self._answers_ok: set[tuple[str, str]] = set()   # (prefix, address) pairs whose answer check passed
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> FetchPolicyMiddleware:
@@ -178,20 +186,45 @@ class FetchPolicyMiddleware:
         policy = self.policy(spider)
         if policy is None:
             return
-        reason = policy.refuse_url(request.url)
-        if reason is None and not request.meta.get("playwright"):
-            reason = await policy.refuse_resolved(request.url, await _scrapy_resolve(request.url))
+        url, prefix = request.url, _prefix(request.url)
+        if prefix not in self._hosts_ok:
+            reason = policy.refuse_url(url)
+            if reason is not None:
+                raise FetchRefused(reason)
+            self._hosts_ok.add(prefix)
+        if request.meta.get("playwright"):
+            return
+        host = (origin(url) or ("", 0))[0]
+        if _literal(host) is not None:
+            return  # an IP literal: refuse_url has checked the address itself
+        reason = await policy.refuse_resolved_address(url, await _scrapy_resolve(url))
         if reason is not None:
             raise FetchRefused(reason)
 
     def process_response(self, request: Request, response: Response, spider: Spider | None = None) -> Response:
         policy = self.policy(spider)
-        ip = _literal(str(response.ip_address)) if response.ip_address is not None else None
-        if policy is not None and ip is not None:
+        if policy is None or response.ip_address is None:
+            return response
+        answered = (_prefix(response.url), str(response.ip_address))
+        if answered in self._answers_ok:
+            return response
+        ip = _literal(answered[1])
+        if ip is not None:
             reason = policy.refuse_address(response.url, ip)
             if reason is not None:
                 raise FetchRefused(f"answered from a refused address: {reason}")
+        self._answers_ok.add(answered)
         return response
+
+
+def _prefix(url: str) -> str:
+    """``scheme://netloc`` as written (up to the first ``/``, ``?`` or ``#`` after ``://``): what
+    :meth:`FetchPolicy.refuse_url` reads of a URL, so its verdict can be remembered per prefix."""
+    start = url.find("://") + 3
+    if start < 3:
+        return url
+    ends = [i for i in (url.find(c, start) for c in "/?#") if i >= 0]
+    return url[:min(ends)] if ends else url
 
 
 async def _scrapy_resolve(url: str) -> list[str] | None:

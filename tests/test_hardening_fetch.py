@@ -100,6 +100,44 @@ def test_the_policy_allows_only_the_sources_own_hosts_and_the_internal_origins_i
         Source.model_validate({**source.model_dump(exclude={"headers"}), "fetch": {"internal": ["intranet"]}})
 
 
+def test_the_middleware_remembers_a_passed_check_for_that_exact_origin_only() -> None:
+    """The per-request check is remembered per ``scheme://netloc`` (a crawl asks it thousands of times of one
+    origin): a look-alike URL (other port, userinfo trick) is still checked, and refused."""
+    import asyncio
+    import ipaddress
+    from types import SimpleNamespace
+
+    from scrapy import Request
+    from scrapy.http import HtmlResponse
+
+    from crawlers.fetch_policy import FetchPolicyMiddleware, FetchRefused
+
+    source = Source.model_validate({"id": "s", "name": "s",
+                                    "start_urls": ["http://127.0.0.1:8000/list", "https://www.example.gov.cn/l"],
+                                    "items": {"selector": "li", "fields": {"url": "a"}}})
+    spider = SimpleNamespace(source=source)
+    middleware = FetchPolicyMiddleware(SimpleNamespace(spider=spider))  # type: ignore[arg-type]
+
+    def request(url: str) -> None:
+        asyncio.run(middleware.process_request(Request(url), spider))  # type: ignore[arg-type]
+
+    for _ in range(2):
+        request("http://127.0.0.1:8000/p/1?x=1")
+    for url in ("http://127.0.0.1:8001/p/1", "http://127.0.0.1:8000@169.254.169.254/p/1",
+                "http://169.254.169.254/latest/meta-data/"):
+        with pytest.raises(FetchRefused):
+            request(url)
+
+    def answer(url: str, address: str) -> None:
+        response = HtmlResponse(url, ip_address=ipaddress.ip_address(address))
+        middleware.process_response(Request(url), response, spider)  # type: ignore[arg-type]
+
+    for _ in range(2):
+        answer("https://www.example.gov.cn/p/2", "93.184.216.34")
+    with pytest.raises(FetchRefused, match="answered from a refused address"):  # DNS rebinding, same origin
+        answer("https://www.example.gov.cn/p/3", "10.0.0.7")
+
+
 def test_a_rendered_pages_own_requests_to_internal_addresses_are_refused(tmp_path: Path) -> None:
     with HostileSite() as site, HostileSite() as internal:
         internal.page("/leak.js", f"document.title = '{SECRET}';", headers=[("Content-Type", "text/javascript")])
