@@ -40,10 +40,14 @@ log = logging.getLogger(__name__)
 
 
 def run_alive(run: CrawlRun, data_dir: Path, remote: Mapping[str, bool] | None = None) -> bool:
-    """True when a process still owns ``run``. Another host's run: the verdict of the worker that lists it in
-    ``remote`` (run id → its worker beats), else assumed alive."""
+    """True when a process still owns ``run``. A run a beating worker lists in ``remote`` (run id → its worker
+    beats) is alive; another host's run is otherwise alive unless the worker listing it is lost. (A worker's run on
+    this host is judged by its worker first: its lease file lies in that worker's own data_dir, not ours.)"""
+    verdict = (remote or {}).get(run.id)
+    if verdict:
+        return True
     if run.host != socket.gethostname():
-        return (remote or {}).get(run.id, True)
+        return verdict is None
     held = lease_held(lease_path(data_dir, run.source_id, run.id))
     if held is not None:
         return held
@@ -105,10 +109,12 @@ def recover(catalog: Catalog, settings: Settings, *, ours: set[str] | frozenset[
     closed = []
     limit = timedelta(seconds=settings.scheduler.crawl_timeout + settings.scheduler.kill_grace)
     now = datetime.now(UTC)
-    for run in running_runs(catalog):
+    runs = running_runs(catalog)
+    remote = remote_verdicts(catalog, settings.distributed.stalled_after) if runs else {}
+    for run in runs:
         if run.id in ours or run.host != socket.gethostname():
             continue
-        if run_alive(run, settings.data_dir):
+        if run_alive(run, settings.data_dir, remote):
             if now - run.started_at > limit and run.pid is not None and _daemon_child(run):   # a killed daemon's orphan
                 signal_group(run.pid, signal.SIGKILL)
                 with contextlib.suppress(psutil.Error):
