@@ -31,6 +31,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import text
+
 from archive.catalog import open_catalog
 from archive.catalog.models import CrawlRun
 from crawlers.run import new_run_id
@@ -149,9 +151,15 @@ class Worker:
                     self.sync_spool()
             finally:
                 shutil.rmtree(job_dir, ignore_errors=True)
-        if self.stopping.is_set() and result.status == "interrupted":
+        if self.stopping.is_set() and result.status == "interrupted" and not self._waiting(f"{kind}:{source.id}"):
             raise WorkerStopping(f"run {run_id} interrupted by this worker's stop: queued again for another worker")
         return result.status
+
+    def _waiting(self, check: str) -> bool:
+        """Whether the same check already waits in the queue (it covers this one; a retry would collide)."""
+        query = text("SELECT 1 FROM procrastinate_jobs WHERE queueing_lock = :c AND status = 'todo'")
+        with self.catalog.engine.connect() as conn:
+            return conn.execute(query, {"c": check}).first() is not None
 
     def _source_file(self, job_dir: Path, file: str, text: str) -> Path:
         job_dir.mkdir(parents=True, exist_ok=True)
