@@ -253,7 +253,7 @@ def _floor(warcs: list[str]) -> int:
     return total
 
 
-def bare_worker(url: str, data_dir: Path) -> dict[str, Any]:
+def bare_worker(url: str, data_dir: Path, profile: Path | None = None) -> dict[str, Any]:
     from scrapy import Request, Spider
     from scrapy.crawler import Crawler, CrawlerProcess
     from scrapy.settings import Settings
@@ -283,9 +283,12 @@ def bare_worker(url: str, data_dir: Path) -> dict[str, Any]:
 
     install_reactor("twisted.internet.asyncioreactor.AsyncioSelectorReactor")
     # CONCURRENT_ITEMS as listwatch sets it: with Scrapy's default (100 asyncio tasks per response) the bare
-    # spider paid ~10 % more CPU for an engine setting, not for anything listwatch does differently.
-    settings = Settings({"CONCURRENT_REQUESTS": 16, "CONCURRENT_REQUESTS_PER_DOMAIN": 16, "CONCURRENT_ITEMS": 16,
-                         "LOG_LEVEL": "WARNING",
+    # spider paid 1-1.5 ms more CPU a page (a third of its cost) for an engine setting, not for anything
+    # listwatch does differently.
+    from crawlers import settings as listwatch_settings
+
+    settings = Settings({"CONCURRENT_REQUESTS": 16, "CONCURRENT_REQUESTS_PER_DOMAIN": 16,
+                         "CONCURRENT_ITEMS": listwatch_settings.CONCURRENT_ITEMS, "LOG_LEVEL": "WARNING",
                          "ROBOTSTXT_OBEY": True, "TELNETCONSOLE_ENABLED": False,
                          "TWISTED_REACTOR": "twisted.internet.asyncioreactor.AsyncioSelectorReactor",
                          "FEEDS": {str(data_dir / "items.jsonl"): {"format": "jsonlines", "encoding": "utf8"}}})
@@ -293,7 +296,12 @@ def bare_worker(url: str, data_dir: Path) -> dict[str, Any]:
     crawler = Crawler(Bare, settings)
     marks = _timed(crawler)
     process.crawl(crawler)
-    process.start()
+    if profile is not None:
+        import cProfile
+
+        cProfile.runctx("process.start()", globals(), {"process": process}, str(profile))
+    else:
+        process.start()
     return _result(marks)
 
 
@@ -369,6 +377,8 @@ def bench_weight(size_kb: int, rounds: int, work: Path, profile: Path | None) ->
             fresh = Path(tempfile.mkdtemp(prefix="lw-bench-profile-", dir=work))
             run_worker(["--worker", "listwatch", str(source), "--data-dir", str(fresh),
                         "--profile", f"{profile}-first.prof"])
+            bare_dir = Path(tempfile.mkdtemp(prefix="lw-bench-profile-bare-", dir=work))
+            run_worker(["--worker", "bare", url, "--data-dir", str(bare_dir), "--profile", f"{profile}-bare.prof"])
         first_bytes = statistics.median(r["warc_bytes"] for r in runs["listwatch"])
         wget = wget_bytes(url, work / f"w{size_kb}")
     finally:
@@ -410,14 +420,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per page weight (default 3)")
     parser.add_argument("--kb", type=int, nargs="+", default=[6, 40], help="page weights in KB (default 6 40)")
     parser.add_argument("--profile", type=Path,
-                        help="also profile a first crawl and a re-crawl (extra, uncounted): PATH-KB-first.prof, …")
+                        help="also profile a first crawl, a re-crawl and the bare spider's crawl (extra, uncounted): "
+                             "PATH-KB-first.prof, PATH-KB-recrawl.prof, PATH-KB-bare.prof")
     parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--data-dir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         kind, target = args.worker
         result = listwatch_worker(Path(target), args.data_dir, args.profile) if kind == "listwatch" \
-            else bare_worker(target, args.data_dir)
+            else bare_worker(target, args.data_dir, args.profile)
         print(RESULT_MARK + json.dumps(result), flush=True)
         return
     print(f"listwatch crawl benchmark: {os.cpu_count()} CPUs, load average "
