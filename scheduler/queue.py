@@ -34,6 +34,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
 
 from archive.catalog import Catalog
+from archive.catalog.types import as_utc
 from crawlers.sources import Source
 from scheduler.settings import Settings
 
@@ -165,7 +166,7 @@ def prune_finished(settings: Settings) -> None:
 def _iso(moment: datetime | None) -> str | None:
     if moment is None:
         return None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat(timespec="seconds")
+    return as_utc(moment).isoformat(timespec="seconds")
 
 
 def queue_state(catalog: Catalog) -> dict[str, Any] | None:
@@ -184,7 +185,7 @@ def queue_state(catalog: Catalog) -> dict[str, Any] | None:
         row = conn.execute(oldest, {"q": QUEUE}).first()
     waiting = None
     if row is not None:
-        since = row.since if row.since.tzinfo else row.since.replace(tzinfo=UTC)
+        since = as_utc(row.since)   # a raw query: no column type converts it
         waiting = {"job": row.id, "check": row.queueing_lock, "since": _iso(since),
                    "seconds": round((datetime.now(UTC) - since).total_seconds())}
     return {"waiting": int(by_status.get("todo", 0)), "running": int(by_status.get("doing", 0)),

@@ -61,7 +61,9 @@ import psutil
 
 from archive.catalog import Catalog
 from archive.catalog.models import CrawlRun
+from archive.catalog.runs import finish
 from archive.salvage import Salvaged, open_files, salvage
+from crawlers.report import run_dir as run_directory
 from crawlers.run import new_run_id
 from crawlers.sources import Source
 from scheduler.pipeline import start_run
@@ -202,7 +204,7 @@ class CrawlRunner:
 
     def _begin(self, source: Source, kind: str, run_id: str) -> Path:
         start_run(self.catalog, source, run_id, kind)
-        run_dir = self.settings.data_dir / "runs" / source.id / run_id
+        run_dir = run_directory(self.settings.data_dir, source.id, run_id)
         run_dir.mkdir(parents=True, exist_ok=True)
         log_path = run_dir / "crawl.log"
         with log_path.open("ab") as out:
@@ -338,7 +340,7 @@ class CrawlRunner:
             if run.status not in FINISHED:   # the child never recorded an outcome
                 run.status = "interrupted" if cause.startswith("interrupted") else "failed"
                 run.reason = cause or f"{describe_exit(returncode)} before recording an outcome"
-                run.finished_at = datetime.now(UTC)
+                finish(run, datetime.now(UTC))
             elif cause:                      # it wrapped up after our SIGTERM: still a failed run, say why
                 run.status = "interrupted" if cause.startswith("interrupted") else "failed"
                 run.reason = "; ".join(filter(None, [cause, run.reason]))

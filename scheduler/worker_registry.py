@@ -27,10 +27,6 @@ log = logging.getLogger(__name__)
 FORGET_AFTER = timedelta(days=1)   # a lost worker's row is shown (as lost) this long, then deleted
 
 
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 class Registration:
     """This worker's row: register, beat, say which crawls run now, leave. Thread-safe (crawls run in threads)."""
 
@@ -98,7 +94,7 @@ def remote_verdicts(catalog: Catalog, stalled_after: float) -> dict[str, bool]:
     verdicts: dict[str, bool] = {}
     with catalog.read_session() as session:
         for worker in session.scalars(select(QueueWorker)):
-            alive = _aware(worker.last_heartbeat) >= cutoff
+            alive = worker.last_heartbeat >= cutoff
             for entry in worker.current or []:
                 verdicts[entry["run"]] = verdicts.get(entry["run"], False) or alive
     return verdicts
@@ -112,7 +108,7 @@ def close_lost_runs(catalog: Catalog, settings: Settings) -> list[str]:
     cutoff = datetime.now(UTC) - timedelta(seconds=settings.distributed.stalled_after)
     done = []
     with catalog.read_session() as session:
-        lost = [w for w in session.scalars(select(QueueWorker)) if _aware(w.last_heartbeat) < cutoff]
+        lost = [w for w in session.scalars(select(QueueWorker)) if w.last_heartbeat < cutoff]
     for worker in lost:
         for entry in worker.current or []:
             with catalog.read_session() as session:
@@ -121,12 +117,12 @@ def close_lost_runs(catalog: Catalog, settings: Settings) -> list[str]:
                 continue
             if run.host == socket.gethostname() and run_alive(run, settings.data_dir):
                 continue   # its crawl process outlived the worker on this machine: it finishes and ingests itself
-            seen = _aware(worker.last_heartbeat).strftime("%Y-%m-%d %H:%M:%S UTC")
+            seen = worker.last_heartbeat.strftime("%Y-%m-%d %H:%M:%S UTC")
             close_interrupted(catalog, settings, run.id,
                               f"worker {worker.host} pid {worker.pid} was lost (last heartbeat {seen}): its .open "
                               "WARCs are salvaged when that worker starts again; the job is retried elsewhere")
             done.append(f"run {run.id} of {run.source_id} closed (worker {worker.id} lost)")
-        if _aware(worker.last_heartbeat) < datetime.now(UTC) - FORGET_AFTER:
+        if worker.last_heartbeat < datetime.now(UTC) - FORGET_AFTER:
             with catalog.session() as session:
                 session.execute(delete(QueueWorker).where(QueueWorker.id == worker.id))
     return done
@@ -143,7 +139,7 @@ def job_runs(catalog: Catalog, stalled_after: float) -> tuple[dict[int, str | No
     with catalog.read_session() as session:
         for worker in session.scalars(select(QueueWorker)):
             for entry in worker.current or []:
-                if _aware(worker.last_heartbeat) >= cutoff:
+                if worker.last_heartbeat >= cutoff:
                     alive.add(int(entry["job"]))
                     continue
                 run = session.get(CrawlRun, entry["run"])
@@ -160,10 +156,10 @@ def workers_state(catalog: Catalog, stalled_after: float) -> list[dict[str, Any]
         rows = list(session.scalars(select(QueueWorker).order_by(QueueWorker.host, QueueWorker.started_at)))
     out = []
     for row in rows:
-        beat = _aware(row.last_heartbeat)
+        beat = row.last_heartbeat
         state = "lost" if beat < cutoff else "stopping" if row.stopping else "working" if row.current else "idle"
         out.append({"id": row.id, "host": row.host, "pid": row.pid, "concurrency": row.concurrency,
-                    "started_at": _aware(row.started_at).isoformat(timespec="seconds"),
+                    "started_at": row.started_at.isoformat(timespec="seconds"),
                     "last_heartbeat": beat.isoformat(timespec="seconds"),
                     "seconds_since_heartbeat": round((datetime.now(UTC) - beat).total_seconds()),
                     "state": state, "current": list(row.current or [])})
