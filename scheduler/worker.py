@@ -49,6 +49,10 @@ BUSY_POLL = 2.0
 RUN_PREFIX = re.compile(r"^(?P<source>.+)-(?P<run>\d{8}T\d{6}Z-[0-9a-f]+)")
 
 
+class WorkerFailed(RuntimeError):
+    """The worker stopped on an error, not on request (exit 1: a supervisor restarts it)."""
+
+
 class WorkerStopping(Exception):
     """A crawl was cut short because this worker is stopping: the job goes back to the queue."""
 
@@ -63,6 +67,7 @@ class Worker:
         self.runner = CrawlRunner(settings, self.catalog, stopping=self.stopping, stop_deadline=lambda: self.stop_at)
         self.registration = Registration(self.catalog, concurrency)
         self._quit = threading.Event()
+        self.failed = False
 
     # -- start: recover this machine's spool ---------------------------------------------------------
 
@@ -216,8 +221,17 @@ class Worker:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, on_signal)
             log.info("worker %s: %d crawl slot(s), waiting for jobs", self.registration.id, self.concurrency)
-            with contextlib.suppress(asyncio.CancelledError):
+            try:
                 await task
+            except asyncio.CancelledError:
+                pass
+            except Exception:
+                # Procrastinate's loop ended on its own (e.g. this worker was pruned as stalled after a pause longer
+                # than stalled_after, or the database went away): stop the crawls as on SIGTERM and exit 1 so a
+                # supervisor starts a fresh worker; the jobs it held are retried elsewhere.
+                log.exception("the job queue loop failed; stopping this worker")
+                self.failed = True
+                self.begin_stop()
 
     def serve(self) -> None:
         ensure_schema(self.catalog)
@@ -241,4 +255,7 @@ def run_worker(settings: Settings, concurrency: int | None = None) -> None:
     require_distributed(settings, "listwatch worker")
     logs.configure(settings.log_level, settings.log_json)
     quiet_queue_logs()
-    Worker(settings, concurrency or settings.scheduler.max_crawls).serve()
+    worker = Worker(settings, concurrency or settings.scheduler.max_crawls)
+    worker.serve()
+    if worker.failed:
+        raise WorkerFailed("the job queue loop failed (see the log above); stopped")

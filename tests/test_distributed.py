@@ -164,7 +164,7 @@ def test_scheduler_and_three_workers(tmp_path: Path, postgres_url: str, rclone_s
                   "LISTWATCH_SETTINGS": str(tmp_path / "none.yaml"), "LISTWATCH_DEMO_URL": site.url,
                   "LISTWATCH_CATALOG_URL": postgres_url, "LISTWATCH_LOG_LEVEL": "INFO",
                   "LISTWATCH_DISTRIBUTED__ENABLED": "true", "LISTWATCH_DISTRIBUTED__HEARTBEAT": "1",
-                  "LISTWATCH_DISTRIBUTED__STALLED_AFTER": "6", "LISTWATCH_DISTRIBUTED__POLL_INTERVAL": "1",
+                  "LISTWATCH_DISTRIBUTED__STALLED_AFTER": "20", "LISTWATCH_DISTRIBUTED__POLL_INTERVAL": "1",
                   "LISTWATCH_SCHEDULER__MAX_CRAWLS": "2", "LISTWATCH_SCHEDULER__CRAWL_TIMEOUT": "300",
                   "LISTWATCH_SCHEDULER__DELIVER_INTERVAL": "0.5", "LISTWATCH_SCHEDULER__MAINTENANCE_INTERVAL": "5",
                   **rclone_s3.settings_env(bucket)}

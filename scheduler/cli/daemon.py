@@ -68,12 +68,14 @@ def worker_cmd(
     """
     from scheduler.cli.common import fail
     from scheduler.settings import SettingsError
-    from scheduler.worker import run_worker
+    from scheduler.worker import WorkerFailed, run_worker
 
     try:
         run_worker(_loud(_settings()), concurrency)
     except SettingsError as exc:
         raise fail("settings", str(exc), code=2) from None
+    except WorkerFailed as exc:
+        raise fail("listwatch worker", str(exc), code=1) from None
 
 
 def _when(value: str | None) -> str:
