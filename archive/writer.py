@@ -101,6 +101,9 @@ class RollingWarcWriter:
             current.size += len(blob)
             current.records += 1
             written.append(entry)
+        # Handed to the kernel now, not left in Python's buffer: a crawl killed (-9, out of memory) after this
+        # call keeps the group on disk for salvage (no fsync: the page cache survives a killed process).
+        current.handle.flush()
         self.bytes_written += sum(len(b) for b in blobs)
         return written
 
@@ -135,6 +138,7 @@ class RollingWarcWriter:
         }
         blob = gzip_member(self.builder.to_bytes(self.builder.warcinfo(name, info)))
         opened.handle.write(blob)
+        opened.handle.flush()
         opened.records = 1
         opened.size = len(blob)
         self.bytes_written += len(blob)

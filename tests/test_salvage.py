@@ -83,3 +83,31 @@ def test_refuses_a_closed_file(tmp_path: Path) -> None:
     [closed] = write_spool_warcs(tmp_path / "spool", pages=1)
     with pytest.raises(ValueError):
         salvage(closed)
+
+
+def test_records_written_before_a_kill_survive_it(tmp_path: Path) -> None:
+    """A process killed without clean-up (no close, no exit handlers, no buffer flush) after writing records:
+    salvage keeps every one of them. Small records used to sit in Python's write buffer and die with it."""
+    import os
+    import signal
+
+    from archive.records import RecordBuilder
+    from archive.writer import RollingWarcWriter
+
+    pid = os.fork()
+    if pid == 0:   # the "crawl": write 5 small response/request groups, then die as kill -9 would
+        builder = RecordBuilder()
+        writer = RollingWarcWriter(tmp_path, prefix="killed", warcinfo={})
+        for i in range(5):
+            response = builder.response(f"http://example.org/{i}", 200, [], b"<p>%d</p>" % i)
+            request = builder.request(f"http://example.org/{i}", "GET", [], date=builder.now(),
+                                      concurrent_to=str(response.rec_headers.get_header("WARC-Record-ID")))
+            writer.write(response, request)
+        os.kill(os.getpid(), signal.SIGKILL)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
+    [opened] = tmp_path.glob("*.open")
+    result = salvage(opened)
+    assert result.records == 1 + 5 * 2 and result.cut_bytes == 0   # warcinfo + every group written
+    assert result.kept is not None
+    warcio_check(result.kept)
