@@ -97,8 +97,9 @@ class Bench:
         thread.start()
         self.threads.append(thread)
         if wait:
-            wait_for(lambda: lease_held(lease_path(self.settings.data_dir, source.id, run_id)), 60,
-                     f"run {run_id} of {source.id} to start in its crawl host")
+            # (a quick crawl may already be over, lease released, by the time we look)
+            wait_for(lambda: lease_held(lease_path(self.settings.data_dir, source.id, run_id)) or not thread.is_alive(),
+                     60, f"run {run_id} of {source.id} to start in its crawl host")
         return run_id
 
     def join(self) -> None:
