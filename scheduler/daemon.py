@@ -8,7 +8,8 @@ unlimited ``misfire_grace_time`` make the runs missed while the daemon was down 
 - a per-source lock: a quick and a full check of one source never overlap (a quick check finding the source
   busy is skipped; a full sweep waits), plus a look at ``crawl_runs`` for a live ``running`` row of the source
   (safety across restarts: an orphaned crawl of a killed daemon may still be running);
-- a semaphore of ``max_crawls`` slots (the browser slots);
+- a semaphore of ``max_crawls`` slots (crawls at once; the runner allows ``process_crawls`` of them a process of
+  their own, e.g. a browser source);
 - housekeeping jobs (in memory, not persisted): alert delivery every ``deliver_interval`` s; every
   ``maintenance_interval`` s recovery of dead runs, queueing of events a killed crawl never queued, a spool sync
   retry when WARCs wait, and the health checks;

@@ -177,6 +177,8 @@ class CrawlRunner:
         self.stopping = stopping or threading.Event()
         self.stop_deadline = stop_deadline
         self.pool: HostPool | None = None
+        # Each such crawl costs an interpreter and, for a browser source, a Chromium: fewer at once than max_crawls.
+        self._process_slots = threading.BoundedSemaphore(settings.scheduler.process_crawls)
         if settings.scheduler.crawl_hosts > 0:
             from scheduler.hostpool import HostPool  # imports this module: import here, not at the top
 
@@ -192,7 +194,7 @@ class CrawlRunner:
         how its retry alone ended)."""
         run_id = run_id or new_run_id()
         if self.pool is None or source.render.mode == "browser":
-            return self._run_process(source, source_path, kind, run_id)
+            return self._run_alone(source, source_path, kind, run_id)
         result = self._run_hosted(source, source_path, kind, run_id)
         if not result.retry_alone or self.stopping.is_set():
             return result
@@ -200,7 +202,11 @@ class CrawlRunner:
         self._add_reason(run_id, f"retried alone as run {retry_id}")
         log.warning("retrying alone, in its own process, as run %s", retry_id,
                     extra={"run_id": run_id, "source": source.id})
-        return self._run_process(source, source_path, kind, retry_id)
+        return self._run_alone(source, source_path, kind, retry_id)
+
+    def _run_alone(self, source: Source, source_path: Path, kind: str, run_id: str) -> RunResult:
+        with self._process_slots:
+            return self._run_process(source, source_path, kind, run_id)
 
     def _begin(self, source: Source, kind: str, run_id: str) -> Path:
         start_run(self.catalog, source, run_id, kind)

@@ -73,7 +73,11 @@ class ReplaySettings(_Section):
 
 
 class SchedulerSettings(_Section):
-    max_crawls: int = Field(2, ge=1, description="Crawls running at once (browser slots).")
+    max_crawls: int = Field(
+        8, ge=1, description="Crawls running at once (static ones share the crawl hosts; see process_crawls).")
+    process_crawls: int = Field(
+        2, ge=1, description="Of those, crawls in a process of their own at once: browser sources (each starts a "
+        "Chromium), a retry alone, every crawl when crawl_hosts is 0.")
     crawl_timeout: int = Field(1800, ge=10, description="Hard time limit of one crawl, seconds.")
     crawl_memory_mb: int = Field(
         2048, ge=128, description="Resident-memory limit (MB) of one crawl process tree (browser included), or of "

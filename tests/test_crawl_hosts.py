@@ -290,3 +290,16 @@ def test_a_host_dies_with_its_parent(bench: Make) -> None:
     finally:
         if parent.poll() is None:
             parent.kill()
+
+
+def test_crawls_in_a_process_of_their_own_wait_for_one_of_process_crawls(bench: Make) -> None:
+    """``process_crawls: 1``: two crawls that each need their own process (here every crawl: ``crawl_hosts: 0``;
+    in production, browser sources) run one after the other, though ``max_crawls`` would allow both at once."""
+    b = bench(crawl_hosts=0, process_crawls=1)
+    for name in ("first", "second"):
+        b.start(b.source(name), kind="quick", wait=False)
+    b.join()
+    assert_every_row_closed(b)
+    runs = sorted(b.rows().values(), key=lambda r: r.started_at)
+    assert [r.status for r in runs] == ["complete", "complete"]
+    assert runs[0].finished_at is not None and runs[0].finished_at <= runs[1].started_at
