@@ -2,7 +2,10 @@
 
 Building a record is separate from writing it (as in warcio): this module returns warcio
 ``ArcWarcRecord`` objects and serialises one record to uncompressed bytes; ``archive.writer``
-compresses and stores them.
+compresses and stores them. The three records every page gets (response, request, metadata) are built
+with their final headers in warcio's order and serialised straight from them: warcio's generic path
+scans the header list a dozen times a record (a third of the capture's CPU). Its bytes are the same,
+which a test checks against warcio's own writer.
 """
 
 from __future__ import annotations
@@ -109,6 +112,39 @@ class _Sha256Writer(WARCWriter):
         return warc_date(self._clock())
 
 
+# The attribute holding the body of a record built complete (final headers, digests and length): ``to_bytes``
+# writes such a record without warcio's writer.
+_COMPLETE = "_listwatch_complete"
+
+
+def _complete_record(record_type: str, headers: Headers, body: bytes, http: StatusAndHeaders | None,
+                     content_type: str, payload_digest: str = "") -> ArcWarcRecord:
+    """An ``ArcWarcRecord`` whose headers are what warcio's writer would end with: ``headers`` (WARC-Date,
+    extras, WARC-Type, WARC-Record-ID, WARC-Target-URI), then the payload and block digests, Content-Type
+    and Content-Length. ``payload_digest``: ``sha256_digest(body)`` when the caller has it already."""
+    payload_digest = payload_digest or sha256_digest(body)
+    headers.append(("WARC-Payload-Digest", payload_digest))
+    if http is None:
+        block_digest, length = payload_digest, len(body)
+    else:
+        http.compute_headers_buffer()   # warcio's own (percent-encodes non-ASCII header values)
+        head = http.headers_buff or b""
+        block_digest, length = sha256_digest(head + body), len(head) + len(body)
+    headers += [("WARC-Block-Digest", block_digest), ("Content-Type", content_type),
+                ("Content-Length", str(length))]
+    warc_headers = StatusAndHeaders("", headers, protocol="WARC/1.1")
+    record = ArcWarcRecord("warc", record_type, warc_headers, BytesIO(body), http, content_type, length)
+    record.payload_length = len(body)
+    setattr(record, _COMPLETE, body)
+    return record
+
+
+def _complete_bytes(record: ArcWarcRecord, body: bytes) -> bytes:
+    head = record.rec_headers.to_bytes(encoding="utf-8")
+    http = record.http_headers.headers_buff if record.http_headers is not None else b""
+    return b"".join((head, http or b"", body, b"\r\n\r\n"))
+
+
 def warc_date(moment: datetime) -> str:
     return datetime_to_iso_date(moment.astimezone(UTC).replace(tzinfo=None), use_micros=True)
 
@@ -153,10 +189,9 @@ class RecordBuilder:
         target = _request_target(url)
         http = StatusAndHeaders(f"{method} {target} {protocol}", headers, protocol=protocol,
                                 is_http_request=True)
-        return self._w.create_warc_record(
-            url, "request", payload=BytesIO(body), length=len(body), http_headers=http,
-            warc_headers_dict={"WARC-Date": date, "WARC-Concurrent-To": concurrent_to},
-        )
+        warc_headers = [("WARC-Date", date), ("WARC-Concurrent-To", concurrent_to)]
+        return _complete_record("request", self._identify(warc_headers, "request", url), body, http,
+                                "application/http; msgtype=request")
 
     def response(
         self,
@@ -174,6 +209,12 @@ class RecordBuilder:
     ) -> ArcWarcRecord:
         """``payload_digest``: ``sha256_digest(body)`` when the caller has it already (not hashed again)."""
         http = StatusAndHeaders(status_line(status, reason), headers, protocol=protocol)
+        if not extra:   # extras may name headers warcio would replace: those go warcio's way
+            plain = [("WARC-Date", date or self.now())]
+            if ip_address:
+                plain.append(("WARC-IP-Address", ip_address))
+            return _complete_record("response", self._identify(plain, "response", url), body, http,
+                                    "application/http; msgtype=response", payload_digest)
         warc_headers = {"WARC-Date": date or self.now(), **(extra or {})}
         if ip_address:
             warc_headers["WARC-IP-Address"] = ip_address
@@ -218,13 +259,11 @@ class RecordBuilder:
         self, uri: str, content_type: str, body: bytes, *, refers_to: str | None = None,
         date: str | None = None, record_type: str = "resource",
     ) -> ArcWarcRecord:
-        warc_headers = {"WARC-Date": date or self.now()}
+        warc_headers = [("WARC-Date", date or self.now())]
         if refers_to:
-            warc_headers["WARC-Refers-To"] = refers_to
-        return self._w.create_warc_record(
-            uri, record_type, payload=BytesIO(body), length=len(body),
-            warc_content_type=content_type, warc_headers_dict=warc_headers,
-        )
+            warc_headers.append(("WARC-Refers-To", refers_to))
+        return _complete_record(record_type, self._identify(warc_headers, record_type, uri), body, None,
+                                content_type)
 
     def metadata(self, uri: str, data: dict[str, Any], *, refers_to: str | None = None,
                  date: str | None = None, content_type: str = "application/json") -> ArcWarcRecord:
@@ -232,8 +271,18 @@ class RecordBuilder:
         return self.resource(uri, content_type, body, refers_to=refers_to, date=date,
                              record_type="metadata")
 
+    def _identify(self, headers: Headers, record_type: str, uri: str) -> Headers:
+        """What warcio adds after the caller's headers, in its order: type, record id, target URI."""
+        headers += [("WARC-Type", record_type), ("WARC-Record-ID", self._w._make_warc_id())]
+        if uri:
+            headers.append(("WARC-Target-URI", uri))
+        return headers
+
     def to_bytes(self, record: ArcWarcRecord) -> bytes:
         """Serialise one record, uncompressed, exactly as warcio writes it."""
+        body = getattr(record, _COMPLETE, None)
+        if body is not None:
+            return _complete_bytes(record, body)
         out = BytesIO()
         self._w.out = out
         self._w.write_record(record)

@@ -5,11 +5,14 @@ from __future__ import annotations
 import gzip
 import itertools
 from datetime import UTC, datetime
+from io import BytesIO
 from pathlib import Path
 
+import pytest
 from warcio.archiveiterator import ArchiveIterator
+from warcio.statusandheaders import StatusAndHeaders
 
-from archive.records import RecordBuilder, sha256_digest
+from archive.records import RecordBuilder, _Sha256Writer, sha256_digest
 from archive.writer import RollingWarcWriter
 from tests.archive_tools import warcio_check
 
@@ -87,3 +90,52 @@ def test_unfinished_file_keeps_open_suffix(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["t-00001.warc.gz.open"]
     writer.close()
     assert [p.name for p in tmp_path.iterdir()] == ["t-00001.warc.gz"]
+
+
+def warcio_bytes(record_type: str, uri: str, body: bytes, warc_headers: dict[str, str], *,
+                 http: StatusAndHeaders | None = None, content_type: str = "") -> bytes:
+    """The same record through warcio's own writer (generic path), same pinned clock and ids."""
+    counter = itertools.count(1)
+    writer = _Sha256Writer(lambda: CLOCK, lambda: f"<urn:uuid:00000000-0000-0000-0000-{next(counter):012d}>")
+    record = writer.create_warc_record(uri, record_type, payload=BytesIO(body), length=len(body),
+                                       http_headers=http, warc_content_type=content_type,
+                                       warc_headers_dict=warc_headers)
+    writer.out = out = BytesIO()
+    writer.write_record(record)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("body", [b"", b"<p>h\xc3\xa9</p>", b"x" * 70_000])
+def test_records_built_without_warcio_writer_match_its_bytes(body: bytes) -> None:
+    date = "2026-03-05T01:02:03.456789Z"
+    headers = [("Content-Type", "text/html"), ("X-Name", "café"), ("Set-Cookie", "a=b; c")]
+    url = "http://example.org/a/b?q=%C3%A9&x=1"
+
+    response = fixed_builder().response(url, 404, headers, body, ip_address="10.0.0.1", date=date)
+    http = StatusAndHeaders("404 Not Found", list(headers), protocol="HTTP/1.1")
+    expected = warcio_bytes("response", url, body,
+                            {"WARC-Date": date, "WARC-IP-Address": "10.0.0.1"}, http=http)
+    assert fixed_builder().to_bytes(response) == expected
+
+    builder = fixed_builder()
+    no_ip = builder.response(url, 200, headers, body, reason="Fine", date=date, payload_digest=sha256_digest(body))
+    http = StatusAndHeaders("200 Fine", list(headers), protocol="HTTP/1.1")
+    assert builder.to_bytes(no_ip) == warcio_bytes("response", url, body, {"WARC-Date": date}, http=http)
+
+    request = fixed_builder().request(url, "POST", headers, body, date=date, concurrent_to="<urn:uuid:r>")
+    http = StatusAndHeaders("POST /a/b?q=%C3%A9&x=1 HTTP/1.1", list(headers), protocol="HTTP/1.1",
+                            is_http_request=True)
+    assert fixed_builder().to_bytes(request) == warcio_bytes(
+        "request", url, body, {"WARC-Date": date, "WARC-Concurrent-To": "<urn:uuid:r>"}, http=http)
+
+    for refers_to, uri in ((None, "urn:items:http://example.org/é"), ("<urn:uuid:r>", "http://example.org/")):
+        resource = fixed_builder().resource(uri, "text/plain", body, refers_to=refers_to, date=date)
+        dict_ = {"WARC-Date": date, **({"WARC-Refers-To": refers_to} if refers_to else {})}
+        assert fixed_builder().to_bytes(resource) == warcio_bytes("resource", uri, body, dict_,
+                                                                  content_type="text/plain")
+    metadata = fixed_builder().metadata("urn:items:x", {"é": [1]}, date=date)
+    assert fixed_builder().to_bytes(metadata) == warcio_bytes(
+        "metadata", "urn:items:x", '{"é": [1]}'.encode(), {"WARC-Date": date}, content_type="application/json")
+    # The record objects still read like warcio's: digests, type and length in their headers.
+    assert metadata.rec_headers.get_header("WARC-Payload-Digest") == sha256_digest('{"é": [1]}'.encode())
+    assert response.rec_headers.get_header("WARC-Type") == "response"
