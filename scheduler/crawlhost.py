@@ -52,7 +52,7 @@ from archive.dedup import DedupIndex
 from archive.storage import open_storage
 from crawlers import settings as crawl_defaults
 from crawlers.report import run_dir
-from crawlers.run import load_report, make_crawler, spider_arguments
+from crawlers.run import freeze_startup_objects, load_report, make_crawler, spider_arguments
 from crawlers.sources import load_source
 from scheduler import health, logs
 from scheduler.hostlog import RunLogRouter
@@ -263,6 +263,7 @@ def main() -> None:
     reactor.callWhenRunning(beat.start, BEAT)
     reactor.callWhenRunning(lambda: host.send(ready=os.getpid()))
     threading.Thread(target=_read_jobs, args=(host, reactor), name="crawl-host-jobs", daemon=True).start()
+    freeze_startup_objects()   # once: what each crawl allocates must stay collectable in a long-lived host
     reactor.run(installSignalHandlers=False)
 
 

@@ -204,7 +204,7 @@ def listwatch_worker(source_path: Path, data_dir: Path, profile: Path | None) ->
     from archive.indexer import register_warc
     from crawlers import settings as defaults
     from crawlers.report import CrawlReport
-    from crawlers.run import CrawlOptions, crawl_settings, new_run_id, run_paths
+    from crawlers.run import CrawlOptions, crawl_settings, freeze_startup_objects, new_run_id, run_paths
     from crawlers.sources import load_source
     from crawlers.spiders.listing import ListingSpider
 
@@ -222,6 +222,7 @@ def listwatch_worker(source_path: Path, data_dir: Path, profile: Path | None) ->
     crawler.listwatch_dedup = dedup  # type: ignore[attr-defined]
     marks = _timed(crawler)
     process.crawl(crawler, source=source, run_id=run_id)
+    freeze_startup_objects()   # as crawlers.run.run_crawls does
     if profile is not None:
         import cProfile
 
