@@ -50,7 +50,7 @@ from crawlers.run import new_run_id
 from crawlers.sources import Source, SourceError, interval_seconds, load_source
 from scheduler import health, logs
 from scheduler.metrics import Metrics
-from scheduler.recovery import recover, source_busy
+from scheduler.recovery import recover, source_busy, sync_spool
 from scheduler.runner import CrawlRunner
 from scheduler.settings import Settings, require_distributed
 from scheduler.singleton import SchedulerHeld, SchedulerLock, hold, scheduler_lock
@@ -385,18 +385,7 @@ class Daemon:
         self.metrics.alert_backlog.set(alert_backlog(self.catalog))
 
     def sync_spool(self) -> None:
-        try:
-            from archive.spool import closed_warcs, sync
-            from archive.storage import open_storage
-        except ImportError:
-            return
-        if not closed_warcs(self.settings.spool_dir):
-            return
-        try:
-            result = sync(self.catalog, open_storage(self.settings), self.settings.spool_dir, lock_wait=5)
-            log.info("spool sync: %s", result.summary())
-        except Exception:
-            log.exception("spool sync failed; retried at the next maintenance pass")
+        sync_spool(self.catalog, self.settings, "at the next maintenance pass")
 
     def maintenance(self) -> None:
         from scheduler.alerts.outbox import enqueue_missed

@@ -142,3 +142,20 @@ def _daemon_child(run: CrawlRun) -> bool:
 def _dead_reason(run: CrawlRun) -> str:
     return (f"the process running it (pid {run.pid} on {run.host}) is gone: the scheduler or the machine "
             "stopped before the crawl finished")
+
+
+def sync_spool(catalog: Catalog, settings: Settings, retried: str) -> None:
+    """Move the closed WARCs waiting in this machine's spool to the store; a failure is logged (``retried``: when
+    it is tried again), never raised: the files stay in the spool."""
+    try:
+        from archive.spool import closed_warcs, sync
+        from archive.storage import open_storage
+    except ImportError:
+        return
+    if not closed_warcs(settings.spool_dir):
+        return
+    try:
+        result = sync(catalog, open_storage(settings), settings.spool_dir, lock_wait=5)
+        log.info("spool sync: %s", result.summary())
+    except Exception:
+        log.exception("spool sync failed; retried %s", retried)

@@ -39,7 +39,7 @@ from crawlers.run import new_run_id
 from crawlers.sources import SourceError, load_source
 from scheduler import logs
 from scheduler.queue import QUEUE, TASK, ensure_schema, make_app, quiet_queue_logs
-from scheduler.recovery import recover, source_busy
+from scheduler.recovery import recover, source_busy, sync_spool
 from scheduler.runner import CrawlRunner, salvage_run
 from scheduler.settings import Settings, require_distributed
 from scheduler.worker_registry import Registration
@@ -102,16 +102,7 @@ class Worker:
         return count
 
     def sync_spool(self) -> None:
-        from archive.spool import closed_warcs, sync
-        from archive.storage import open_storage
-
-        if not closed_warcs(self.settings.spool_dir):
-            return
-        try:
-            result = sync(self.catalog, open_storage(self.settings), self.settings.spool_dir, lock_wait=5)
-            log.info("spool sync: %s", result.summary())
-        except Exception:
-            log.exception("spool sync failed; retried in %g s", self.settings.scheduler.maintenance_interval)
+        sync_spool(self.catalog, self.settings, f"in {self.settings.scheduler.maintenance_interval:g} s")
 
     # -- heartbeat and housekeeping (a thread) --------------------------------------------------------
 

@@ -40,6 +40,7 @@ from sqlalchemy.engine import Engine
 
 from archive.catalog import open_catalog
 from crawlers.demo.site import DemoSite
+from scheduler.runner import tree_rss
 from tests.postgres import Cluster, postgres_cluster
 from tests.servers import S3Server, rclone_server
 
@@ -82,22 +83,6 @@ def tree_cpu(pid: int) -> float:
         except psutil.NoSuchProcess:
             continue
         total += t.user + t.system + t.children_user + t.children_system
-    return total
-
-
-def tree_rss(pid: int) -> int:
-    """Resident bytes of a process and its live descendants (shared pages counted in each)."""
-    try:
-        procs = [psutil.Process(pid)]
-        procs += procs[0].children(recursive=True)
-    except psutil.NoSuchProcess:
-        return 0
-    total = 0
-    for proc in procs:
-        try:
-            total += proc.memory_info().rss
-        except psutil.NoSuchProcess:
-            continue
     return total
 
 
