@@ -21,7 +21,8 @@ crawls of lost workers are closed and their jobs retried elsewhere. Alert delive
 guard stay here (one process sends, so two machines never race for the same endpoint); spool sync moves to the
 workers, since each spool is local to its machine.
 
-SIGTERM/SIGINT: stop scheduling, give running crawls ``stop_grace`` s, then stop them (SIGTERM, SIGKILL).
+SIGTERM/SIGINT: stop scheduling, give running crawls ``stop_grace`` s, then stop them (SIGTERM, SIGKILL); one last
+alert delivery pass sends what they found.
 Scheduler only (APScheduler 3.x cannot share a job store between processes): one per catalog, enforced by
 :mod:`scheduler.singleton` (a second ``listwatch run`` refuses, or stands by with ``--standby``).
 """
@@ -103,6 +104,7 @@ class Daemon:
         self.lost_lock = False
         self.catalog = open_catalog(settings.catalog)
         self.stopping = threading.Event()
+        self.delivery_closed = threading.Event()    # set after the last delivery pass of a graceful stop
         self.stop_at: float | None = None
         self.slots = threading.BoundedSemaphore(settings.scheduler.max_crawls)
         self.metrics = Metrics()
@@ -165,7 +167,11 @@ class Daemon:
                                executor="internal", replace_existing=True, max_instances=instances)
 
     def stop(self) -> None:
-        """Stop scheduling; running crawls get ``stop_grace`` seconds, then SIGTERM, then SIGKILL."""
+        """Stop scheduling; running crawls get ``stop_grace`` seconds, then SIGTERM, then SIGKILL.
+
+        Delivery goes on while crawls finish, and one last pass sends what they found (each subscription for at
+        most ``deliver_budget`` s, as in any pass); what is left waits in the outbox for the next start.
+        """
         s = self.settings.scheduler
         self.stop_at = time.monotonic() + s.stop_grace
         self.stopping.set()
@@ -174,6 +180,8 @@ class Daemon:
         deadline = self.stop_at + s.kill_grace + 10
         while self.active and time.monotonic() < deadline:
             time.sleep(0.2)
+        self.deliver_alerts()   # what the last crawls found goes out now, not at the next start
+        self.delivery_closed.set()
         self.runner.close()   # the crawl hosts, once their runs have ended
         if self.queue is not None:
             self.queue.close()
@@ -377,7 +385,7 @@ class Daemon:
         from scheduler.alerts import deliver_due
 
         try:
-            deliver_due(self.catalog, self.settings, stop=self.stopping.is_set)
+            deliver_due(self.catalog, self.settings, stop=self.delivery_closed.is_set)
         except Exception:
             log.exception("alert delivery pass failed")
         from scheduler.status import alert_backlog

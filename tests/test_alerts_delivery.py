@@ -267,3 +267,21 @@ def test_hourly_digest_groups_the_hour_and_waits_for_it_to_close(catalog: Catalo
     assert deliver_due(catalog, settings, T0 + timedelta(minutes=116)).messages == 2   # 12:01
     assert [a["event"]["id"] for a in endpoint.at("/digest")[1].json["alerts"]] == [third]
     assert Counter(r.state for r in rows(catalog)) == {"sent": 6}
+
+
+def test_a_graceful_stop_sends_what_is_waiting_before_it_exits(catalog: Catalog, settings: Settings,
+                                                                endpoint: Endpoint, tmp_path: Path) -> None:
+    """Alerts found by the last crawls go out at SIGTERM, not at the next start (no pass runs in this hour)."""
+    from scheduler.daemon import Daemon
+
+    subscribe(catalog, "hook", f"http://{endpoint.url}/hook", channel="webhook")
+    settings = settings.model_copy(update={
+        "sources_dir": tmp_path / "sources",
+        "scheduler": settings.scheduler.model_copy(update={"deliver_interval": 3600.0})})
+    daemon = Daemon(settings)
+    daemon.start()
+    event = add_event(catalog, title="停止前发现的研修班")
+    enqueue(catalog, [event])
+    daemon.stop()
+    assert event_ids_at(endpoint, "/hook") == [event]
+    assert [r.state for r in rows(catalog)] == ["sent"]
