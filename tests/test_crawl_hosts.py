@@ -192,17 +192,23 @@ def test_a_host_killed_9_mid_crawl_ends_its_runs_with_a_reason_and_salvages_thei
     assert_every_row_closed(b)
 
 
-def test_a_hook_that_blocks_the_event_loop_gets_its_host_killed_and_its_own_process_timed_out(bench: Make) -> None:
-    b = bench(crawl_timeout=20)
+def assert_bad_hook_fails_alone(b: Bench, hook: str, host_reason: str, own_reason: str) -> None:
+    """A healthy source and one whose hook (``lwhooks:<hook>``) breaks their shared host: the host is killed
+    (``host_reason`` on the bad run's first row), the healthy co-tenant is retried alone and completes, and the bad
+    source, retried alone too, fails there with ``own_reason``."""
     healthy = b.start(b.source("ok-0"))
-    blocker = b.start(b.source("blocker", SLOW + "hook: lwhooks:block\n"), wait=False)
+    bad = b.start(b.source(hook, SLOW + f"hook: lwhooks:{hook}\n"), wait=False)
     b.join()
     assert_retried_alone(b, healthy, "ok-0")
-    first = b.rows()[blocker]
-    assert first.status == "interrupted" and "event loop did not answer" in first.reason, first.reason
-    alone = b.results["blocker"]
-    assert alone.status == "failed" and "time limit" in alone.reason, alone.reason
+    first = b.rows()[bad]
+    assert first.status == "interrupted" and host_reason in first.reason, first.reason
+    alone = b.results[hook]
+    assert alone.status == "failed" and own_reason in alone.reason, alone.reason
     assert_every_row_closed(b)
+
+
+def test_a_hook_that_blocks_the_event_loop_gets_its_host_killed_and_its_own_process_timed_out(bench: Make) -> None:
+    assert_bad_hook_fails_alone(bench(crawl_timeout=20), "block", "event loop did not answer", "time limit")
 
 
 def test_a_server_that_never_answers_is_stopped_at_the_time_limit_without_killing_its_host(bench: Make) -> None:
@@ -229,16 +235,7 @@ def test_a_server_that_never_answers_is_stopped_at_the_time_limit_without_killin
 
 
 def test_a_host_over_the_memory_limit_is_killed_and_the_leaky_source_fails_alone(bench: Make) -> None:
-    b = bench(crawl_memory_mb=320)
-    healthy = b.start(b.source("ok-0"))
-    leaky = b.start(b.source("leaky", SLOW + "hook: lwhooks:bloat\n"), wait=False)
-    b.join()
-    assert_retried_alone(b, healthy, "ok-0")
-    first = b.rows()[leaky]
-    assert first.status == "interrupted" and "over the memory limit" in first.reason, first.reason
-    alone = b.results["leaky"]
-    assert alone.status == "failed" and "memory limit" in alone.reason, alone.reason
-    assert_every_row_closed(b)
+    assert_bad_hook_fails_alone(bench(crawl_memory_mb=320), "bloat", "over the memory limit", "memory limit")
 
 
 def gone(pid: int | None) -> bool:
