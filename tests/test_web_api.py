@@ -115,6 +115,14 @@ def test_state_changes_need_the_token_or_a_session_with_its_csrf_token(client: T
     csrf = page.split('name="csrf" value="', 1)[1].split('"', 1)[0]
     assert client.post("/subscriptions", data={"csrf": csrf, **body}).status_code == 200
     assert "web-test" in [s["name"] for s in client.get("/api/subscriptions").json()]
+    # the page's Remove form: its CSRF token too; an unknown name is a page saying so
+    assert client.post("/subscriptions", data={"csrf": csrf, **body, "name": "web-form"}).status_code == 200
+    assert client.post("/subscriptions/web-form/delete", data={"csrf": "forged"}).status_code == 403
+    unknown = client.post("/subscriptions/nobody/delete", data={"csrf": csrf})
+    assert unknown.status_code == 404 and "no subscription named" in unknown.text
+    removed = client.post("/subscriptions/web-form/delete", data={"csrf": csrf})
+    assert removed.status_code == 303 and removed.headers["location"] == "/subscriptions"
+    assert "web-form" not in [s["name"] for s in client.get("/api/subscriptions").json()]
     client.cookies.delete(SESSION_COOKIE)
     assert client.delete("/api/subscriptions/web-test").status_code == 401
     assert client.delete("/api/subscriptions/web-test", headers=AUTH).status_code == 200

@@ -100,31 +100,32 @@ def account_routes(router: APIRouter, open_router: APIRouter, catalog: Catalog, 
         return render(request, "subscriptions.html", 400 if error else 200, title="Alert subscriptions",
                       subs=list_subscriptions(catalog), message=message, error=error)
 
-    @router.post("/subscriptions/{name}/delete")
-    async def delete_subscription(request: Request, name: str) -> Response:
-        from scheduler.alerts.subscriptions import SubscriptionError, remove_subscription
-
+    async def form_action(request: Request, action: Callable[[], object], error: type[Exception], status: int,
+                          title: str, done: str) -> Response:
+        """A change that takes no form fields: refused without session and CSRF, ``error`` shown as a page with
+        ``status``, else a redirect to ``done``."""
         _, refused = await change_form(request)
         if refused is not None:
             return refused
         try:
-            remove_subscription(catalog, name)
-        except SubscriptionError as exc:
-            return render(request, "error.html", 404, title="Not found", message=str(exc))
-        return RedirectResponse("/subscriptions", status_code=303)
+            action()
+        except error as exc:
+            return render(request, "error.html", status, title=title, message=str(exc))
+        return RedirectResponse(done, status_code=303)
+
+    @router.post("/subscriptions/{name}/delete")
+    async def delete_subscription(request: Request, name: str) -> Response:
+        from scheduler.alerts.subscriptions import SubscriptionError, remove_subscription
+
+        return await form_action(request, lambda: remove_subscription(catalog, name), SubscriptionError, 404,
+                                 "Not found", "/subscriptions")
 
     @router.post("/sources/{source_id}/recrawl")
     async def recrawl(request: Request, source_id: str) -> Response:
         from scheduler.recrawl import RecrawlError, request_recrawl
 
-        _, refused = await change_form(request)
-        if refused is not None:
-            return refused
-        try:
-            request_recrawl(catalog, source_id)
-        except RecrawlError as exc:
-            return render(request, "error.html", 409, title="Not scheduled", message=str(exc))
-        return RedirectResponse("/sources?" + urlencode({"recrawl": source_id}), status_code=303)
+        return await form_action(request, lambda: request_recrawl(catalog, source_id), RecrawlError, 409,
+                                 "Not scheduled", "/sources?" + urlencode({"recrawl": source_id}))
 
     @router.get("/docs")
     def docs_page(request: Request) -> Response:
