@@ -6,7 +6,9 @@ Two sets of listing pages:
 - every demo shape: the demo site is served on loopback, each demo source's start URL goes through the same
   path as ``sources new`` (fetch, render in Chromium when the static page shows no list, propose); the
   right items are what the hand-written demo source extracts from the same page;
-- the real saved pages of ``tests/corpus`` (origins in its README): the right items are its expected items.
+- the real saved pages of ``tests/corpus`` (origins in its README): the right items are its expected items;
+- the held-out pages of ``tests/corpus_heldout`` (same layout, origins in its README), never looked at while
+  tuning the proposer: a check that its rules are general. Reported separately.
 
 A page counts when the proposed file, unedited, extracts exactly the right items: the same set of
 (absolute URL, title) pairs. Dates are reported beside it (share of matched items whose date agrees on
@@ -30,6 +32,7 @@ from scheduler.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT / "tests" / "corpus"
+HELDOUT = ROOT / "tests" / "corpus_heldout"
 DEMO_SOURCES = ROOT / "crawlers" / "demo" / "sources"
 
 
@@ -66,16 +69,16 @@ def proposed_items(url: str, body: bytes, headers: dict[str, str], captured_at: 
     return result.items, found.source
 
 
-def corpus_cases() -> list[Case]:
+def corpus_cases(folder: Path = CORPUS, label: str = "corpus") -> list[Case]:
     cases = []
-    for path in sorted((CORPUS / "expected").glob("*.json")):
+    for path in sorted((folder / "expected").glob("*.json")):
         expected = json.loads(path.read_text(encoding="utf-8"))
-        body = (CORPUS / "pages" / expected["page"]).read_bytes()
+        body = (folder / "pages" / expected["page"]).read_bytes()
         items, _ = proposed_items(expected["url"], body, expected.get("headers", {}),
                                   datetime.fromisoformat(expected["captured_at"]))
         want = {(i["url"], i["title"]) for i in expected["items"]}
         dates = _dates(items, {i["url"]: i.get("date") or "" for i in expected["items"]})
-        cases.append(Case(f"corpus {path.stem}", _pairs(items) == want, len(items), len(want), dates))
+        cases.append(Case(f"{label} {path.stem}", _pairs(items) == want, len(items), len(want), dates))
     return cases
 
 
@@ -114,12 +117,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--no-browser", action="store_true", help="skip the browser-rendered demo shape")
     args = parser.parse_args(argv)
-    cases = demo_cases(browser=not args.no_browser) + corpus_cases()
-    print(f"{'page':40} {'exact':>5} {'got':>4} {'want':>4} {'dates':>6}")
+    cases = demo_cases(browser=not args.no_browser) + corpus_cases() + corpus_cases(HELDOUT, "heldout")
+    print(f"{'page':46} {'exact':>5} {'got':>4} {'want':>4} {'dates':>6}")
     for c in cases:
-        print(f"{c.name:40} {'yes' if c.exact else 'no':>5} {c.got:4} {c.want:4} {c.dates:6.2f}  {c.note}")
+        print(f"{c.name:46} {'yes' if c.exact else 'no':>5} {c.got:4} {c.want:4} {c.dates:6.2f}  {c.note}")
     for label, chosen in (("demo shapes", [c for c in cases if c.name.startswith("demo")]),
-                          ("real saved pages", [c for c in cases if c.name.startswith("corpus")]),
+                          ("real saved pages (tuning)", [c for c in cases if c.name.startswith("corpus")]),
+                          ("held-out real pages", [c for c in cases if c.name.startswith("heldout")]),
                           ("all", cases)):
         exact = sum(c.exact for c in chosen)
         print(f"{label}: {exact}/{len(chosen)} proposed files extract exactly the right items unedited "
