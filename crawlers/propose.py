@@ -24,9 +24,12 @@ from urllib.parse import parse_qsl, urlsplit
 import lxml.html
 from lxml.etree import _Element
 
-DATE = re.compile(r"(?<!\d)(?:19|20)\d{2}\s*[-/.年]\s*\d{1,2}\s*[-/.月]\s*\d{1,2}\s*日?(?!\d)"
-                  r"|(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*\.?\s+\d{1,2},?\s+(?:19|20)\d{2}"
-                  r"|(?<!\d)\d{1,2}/\d{1,2}/(?:19|20)\d{2}(?!\d)")
+from crawlers.propose_fields import DATE, item_fields
+from crawlers.propose_fields import classes as _classes
+from crawlers.propose_fields import step as _step
+from crawlers.propose_fields import text_of as _text
+from crawlers.propose_fields import title_link as _title_link
+
 NAV = re.compile(r"nav|menu|footer|header|breadcrumb|crumb|sidebar|banner|pager|pagination|page-?bar|tab",
                  re.IGNORECASE)
 NEXT_TEXT = ("下一页", "下页", "next", "next page", "next »", "›", "»", ">", "后页")
@@ -40,38 +43,16 @@ class Proposal:
     score: float = 0.0
 
 
-def _classes(el: _Element) -> list[str]:
-    # generated class names (``js-view-dom-id-b0379ce5…``) change between page views: never select on them
-    return sorted(c for c in (el.get("class") or "").split()
-                  if re.fullmatch(r"[A-Za-z_][\w-]*", c) and len(c) <= 30 and not re.search(r"[0-9a-f]{8}", c))
-
-
-def _signature(el: _Element) -> tuple[str, tuple[str, ...]]:
-    return str(el.tag), tuple(_classes(el))
-
-
-def _text(el: _Element) -> str:
-    return " ".join(el.text_content().split())
-
-
-def _links(el: _Element) -> list[_Element]:
-    return [a for a in el.iter("a") if (a.get("href") or "").strip() and not
-            (a.get("href") or "").strip().lower().startswith(("javascript:", "#", "mailto:"))]
-
-
 def _in_nav(el: _Element) -> bool:
     for node in [el, *el.iterancestors()]:
+        if node.tag in ("body", "html"):
+            break   # the page's own classes (``one-sidebar``, ``has-header``) describe its layout, not a menu
         if node.tag in ("nav", "header", "footer"):
             return True
         ident = " ".join([node.get("id") or "", node.get("class") or ""])
         if ident and NAV.search(ident):
             return True
     return False
-
-
-def _title_link(item: _Element) -> _Element | None:
-    links = _links(item)
-    return max(links, key=lambda a: len(a.get("title") or "") + len(_text(a))) if links else None
 
 
 def _score(group: list[_Element]) -> float:
@@ -90,18 +71,33 @@ def _score(group: list[_Element]) -> float:
     return score * (0.2 if _in_nav(group[0]) else 1.0)
 
 
+def _template_classes(el: _Element, rare: set[str]) -> tuple[str, ...]:
+    kept = tuple(c for c in _classes(el) if c not in rare)
+    return kept or tuple(_classes(el))   # only rare classes: a block of its own kind, not a list member
+
+
 def candidate_groups(root: _Element) -> list[tuple[float, list[_Element]]]:
-    """Sibling groups (same tag and classes) of at least three members, best first."""
+    """Sibling groups (same tag and classes) of at least three members, best first.
+
+    A class fewer than half the siblings carry (``post-1275``, ``category-news``, ``active``) is left out of
+    the comparison when the element has a commoner one (``post``): blog templates tag each post with its
+    number and categories, and that must not split the list into small groups.
+    Links directly inside a container (``<p><a>…</a><br><a>…</a></p>``) form groups too.
+    """
     found: list[tuple[float, list[_Element]]] = []
     for parent in root.iter():
         if not isinstance(parent.tag, str):
             continue
+        children = [c for c in parent if isinstance(c.tag, str) and c.tag not in ("script", "style", "br", "option")
+                    and not (c.tag == "tr" and c.find("td") is None)]   # a header row: not an item
+        counts: dict[str, int] = defaultdict(int)
+        for child in children:
+            for c in set(_classes(child)):
+                counts[c] += 1
+        rare = {c for c, n in counts.items() if 2 * n < len(children)} if len(children) >= MIN_ITEMS else set()
         groups: dict[tuple[str, tuple[str, ...]], list[_Element]] = defaultdict(list)
-        for child in parent:
-            if isinstance(child.tag, str) and child.tag not in ("script", "style", "br", "option", "a"):
-                if child.tag == "tr" and child.find("td") is None:
-                    continue   # a header row: not an item
-                groups[_signature(child)].append(child)
+        for child in children:
+            groups[(str(child.tag), _template_classes(child, rare))].append(child)
         for members in groups.values():
             if len(members) >= MIN_ITEMS:
                 score = _score(members)
@@ -110,26 +106,93 @@ def candidate_groups(root: _Element) -> list[tuple[float, list[_Element]]]:
     return sorted(found, key=lambda pair: -pair[0])
 
 
-def _step(el: _Element) -> str:
-    ident = el.get("id")
-    if ident and re.fullmatch(r"[A-Za-z][\w-]*", ident):
-        return f"{el.tag}#{ident}"
-    classes = _classes(el)
-    return str(el.tag) + "".join(f".{c}" for c in classes[:2])
+def _alike(a: _Element, b: _Element) -> bool:
+    """Same tag and classes, those with digits aside (``views-row-2``, ``node-894``): the same template."""
+    def shape(el: _Element) -> set[str]:
+        return {c for c in _classes(el) if not re.search(r"\d", c)}
+    return a.tag == b.tag and shape(a) == shape(b)
+
+
+def _same_template(el: _Element, model: _Element, depth: int = 6) -> bool:
+    """``el`` sits where ``model`` sits in a repeat of the same template: same shapes up to a common ancestor."""
+    for a, b in zip(el.iterancestors(), model.iterancestors(), strict=False):
+        if a is b:
+            return True
+        if not _alike(a, b) or depth == 0:
+            return False
+        depth -= 1
+    return False
+
+
+def widen(root: _Element, group: list[_Element]) -> list[_Element]:
+    """The group plus members of sibling containers (a list split by year or month) that look like its own:
+    same tag, a class in common, the same children, a date when the group's members carry one, and the
+    same template around them up to a common ancestor."""
+    shared = set(_shared_classes(group))
+    chosen = set(group)
+    shapes = {tuple(child.tag for child in el) for el in group}
+    dated = sum(1 for el in group if DATE.search(_text(el))) >= 0.8 * len(group)
+    more = [el for el in root.iter(str(group[0].tag)) if el not in chosen
+            and tuple(child.tag for child in el) in shapes and (not dated or DATE.search(_text(el)))
+            and (shared & set(_classes(el)) if shared else not _classes(el))
+            and _title_link(el) is not None and not (el.tag == "tr" and el.find("td") is None)
+            and _same_template(el, group[0]) and (not _in_nav(el) or _in_nav(group[0]))]
+    per_container: dict[_Element, int] = defaultdict(int)
+    for el in more:
+        per_container[el.getparent()] += 1
+    # a lone look-alike elsewhere is another list's item; next to the list's own containers it is one more
+    near = {el.getparent().getparent() for el in group} | {el.getparent().getparent() for el in more
+                                                           if per_container[el.getparent()] >= 2}
+    more = [el for el in more if per_container[el.getparent()] >= 2 or el.getparent().getparent() in near]
+    if not more:
+        return group
+    wider = set(group) | set(more)
+    return [el for el in root.iter() if el in wider]
+
+
+def _shared_classes(nodes: list[_Element]) -> tuple[str, ...]:
+    common = set(_classes(nodes[0]))
+    for node in nodes[1:]:
+        common &= set(_classes(node))
+    return tuple(sorted(common))
+
+
+def _describe(nodes: list[_Element]) -> str | None:
+    """One CSS step for these nodes: one node by its id or classes, several by their shared classes."""
+    if len({n.tag for n in nodes}) != 1:
+        return None
+    if len(nodes) == 1:
+        return _step(nodes[0])
+    return str(nodes[0].tag) + "".join(f".{c}" for c in _shared_classes(nodes)[:2])
+
+
+def _ancestors(group: list[_Element], level: int) -> list[_Element]:
+    found: list[_Element] = []
+    for el in group:
+        node: _Element | None = el
+        for _ in range(level):
+            node = node.getparent() if node is not None else None
+        if node is None or not isinstance(node.tag, str):
+            return []
+        if node not in found:
+            found.append(node)
+    return found
 
 
 def item_selector(root: _Element, group: list[_Element]) -> str | None:
     """The shortest CSS selector (parent chain > item) that selects exactly the group's members."""
     wanted = set(group)
-    item = _step(group[0])
+    item = _describe(group) if len(group) > 1 else _step(group[0])
+    if item is None:
+        return None
     if item == group[0].tag and group[0].tag == "tr":
         item = "tr:has(td)"
     chain: list[str] = []
-    parent = group[0].getparent()
-    for _ in range(6):
-        if parent is None or not isinstance(parent.tag, str):
+    for level in range(1, 7):
+        step = _describe(_ancestors(group, level))
+        if step is None:
             break
-        chain.insert(0, _step(parent))
+        chain.insert(0, step)
         for size in range(1, len(chain) + 1):
             selector = " ".join([*chain[len(chain) - size:-1], f"{chain[-1]} > {item}"])
             try:
@@ -140,59 +203,7 @@ def item_selector(root: _Element, group: list[_Element]) -> str | None:
                 chosen = {el for el in chosen if el.find("td") is not None}
             if chosen == wanted:
                 return selector
-        parent = parent.getparent()
     return None
-
-
-def _relative(item: _Element, target: _Element) -> str:
-    """A CSS selector for ``target`` inside ``item`` whose first match is ``target``."""
-    for candidate in (str(target.tag), _step(target)):
-        try:
-            first = item.cssselect(candidate)
-        except Exception:
-            continue
-        if first and first[0] is target:
-            return candidate
-    return str(target.tag)
-
-
-def item_fields(group: list[_Element]) -> tuple[dict[str, Any], list[str]]:
-    notes = []
-    sample = next(el for el in group if _title_link(el) is not None)
-    link = _title_link(sample)
-    assert link is not None
-    where = _relative(sample, link)
-    anchors = [a for el in group if (a := _title_link(el)) is not None]
-    titled = sum(1 for a in anchors if len(a.get("title") or "") >= len(_text(a)) > 0)
-    cut = sum(1 for a in anchors if len(a.get("title") or "") > len(_text(a)))
-    if cut and titled >= 0.8 * len(anchors):
-        title: Any = f"{where}::attr(title)"
-        notes.append("titles from the link's title attribute (the link text is shortened)")
-    else:
-        title = {"css": where, "type": "text"}
-    fields: dict[str, Any] = {"title": title, "url": {"css": f"{where}::attr(href)", "type": "url"}}
-    date_rule = _date_rule(group)
-    if date_rule is not None:
-        fields["date"] = date_rule
-    else:
-        notes.append("no date found in the items")
-    return fields, notes
-
-
-def _date_rule(group: list[_Element]) -> dict[str, Any] | None:
-    sample = next((el for el in group if DATE.search(_text(el))), None)
-    if sample is None:
-        return None
-    for el in sample.iter():
-        if not isinstance(el.tag, str) or el is sample or el.tag == "a":
-            continue
-        text = _text(el)
-        if DATE.fullmatch(text.strip("[]()【】 ")):
-            css = _relative(sample, el)
-            ok = sum(1 for item in group if (found := item.cssselect(css)) and DATE.search(_text(found[0])))
-            if ok >= len([i for i in group if DATE.search(_text(i))]):
-                return {"css": css, "type": "date"}
-    return {"regex": f"({DATE.pattern})", "type": "date"}
 
 
 def pagination(root: _Element, url: str, text: str) -> dict[str, Any]:
@@ -229,6 +240,7 @@ def propose_html(url: str, text: str) -> Proposal | None:
     for bad in root.xpath("//script|//style|//noscript"):
         bad.drop_tree()
     for score, group in candidate_groups(root)[:8]:
+        group = widen(root, group)
         selector = item_selector(root, group)
         if selector is None:
             continue

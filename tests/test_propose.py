@@ -1,0 +1,46 @@
+"""crawlers.propose on small pages of the shapes real listings take: what the proposed file extracts."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from crawlers.extractor import extract_page
+from crawlers.propose import propose
+from crawlers.sources import Source
+
+URL = "https://example.org/meetings/"
+NAV = "<nav><ul>" + "".join(f'<li><a href="/s{i}">Section {i}</a></li>' for i in range(6)) + "</ul></nav>"
+
+
+def items(page: str) -> list[tuple[str, str]]:
+    found = propose(URL, page, "text/html")
+    assert found is not None, "no list proposed"
+    source = Source.model_validate({"id": "t", "name": "t", "start_urls": [URL], **found.source})
+    result = extract_page(source, URL, "listing", {"Content-Type": "text/html; charset=utf-8"},
+                          page.encode("utf-8"), captured_at=datetime(2024, 1, 1, tzinfo=UTC))
+    return [(str(i["fields"]["title"]), str(i["fields"]["url"])) for i in result.items]
+
+
+def test_posts_each_carrying_their_own_class_are_one_list() -> None:
+    posts = "".join(f'<article class="post post-{n} type-post category-{n % 3}"><h2 class="entry-title">'
+                    f'<a href="/{n}/">Board meeting number {n} minutes</a></h2><p>Posted on March {n}, 2023</p>'
+                    f"</article>" for n in range(1, 6))
+    got = items(f"<html><body>{NAV}<main>{posts}</main></body></html>")
+    assert got == [(f"Board meeting number {n} minutes", f"https://example.org/{n}/") for n in range(1, 6)]
+
+
+def test_a_list_split_by_year_is_proposed_whole_but_not_a_lookalike_elsewhere() -> None:
+    years = "".join(f"<h3>{y}</h3><ul>" + "".join(f'<li><a href="/m/{y}-{m}.pdf">Minutes of {m}/14/{y}</a></li>'
+                                                 for m in range(1, 6 if y == 2023 else 4)) + "</ul>"
+                    for y in (2023, 2022, 2021))
+    aside = ('<div class="col-sm-4"><ul><li><a href="/news/1">Park news of 1/2/2023</a></li></ul></div>')
+    page = f'<html><body>{NAV}<div class="row"><div class="col-sm-8">{years}</div>{aside}</div></body></html>'
+    got = items(page)
+    assert len(got) == 5 + 3 + 3 and ("Minutes of 2/14/2021", "https://example.org/m/2021-2.pdf") in got
+    assert all("/news/" not in url for _, url in got)
+
+
+def test_links_side_by_side_in_a_paragraph_are_the_items() -> None:
+    links = "<br>".join(f'<a href="/docs/{d}.pdf">Meeting of January {d}, 2019</a>' for d in range(1, 8))
+    got = items(f"<html><body>{NAV}<div class='content'><h1>Minutes</h1><p>{links}</p></div></body></html>")
+    assert got == [(f"Meeting of January {d}, 2019", f"https://example.org/docs/{d}.pdf") for d in range(1, 8)]
