@@ -55,7 +55,8 @@ class ApiSettings(_Section):
                                 "opens reading on a trusted network (changes always need the token).")
     public_url: str = Field("http://127.0.0.1:8470", description="Base URL used in alert links.")
     link_secret: SecretStr | None = Field(
-        None, description="Key signing evidence links and web sessions (default: generated once into DATA_DIR).")
+        None, description="Key signing evidence links and web sessions (default: generated once into a PostgreSQL "
+                    "catalog, the same for every machine; with SQLite, into DATA_DIR).")
     link_ttl: int = Field(365 * 86400, ge=60, description="Seconds a signed evidence link stays valid (alert "
                           "links: from the event's time).")
     session_ttl: int = Field(12 * 3600, ge=60, description="Seconds a web sign-in (with the token) lasts.")

@@ -222,3 +222,15 @@ class QueueWorker(Base):
     stopping: Mapped[bool] = mapped_column(Boolean, default=False)
     # the jobs it runs now: [{"job": id, "source": id, "kind": quick|full, "run": run id, "since": ISO time}]
     current: Mapped[list[Any]] = mapped_column(default=list)
+
+
+class SharedSecret(Base):
+    """A key every machine of an install must share (the evidence-link key), generated once by the first
+    process that needs it. Only on a PostgreSQL catalog: a SQLite catalog has one machine (see
+    ``scheduler/web/signing.py``)."""
+
+    __tablename__ = "shared_secrets"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]

@@ -2,8 +2,10 @@
 
 A link is signed over its path and query string with itsdangerous (``URLSafeTimedSerializer``) and carries
 the signature as ``?sig=…``; it is good for ``api.link_ttl`` seconds, for that path only, and only for reading
-(``scheduler/web/auth.py`` checks it). The key is ``api.link_secret``, else a random key generated once into
-``DATA_DIR/secrets/link-secret`` (mode 600), so links stay valid across restarts. No web framework imports
+(``scheduler/web/auth.py`` checks it). The key is ``api.link_secret``; else, on a PostgreSQL catalog, a random
+key generated once into the catalog (table ``shared_secrets``), so that every machine of a several-machine install
+signs and checks with the same key; else (SQLite: one machine) a random key generated once into
+``DATA_DIR/secrets/link-secret`` (mode 600). Either way links stay valid across restarts. No web framework imports
 here: alerts and feeds sign their links with this module alone.
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import threading
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -22,6 +25,8 @@ from scheduler.settings import Settings
 
 SIG_PARAM = "sig"
 SALT = "listwatch-link"
+_catalog_keys: dict[str, str] = {}   # catalog URL → its link key (it never changes)
+_cache_lock = threading.Lock()
 
 
 def secret_path(settings: Settings) -> Path:
@@ -29,12 +34,41 @@ def secret_path(settings: Settings) -> Path:
 
 
 def link_secret(settings: Settings) -> str:
-    """``api.link_secret``, or the key in the data directory (created on first use, never overwritten)."""
+    """``api.link_secret``; else, on a PostgreSQL catalog, the key kept in the catalog (one for every machine);
+    else the key in the data directory (created on first use, never overwritten)."""
     if settings.api.link_secret is not None:
         return settings.api.link_secret.get_secret_value()
+    if settings.catalog.split(":", 1)[0].split("+", 1)[0] == "postgresql":
+        return _catalog_key(settings)
+    return _local_key(settings) or _new_local_key(settings)
+
+
+def _catalog_key(settings: Settings) -> str:
+    """The catalog's link key, read once per process. A PostgreSQL catalog is reached from every machine (the
+    scheduler signs alert links, a ``serve`` elsewhere checks them), so a key per DATA_DIR would break links.
+    The first process to ask seeds it with its DATA_DIR key when it has one: links it sent before still verify."""
+    with _cache_lock:
+        key = _catalog_keys.get(settings.catalog)
+        if key is None:
+            from archive.catalog import open_catalog
+            from archive.catalog.secrets import shared_secret
+
+            catalog = open_catalog(settings.catalog)
+            try:
+                key = shared_secret(catalog, "link", _local_key(settings) or secrets.token_urlsafe(32))
+            finally:
+                catalog.dispose()
+            _catalog_keys[settings.catalog] = key
+        return key
+
+
+def _local_key(settings: Settings) -> str | None:
     path = secret_path(settings)
-    if path.exists():
-        return path.read_text(encoding="utf-8").strip()
+    return path.read_text(encoding="utf-8").strip() if path.exists() else None
+
+
+def _new_local_key(settings: Settings) -> str:
+    path = secret_path(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
     fresh = secrets.token_urlsafe(32)
     try:
