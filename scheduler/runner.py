@@ -26,7 +26,7 @@ Own process: :class:`CrawlRunner` records the run (``crawl_runs`` row, status ru
 
 (the child's ``pipeline.start_run`` finds that row and does not add another), with its stdout and stderr in
 ``DATA_DIR/runs/<source>/<run_id>/crawl.log``. The child runs in its own session (process group), so the
-Chromium processes it starts are stopped with it.
+Chromium processes it starts are stopped with it; and it dies with its parent (:mod:`scheduler.lifeline`).
 
 Limits
     *Time*: past ``crawl_timeout`` the group gets SIGTERM (Scrapy closes the spider at a safe point: the WARC
@@ -66,6 +66,7 @@ from archive.salvage import Salvaged, open_files, salvage
 from crawlers.report import run_dir as run_directory
 from crawlers.run import new_run_id
 from crawlers.sources import Source
+from scheduler.lifeline import ENV as LIFELINE
 from scheduler.pipeline import start_run
 from scheduler.settings import Settings
 
@@ -268,14 +269,19 @@ class CrawlRunner:
         cause = ""
         with log_path.open("ab") as out:
             try:
+                # stdin: a pipe we never write to; the child dies with us on its EOF (scheduler/lifeline.py)
                 proc = subprocess.Popen(crawl_command(source_path, run_id, kind), stdout=out,
-                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                        env=child_env(self.settings), start_new_session=True)
+                                        stderr=subprocess.STDOUT, stdin=subprocess.PIPE,
+                                        env={**child_env(self.settings), LIFELINE: "stdin"}, start_new_session=True)
             except OSError as exc:
                 return self._finish(source.id, run_id, kind, None, f"could not start: {exc}", log_path, started)
-            self._set_pid(run_id, proc.pid)
-            log.info("crawl started (pid %d)", proc.pid, extra={"run_id": run_id, "source": source.id})
-            cause = self._watch(proc)
+            try:
+                self._set_pid(run_id, proc.pid)
+                log.info("crawl started (pid %d)", proc.pid, extra={"run_id": run_id, "source": source.id})
+                cause = self._watch(proc)
+            finally:
+                if proc.stdin is not None:
+                    proc.stdin.close()
         signal_group(proc.pid, signal.SIGKILL)   # leftovers of the group (a browser the child did not close)
         return self._finish(source.id, run_id, kind, proc.returncode, cause, log_path, started)
 

@@ -101,7 +101,10 @@ def crawl(
     Example: listwatch crawl demo-mofcom demo-tenders
     """
     from scheduler.cli.progress import CrawlProgress
+    from scheduler.lifeline import watch_parent
     from scheduler.pipeline import crawl_and_ingest
+
+    watch_parent()   # started by a scheduler or worker: die with it
 
     if kind not in ("full", "quick"):
         raise fail("--kind", f"must be full or quick, not {kind!r}")
