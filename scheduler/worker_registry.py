@@ -17,6 +17,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psutil
 from sqlalchemy import delete, inspect, select
 
 from archive.catalog import Catalog
@@ -164,3 +165,31 @@ def workers_state(catalog: Catalog, stalled_after: float) -> list[dict[str, Any]
                     "seconds_since_heartbeat": round((datetime.now(UTC) - beat).total_seconds()),
                     "state": state, "current": list(row.current or [])})
     return out
+
+
+def local_health(catalog: Catalog, stalled_after: float) -> str | None:
+    """Why this machine's ``listwatch worker`` processes are not healthy, or None: each running worker process
+    of this host has a row that beat within ``stalled_after`` (the scheduler's own test for a lost worker). A
+    row whose pid is not a running worker is a past process (a pid reused after a container restart included)."""
+    host = socket.gethostname()
+    if not _has_table(catalog):
+        return "no listwatch worker has ever started on this catalog (it has no queue_workers table yet)"
+    with catalog.read_session() as session:
+        rows = list(session.scalars(select(QueueWorker).where(QueueWorker.host == host)))
+    newest: dict[int, QueueWorker] = {}
+    for row in rows:
+        if _is_worker(row.pid) and (row.pid not in newest or row.started_at > newest[row.pid].started_at):
+            newest[row.pid] = row
+    if not newest:
+        return f"no running listwatch worker of this machine ({host}) is registered in the catalog"
+    now = datetime.now(UTC)
+    late = [f"worker pid {row.pid} last beat {(now - row.last_heartbeat).total_seconds():.0f} s ago"
+            for row in newest.values() if row.last_heartbeat < now - timedelta(seconds=stalled_after)]
+    return f"{'; '.join(late)} (distributed.stalled_after {stalled_after:g} s)" if late else None
+
+
+def _is_worker(pid: int) -> bool:
+    try:
+        return pid != os.getpid() and "worker" in psutil.Process(pid).cmdline()
+    except psutil.Error:
+        return False

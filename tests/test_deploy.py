@@ -134,7 +134,7 @@ def test_compose_services_volumes_and_dependencies_fit_together() -> None:
                 assert source in volumes, f"{name} mounts volume {source!r}, not declared under volumes:"
     assert "minio" not in json.dumps(data).lower(), "MinIO CE is not maintained: use SeaweedFS (see infra/README.md)"
     assert services["worker"]["deploy"]["replicas"], "workers are scaled with deploy.replicas / --scale"
-    for name in ("postgres", "s3", "scheduler"):
+    for name in ("postgres", "s3", "scheduler", "worker"):
         assert services[name].get("healthcheck"), f"{name} has no healthcheck"
 
 
@@ -158,7 +158,10 @@ def test_every_listwatch_command_line_in_compose_is_real() -> None:
             continue
         argv = [interpolate(str(a), example_env()) for a in service.get("command", [])]
         checked.append(listwatch_command(argv))
-    assert {"run", "worker", "serve"} <= set(checked), checked
+        probe = (service.get("healthcheck") or {}).get("test", [])
+        if probe[:2] == ["CMD", "listwatch"]:       # a health check through the CLI (the worker's)
+            checked.append("healthcheck " + listwatch_command(probe[2:]))
+    assert {"run", "worker", "serve", "healthcheck worker"} <= set(checked), checked
 
 
 def test_every_variable_in_compose_is_a_setting_or_documented() -> None:

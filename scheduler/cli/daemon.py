@@ -56,6 +56,9 @@ def _loud(settings: Settings) -> Settings:
 def worker_cmd(
     concurrency: Annotated[int | None, typer.Option(
         "--concurrency", "-c", min=1, help="Crawls at once on this machine (default: scheduler.max_crawls).")] = None,
+    check: Annotated[bool, typer.Option(
+        "--check", help="Start no worker: exit 0 when every worker of this machine beat in the catalog within "
+                        "distributed.stalled_after, else 1 saying why (a container or systemd health check).")] = False,
 ) -> None:
     """Run a crawl worker (distributed mode) until SIGTERM/SIGINT: take crawl jobs queued by `listwatch run`
     and run each in its own subprocess with the usual time and memory limits.
@@ -68,6 +71,10 @@ def worker_cmd(
     """
     from scheduler.cli.common import fail
     from scheduler.settings import SettingsError
+
+    if check:
+        _check_workers()
+        return
     from scheduler.worker import WorkerFailed, run_worker
 
     try:
@@ -76,6 +83,25 @@ def worker_cmd(
         raise fail("settings", str(exc), code=2) from None
     except WorkerFailed as exc:
         raise fail("listwatch worker", str(exc), code=1) from None
+
+
+def _check_workers() -> None:
+    """``worker --check``: this machine's workers, judged by their heartbeat rows (what the scheduler sees)."""
+    from archive.catalog import open_catalog
+    from scheduler.cli.common import fail
+    from scheduler.worker_registry import local_health
+
+    settings = _settings()
+    catalog = open_catalog(settings.catalog, migrate=False)
+    try:
+        problem = local_health(catalog, settings.distributed.stalled_after)
+    except Exception as exc:   # the catalog unreachable is exactly what a health check must report
+        raise fail("listwatch worker --check", f"cannot read the catalog: {str(exc).splitlines()[0]}", code=1) from None
+    finally:
+        catalog.dispose()
+    if problem:
+        raise fail("listwatch worker --check", problem, code=1)
+    console.print("ok: this machine's workers are beating", highlight=False)
 
 
 def _when(value: str | None) -> str:
