@@ -1,51 +1,60 @@
 """Crawl speed: listwatch's static crawl phase against a bare Scrapy spider and ``wget --warc-file``.
 
-Run from the repository root (one command; about 10 minutes on 2 shared cores)::
+Run from the repository root (one command; about 6 minutes on 2 quiet cores)::
 
-    .venv/bin/python -m tests.benchmarks.bench_crawl --rounds 3
+    .venv/bin/python -m tests.benchmarks.bench_crawl [--rounds 4] [--kb 6 40] [--profile PATH]
 
-A loopback site of 2,000 pages (100 listing pages x 19 items, 1,900 detail pages; ETag and
-Last-Modified on every page, 304 to conditional GETs) is served from memory by this process, at two page
-weights (6 KB and 40 KB). Each crawl runs in its own subprocess (this module with ``--worker``), at
-concurrency 16, and measures itself from its first request to ``spider_closed``:
+The site (``crawl_site``): 2,000 pages (100 listing pages x 19 items, 1,900 detail pages; ETag and
+Last-Modified on every page, 304 to conditional GETs) at each page weight (default 6 KB and 40 KB), served from
+memory by two identical server processes, one per side. The crawls (``crawl_workers``) run in their own
+processes at concurrency 16 and measure themselves from their first request to ``spider_closed``.
 
-1. listwatch first crawl (``ListingSpider``, WARC capture on, dedup against an empty catalog) vs a bare
-   Scrapy spider included here (same pages, same fields, same concurrency and ``CONCURRENT_ITEMS``, robots.txt
-   obeyed, items to a jsonl feed), in
-   alternating order, ``--rounds`` times: pages/s, CPU/page and peak RSS ratios (medians).
-2. WARC bytes of the listwatch first crawl vs ``wget --warc-file`` of the same site (when wget exists).
-3. Unchanged full re-crawl, right after each round's listwatch first crawl, of its data (its WARCs indexed
-   into the catalog first, as the pipeline does): WARC bytes vs the floor of one request + one revisit
-   record per page, and CPU vs that round's first crawl (medians: a pair minutes apart sees the same load).
+**Method: the two crawls of a ratio run at the same time, each pinned to its own core.** On this machine (a
+2-vCPU VM with no hardware performance counters) the CPU time of the same work swings by up to 2x between runs
+minutes apart: other processes' cache and TLB pollution, the host's load on the vCPUs' hyperthread siblings,
+clock changes. Run one after the other, even a bare spider against itself differed by 1.75-3.1 ms/page.
+Run together, both crawls live through the same moments, so what slows one slows the other, and their ratio is
+steady. Each round:
 
-The machine is shared: only ratios measured within one run mean much.
+1. listwatch first crawl (``ListingSpider``, WARC capture on, dedup against an empty catalog) on core A with its
+   site on core A, and at the same moment the bare Scrapy spider (same pages, fields, concurrency and
+   ``CONCURRENT_ITEMS``, robots.txt obeyed, items to a jsonl feed) on core B with its own site on core B.
+   Both start together: each builds its crawler, says ``READY`` and waits for the parent's go.
+2. listwatch unchanged full re-crawl of step 1's data (its WARCs indexed into the catalog first, as the
+   pipeline does) on core A, at the same moment as a second listwatch first crawl (fresh data) on core B.
+   The re-crawl's CPU is compared with that simultaneous first crawl's.
+
+Cores A and B swap every round, so a core that is busier or slower (another process pinned there, a noisier
+hyperthread sibling) favours each side in turn; run an even number of rounds. Each round prints its ratios, and
+the summary gives their median and range (min-max). For every phase the run prints the machine's steal time
+(``/proc/stat``), the CPU that processes other than the bench used meanwhile, and the load average; each crawl
+prints the seconds it waited for a CPU and the share of its CPU spent in the cyclic garbage collector.
+Hardware instruction counts (steadier than CPU time) are used where the VM exposes a PMU; this one does not
+(``perf stat -e instructions``: "not supported"), so only CPU time is compared.
+
+Figures also printed: peak RSS (VmHWM) ratio; WARC bytes of a listwatch first crawl vs ``wget --warc-file`` of
+the same site (when wget exists, run alone at the end); unchanged re-crawl WARC bytes vs the floor of one
+request + one revisit record per page. ``--profile PATH`` adds uncounted crawls under cProfile
+(``PATH-KB-first.prof``, ``PATH-KB-recrawl.prof``, ``PATH-KB-bare.prof``).
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import os
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
-import threading
 import time
-from email.utils import formatdate
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
-RESULT_MARK = "BENCH-RESULT "
-LISTING_PAGES, PER_PAGE = 100, 19
+from tests.benchmarks.crawl_run import Crawl, MachineUse, run_together
+from tests.benchmarks.crawl_site import LISTING_PAGES, PAGES, PER_PAGE, Site
+
 TARGETS = {"pages/s": 0.9, "cpu/page": 1.3, "rss": 2.0, "wget bytes": 1.2, "floor": 1.1,
            "recrawl cpu": 0.5}
-WORDS = ("的一是在不了有和人这中大为上个国我以要他时来用们生到作地于出就分对成会可主"
-         "发年动同工也能下过子说产种面而方后多定")
 
 SOURCE = """\
 id: bench-crawl
@@ -74,250 +83,105 @@ limits: {{max_pages: 100000}}
 """
 
 
-# -- the site ---------------------------------------------------------------------------------------
-
-def _filler(seed: int, size: int) -> str:
-    """Varied Chinese prose of about ``size`` UTF-8 bytes (compresses like real text)."""
-    state, chars = seed * 2654435761 + 1, []
-    for _ in range(max(0, size) // 3):
-        state = (state * 1103515245 + 12345) & 0x7FFFFFFF
-        chars.append(WORDS[state % len(WORDS)])
-    text = "".join(chars)
-    return "".join(f"<p>{text[i:i + 120]}</p>" for i in range(0, len(text), 120))
+def _crawl_line(label: str, res: dict[str, Any], extra: str = "") -> str:
+    check = "" if res["responses"] >= PAGES else f"  INVALID: only {res['responses']} responses"
+    if res.get("problems"):
+        check += f"  problems: {res['problems']}"
+    return (f"    {label:<22} {PAGES / res['seconds']:7.1f} pages/s  {1000 * res['cpu'] / PAGES:5.2f} ms CPU/page "
+            f"(GC {100 * res['gc_cpu'] / max(res['cpu'], 1e-9):4.1f} %)  waited {res['cpu_wait']:5.1f} of "
+            f"{res['seconds']:5.1f} s for a CPU  peak RSS {res['rss_kb'] / 1024:6.1f} MB{extra}{check}")
 
 
-def _html(title: str, body: str, size: int, seed: int) -> bytes:
-    head = f'<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8"><title>{title}</title></head><body>'
-    page = head + body
-    return (page + f'<div class="text">{_filler(seed, size - len(page.encode()) - 40)}</div></body></html>').encode()
+def _phase_line(use: MachineUse) -> str:
+    return (f"    machine: steal {100 * use.steal_share:.1f} %, other processes {max(0.0, use.busy - use.ours):.1f} "
+            f"CPU-s in {use.seconds:.1f} s (the bench {use.ours:.1f}), load {use.load:.2f}")
 
 
-def site_pages(size: int) -> dict[str, bytes]:
-    pages: dict[str, bytes] = {"/robots.txt": b"User-agent: *\nAllow: /\n"}
-    for n in range(LISTING_PAGES):
-        items = "".join(f'<li><a href="/detail/{k}.html">研修班 {k}</a>'
-                        f'<span class="date">2026-01-{1 + k % 28:02d}</span></li>'
-                        for k in range(n * PER_PAGE, (n + 1) * PER_PAGE))
-        nxt = f'<a class="next" href="index_{n + 1}.html">下一页</a>' if n + 1 < LISTING_PAGES else ""
-        name = "index.html" if n == 0 else f"index_{n}.html"
-        pages[f"/list/{name}"] = _html(f"列表 {n}", f'<ul class="list">{items}</ul>'
-                                       f'<div class="pager">共{LISTING_PAGES}页 {nxt}</div>', size, n)
-    for k in range(LISTING_PAGES * PER_PAGE):
-        body = (f"<h1>2026年研修班 {k}</h1><table><tr><td class=\"org\">主办单位 {k % 7}</td>"
-                f"<td class=\"deadline\">2026-02-{1 + k % 28:02d}</td></tr></table>")
-        pages[f"/detail/{k}.html"] = _html(f"研修班 {k}", body, size, 1000 + k)
-    return pages
+class Weight:
+    """One page weight: two sites, the rounds, and what they measured."""
+
+    def __init__(self, kb: int, work: Path, profile: Path | None) -> None:
+        self.kb, self.work, self.profile = kb, work, profile
+        self.sites = (Site(kb), Site(kb))
+        self.site_pids = tuple(site.process.pid for site in self.sites)
+        self.sources = []
+        for n, site in enumerate(self.sites):
+            path = work / f"source-{kb}-{n}.yaml"
+            path.write_text(SOURCE.format(url=site.url, pages=LISTING_PAGES), encoding="utf-8")
+            self.sources.append(path)
+        self.pairs: list[tuple[dict[str, Any], dict[str, Any]]] = []     # (listwatch, bare)
+        self.recrawls: list[tuple[dict[str, Any], dict[str, Any]]] = []  # (re-crawl, simultaneous first)
+
+    def _dir(self, name: str) -> Path:
+        return Path(tempfile.mkdtemp(prefix=f"lw-bench-{name}-", dir=self.work))
+
+    def _pin_sites(self, cores: tuple[int, int]) -> None:
+        for site, core in zip(self.sites, cores, strict=True):
+            site.pin(core)
+
+    def round(self, r: int) -> None:
+        a, b = (0, 1) if r % 2 == 0 else (1, 0)
+        if len(os.sched_getaffinity(0)) < 2:
+            a = b = next(iter(os.sched_getaffinity(0)))
+        self._pin_sites((a, b))
+        data, bare_dir = self._dir("listwatch"), self._dir("bare")
+        print(f"  round {r + 1}: listwatch on core {a}, bare Scrapy on core {b}", flush=True)
+        (lw, bare), use = run_together([Crawl(["listwatch", str(self.sources[0]), "--data-dir", str(data)], a),
+                                        Crawl(["bare", self.sites[1].url, "--data-dir", str(bare_dir)], b)],
+                                       self.site_pids)
+        shutil.rmtree(bare_dir, ignore_errors=True)
+        self.pairs.append((lw, bare))
+        print(_crawl_line("listwatch first crawl", lw, f"  WARC {lw['warc_bytes']:,} B  items.jsonl "
+                                                        f"{lw['items_bytes']:,} B"))
+        print(_crawl_line("bare Scrapy", bare))
+        print(f"    ratios: CPU/page {lw['cpu'] / bare['cpu']:.3f}, pages/s {bare['seconds'] / lw['seconds']:.3f}, "
+              f"peak RSS {lw['rss_kb'] / bare['rss_kb']:.3f}; both running for {_overlap(lw, bare):.0%} of the longer")
+        print(_phase_line(use), flush=True)
+        self._recrawl(r, data, a, b)
+
+    def _recrawl(self, r: int, data: Path, a: int, b: int) -> None:
+        fresh = self._dir("listwatch-2")
+        (again, first), use = run_together([
+            Crawl(["listwatch", str(self.sources[0]), "--data-dir", str(data)], a),
+            Crawl(["listwatch", str(self.sources[1]), "--data-dir", str(fresh)], b)], self.site_pids)
+        shutil.rmtree(fresh, ignore_errors=True)
+        shutil.rmtree(data, ignore_errors=True)
+        self.recrawls.append((again, first))
+        print(_crawl_line("unchanged re-crawl", again, f"  WARC {again['warc_bytes']:,} B, floor {again['floor']:,} B "
+                                                      f"({again['warc_bytes'] / max(1, again['floor']):.3f})"))
+        print(_crawl_line("listwatch first crawl", first))
+        print(f"    ratio: re-crawl CPU / first crawl CPU {again['cpu'] / first['cpu']:.3f}")
+        print(_phase_line(use), flush=True)
+
+    def profiles(self) -> None:
+        """Extra crawls under cProfile, alone and not counted in any figure."""
+        assert self.profile is not None
+        data = self._dir("profile")
+        for name in ("first", "recrawl"):
+            run_together([Crawl(["listwatch", str(self.sources[0]), "--data-dir", str(data),
+                                 "--profile", f"{self.profile}-{name}.prof"], None)])
+        run_together([Crawl(["bare", self.sites[1].url, "--data-dir", str(self._dir("profile-bare")),
+                             "--profile", f"{self.profile}-bare.prof"], None)])
+
+    def stop(self) -> None:
+        for site in self.sites:
+            site.stop()
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    wbufsize = 1 << 18   # headers and body leave in one write: no Nagle / delayed-ACK stall per response
-    pages: ClassVar[dict[str, tuple[bytes, str]]] = {}
-    modified = formatdate(1767225600, usegmt=True)
-
-    def do_GET(self) -> None:
-        found = self.pages.get(self.path)
-        if found is None:
-            self._send(404, b"not found", "")
-            return
-        body, etag = found
-        if self.headers.get("If-None-Match") == etag:
-            self._send(304, b"", etag)
-        else:
-            self._send(200, body, etag)
-
-    def _send(self, status: int, body: bytes, etag: str) -> None:
-        self.send_response(status)
-        if etag:
-            self.send_header("ETag", etag)
-            self.send_header("Last-Modified", self.modified)
-        ctype = "text/plain" if self.path.endswith(".txt") else "text/html; charset=utf-8"
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)) if status != 304 else "0")
-        self.end_headers()
-        if status != 304:
-            self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
+def _overlap(x: dict[str, Any], y: dict[str, Any]) -> float:
+    both = min(x["ended"], y["ended"]) - max(x["started"], y["started"])
+    return max(0.0, both) / max(x["ended"] - x["started"], y["ended"] - y["started"])
 
 
-def serve(size: int) -> tuple[ThreadingHTTPServer, str]:
-    pages = {p: (b, '"' + hashlib.sha1(b).hexdigest()[:16] + '"') for p, b in site_pages(size).items()}
-    handler = type("BenchHandler", (_Handler,), {"pages": pages})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_address[1]}"
+def _spread(values: list[float]) -> tuple[float, str]:
+    return statistics.median(values), f"median of {len(values)}, range {min(values):.3f}-{max(values):.3f}"
 
 
-# -- workers (each in its own process) ----------------------------------------------------------------
-
-def _timed(crawler: Any) -> dict[str, float]:
-    from scrapy import signals
-
-    marks: dict[str, float] = {"responses": 0}
-
-    def mark(name: str) -> None:
-        if name not in marks:  # "first" fires on every request: read the clocks only once
-            marks[name] = time.perf_counter()
-            marks[name + "_cpu"] = time.process_time()
-            marks[name + "_wait"] = _run_queue_wait()
-
-    def response(**_: Any) -> None:
-        marks["responses"] += 1
-
-    crawler.signals.connect(lambda **_: mark("first"), signal=signals.request_reached_downloader, weak=False)
-    crawler.signals.connect(response, signal=signals.response_received, weak=False)
-    crawler.signals.connect(lambda **_: mark("closed"), signal=signals.spider_closed, weak=False)
-    return marks
-
-
-def _run_queue_wait() -> float:
-    """Seconds this (the reactor's) thread has spent runnable but waiting for a CPU taken by other processes
-    (``/proc/thread-self/schedstat``, second field, ns); 0 where the kernel does not say."""
-    try:
-        return int(Path("/proc/thread-self/schedstat").read_text().split()[1]) / 1e9
-    except (OSError, IndexError, ValueError):
-        return 0.0
-
-
-def _peak_rss_kb() -> int:
-    """This process's own peak (VmHWM); ru_maxrss would include the parent's high-water mark across fork+exec."""
-    status = Path("/proc/self/status").read_text()
-    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")))
-
-
-def _result(marks: dict[str, float], **extra: Any) -> dict[str, Any]:
-    return {"seconds": marks["closed"] - marks["first"], "cpu": marks["closed_cpu"] - marks["first_cpu"],
-            "cpu_wait": marks["closed_wait"] - marks["first_wait"],
-            "responses": marks["responses"], "rss_kb": _peak_rss_kb(), **extra}
-
-
-def listwatch_worker(source_path: Path, data_dir: Path, profile: Path | None) -> dict[str, Any]:
-    from scrapy.crawler import Crawler, CrawlerProcess
-    from scrapy.settings import Settings
-    from scrapy.utils.reactor import install_reactor
-
-    from archive.catalog import open_catalog
-    from archive.dedup import DedupIndex
-    from archive.indexer import register_warc
-    from crawlers import settings as defaults
-    from crawlers.report import CrawlReport
-    from crawlers.run import CrawlOptions, crawl_settings, freeze_startup_objects, new_run_id, run_paths
-    from crawlers.sources import load_source
-    from crawlers.spiders.listing import ListingSpider
-
-    source = load_source(source_path)
-    catalog = open_catalog(f"sqlite:///{data_dir / 'catalog.db'}")
-    dedup = DedupIndex(catalog, spool_dir=data_dir / "spool")
-    options = CrawlOptions(data_dir=data_dir, log_level="WARNING", dedup=dedup)
-    run_id = new_run_id()
-    base = Settings()
-    base.setmodule(defaults, priority="default")
-    base.set("LOG_LEVEL", "WARNING", priority="cmdline")
-    install_reactor(defaults.TWISTED_REACTOR)
-    process = CrawlerProcess(base)
-    crawler = Crawler(ListingSpider, crawl_settings(source, run_id, options))
-    crawler.listwatch_dedup = dedup  # type: ignore[attr-defined]
-    marks = _timed(crawler)
-    process.crawl(crawler, source=source, run_id=run_id)
-    freeze_startup_objects()   # as crawlers.run.run_crawls does
-    if profile is not None:
-        import cProfile
-
-        cProfile.runctx("process.start()", globals(), {"process": process}, str(profile))
-    else:
-        process.start()
-    _, run_dir = run_paths(options, source.id, run_id)
-    report = CrawlReport.load(run_dir / "run.json")
-    result = _result(marks, pages_ok=report.pages_ok, items=report.items, warc_bytes=report.warc_bytes,
-                     problems=[p.message for p in [*report.problems, *report.challenges]][:3],
-                     items_bytes=(run_dir / "items.jsonl").stat().st_size, floor=_floor(report.warc_files))
-    for path in report.warc_files:   # after timing: what the pipeline does before the next crawl
-        register_warc(catalog, Path(path), source_id=source.id, run_id=run_id)
-    return result
-
-
-def _floor(warcs: list[str]) -> int:
-    """Bytes of one request + one revisit record per page: what an unchanged re-crawl cannot go below."""
-    from warcio.archiveiterator import ArchiveIterator
-
-    total = 0
-    for path in warcs:
-        with open(path, "rb") as fh:
-            records = ArchiveIterator(fh)
-            for record in records:
-                kind = record.rec_type
-                record.content_stream().read()
-                if kind in ("request", "revisit"):
-                    total += records.get_record_length()
-    return total
-
-
-def bare_worker(url: str, data_dir: Path, profile: Path | None = None) -> dict[str, Any]:
-    from scrapy import Request, Spider
-    from scrapy.crawler import Crawler, CrawlerProcess
-    from scrapy.settings import Settings
-    from scrapy.utils.reactor import install_reactor
-
-    class Bare(Spider):
-        """The same crawl as listwatch's source, written the plain Scrapy way."""
-
-        name = "bare"
-
-        async def start(self) -> Any:
-            yield Request(f"{url}/list/index.html", callback=self.listing, cb_kwargs={"first": True})
-
-        def listing(self, response: Any, first: bool = False) -> Any:
-            if first:
-                total = int(response.css(".pager").re_first(r"共\s*(\d+)\s*页"))
-                for n in range(1, total):
-                    yield response.follow(f"index_{n}.html", callback=self.listing)
-            for li in response.css("ul.list > li"):
-                item = {"title": li.css("a::text").get(), "url": response.urljoin(li.css("a::attr(href)").get()),
-                        "date": li.css("span.date::text").get()}
-                yield Request(item["url"], callback=self.detail, cb_kwargs={"item": item})
-
-        def detail(self, response: Any, item: dict[str, Any]) -> Any:
-            yield {**item, "heading": response.css("h1::text").get(), "organizer": response.css("td.org::text").get(),
-                   "deadline": response.css("td.deadline::text").get()}
-
-    install_reactor("twisted.internet.asyncioreactor.AsyncioSelectorReactor")
-    # CONCURRENT_ITEMS as listwatch sets it: with Scrapy's default (100 asyncio tasks per response) the bare
-    # spider paid 1-1.5 ms more CPU a page (a third of its cost) for an engine setting, not for anything
-    # listwatch does differently.
-    from crawlers import settings as listwatch_settings
-
-    settings = Settings({"CONCURRENT_REQUESTS": 16, "CONCURRENT_REQUESTS_PER_DOMAIN": 16,
-                         "CONCURRENT_ITEMS": listwatch_settings.CONCURRENT_ITEMS, "LOG_LEVEL": "WARNING",
-                         "ROBOTSTXT_OBEY": True, "TELNETCONSOLE_ENABLED": False,
-                         "TWISTED_REACTOR": "twisted.internet.asyncioreactor.AsyncioSelectorReactor",
-                         "FEEDS": {str(data_dir / "items.jsonl"): {"format": "jsonlines", "encoding": "utf8"}}})
-    process = CrawlerProcess(settings)
-    crawler = Crawler(Bare, settings)
-    marks = _timed(crawler)
-    process.crawl(crawler)
-    if profile is not None:
-        import cProfile
-
-        cProfile.runctx("process.start()", globals(), {"process": process}, str(profile))
-    else:
-        process.start()
-    return _result(marks)
-
-
-# -- parent -------------------------------------------------------------------------------------------
-
-def run_worker(args: list[str], timeout: float = 1800) -> dict[str, Any]:
-    done = subprocess.run([sys.executable, "-m", "tests.benchmarks.bench_crawl", *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=timeout, check=False,
-                          env={**os.environ, "PYTHONHASHSEED": "0"})
-    for line in done.stdout.splitlines():
-        if line.startswith(RESULT_MARK):
-            return json.loads(line.removeprefix(RESULT_MARK))  # type: ignore[no-any-return]
-    raise RuntimeError(f"worker printed no result (exit {done.returncode}):\n{done.stdout[-2000:]}\n"
-                       f"{done.stderr[-4000:]}")
+def _ratio_line(name: str, values: list[float], target: float, lower_is_better: bool) -> str:
+    value, spread = _spread(values)
+    ok = value <= target if lower_is_better else value >= target
+    return (f"  RATIO {name:<44} = {value:6.3f}  target {'<=' if lower_is_better else '>='} {target}: "
+            f"{'PASS' if ok else 'FAIL'}  ({spread})")
 
 
 def wget_bytes(url: str, work: Path) -> tuple[int, float] | None:
@@ -333,121 +197,73 @@ def wget_bytes(url: str, work: Path) -> tuple[int, float] | None:
     return sum(p.stat().st_size for p in target.glob("site*.warc.gz")), seconds
 
 
-def _ratio_line(name: str, value: float, target: float, lower_is_better: bool) -> str:
-    ok = value <= target if lower_is_better else value >= target
-    return f"  RATIO {name:<44} = {value:6.3f}  target {'<=' if lower_is_better else '>='} {target}: " \
-           f"{'PASS' if ok else 'FAIL'}"
-
-
-def bench_weight(size_kb: int, rounds: int, work: Path, profile: Path | None) -> None:
-    pages = LISTING_PAGES + LISTING_PAGES * PER_PAGE
-    server, url = serve(size_kb * 1024)
-    print(f"\n== {pages} pages ({LISTING_PAGES} listing + {LISTING_PAGES * PER_PAGE} detail) at {size_kb} KB, "
-          f"concurrency 16 ==", flush=True)
-    source = work / f"source-{size_kb}.yaml"
-    source.write_text(SOURCE.format(url=url, pages=LISTING_PAGES), encoding="utf-8")
-    runs: dict[str, list[dict[str, Any]]] = {"listwatch": [], "bare": []}
-    recrawls: list[dict[str, Any]] = []
-    last_data: Path | None = None
-    try:
-        for r in range(rounds):
-            order = ["listwatch", "bare"] if r % 2 == 0 else ["bare", "listwatch"]
-            for name in order:
-                data = Path(tempfile.mkdtemp(prefix=f"lw-bench-{name}-", dir=work))
-                if name == "listwatch":
-                    res = run_worker(["--worker", "listwatch", str(source), "--data-dir", str(data)])
-                    if last_data is not None:
-                        shutil.rmtree(last_data, ignore_errors=True)
-                    last_data = data
-                else:
-                    res = run_worker(["--worker", "bare", url, "--data-dir", str(data)])
-                    shutil.rmtree(data, ignore_errors=True)
-                runs[name].append(res)
-                extra = f"  WARC {res['warc_bytes']:,} B  items.jsonl {res['items_bytes']:,} B" \
-                    if name == "listwatch" else ""
-                check = "" if res["responses"] >= pages else f"  INVALID: only {res['responses']} responses"
-                if res.get("problems"):
-                    check += f"  problems: {res['problems']}"
-                print(f"  round {r + 1} {name:<9} {pages / res['seconds']:7.1f} pages/s  "
-                      f"{1000 * res['cpu'] / pages:5.2f} ms CPU/page  waited {res['cpu_wait']:5.1f} s of "
-                      f"{res['seconds']:5.1f} s for a CPU  peak RSS {res['rss_kb'] / 1024:6.1f} MB"
-                      f"{extra}{check}", flush=True)
-                if name == "listwatch":
-                    recrawls.append(_recrawl(source, data, res, pages, r))
-        assert last_data is not None
-        if profile is not None:  # extra crawls under cProfile, not counted in any figure
-            run_worker(["--worker", "listwatch", str(source), "--data-dir", str(last_data),
-                        "--profile", f"{profile}-recrawl.prof"])
-            fresh = Path(tempfile.mkdtemp(prefix="lw-bench-profile-", dir=work))
-            run_worker(["--worker", "listwatch", str(source), "--data-dir", str(fresh),
-                        "--profile", f"{profile}-first.prof"])
-            bare_dir = Path(tempfile.mkdtemp(prefix="lw-bench-profile-bare-", dir=work))
-            run_worker(["--worker", "bare", url, "--data-dir", str(bare_dir), "--profile", f"{profile}-bare.prof"])
-        first_bytes = statistics.median(r["warc_bytes"] for r in runs["listwatch"])
-        wget = wget_bytes(url, work / f"w{size_kb}")
-    finally:
-        server.shutdown()
-        server.server_close()
-    lw, bare = runs["listwatch"], runs["bare"]
-    rate = statistics.median(b["seconds"] / a["seconds"] for a, b in zip(lw, bare, strict=True))
-    cpu = statistics.median(a["cpu"] / b["cpu"] for a, b in zip(lw, bare, strict=True))
-    rss = statistics.median(a["rss_kb"] / b["rss_kb"] for a, b in zip(lw, bare, strict=True))
-    print(f"  medians: listwatch {pages / statistics.median(r['seconds'] for r in lw):.1f} pages/s, "
-          f"bare Scrapy {pages / statistics.median(r['seconds'] for r in bare):.1f} pages/s")
-    print(_ratio_line("listwatch / bare Scrapy pages/s", rate, TARGETS["pages/s"], False))
-    # On a shared machine most of a crawl's wall time can be spent runnable but waiting for a CPU that other
-    # processes hold; that share swings from round to round. Without it, the pages/s ratio shows the crawls.
-    unloaded = statistics.median((b["seconds"] - b["cpu_wait"]) / (a["seconds"] - a["cpu_wait"])
-                                 for a, b in zip(lw, bare, strict=True))
-    print(f"  (same, not counting time spent waiting for a CPU held by other processes: {unloaded:.3f})")
-    print(_ratio_line("listwatch / bare Scrapy CPU per page", cpu, TARGETS["cpu/page"], True))
-    print(_ratio_line("listwatch / bare Scrapy peak RSS", rss, TARGETS["rss"], True))
+def summary(weight: Weight) -> None:
+    lw = [p[0] for p in weight.pairs]
+    bare = [p[1] for p in weight.pairs]
+    print(f"  medians: listwatch {PAGES / statistics.median(r['seconds'] for r in lw):.1f} pages/s, "
+          f"{1000 * statistics.median(r['cpu'] for r in lw) / PAGES:.2f} ms CPU/page; bare Scrapy "
+          f"{PAGES / statistics.median(r['seconds'] for r in bare):.1f} pages/s, "
+          f"{1000 * statistics.median(r['cpu'] for r in bare) / PAGES:.2f} ms CPU/page")
+    print(_ratio_line("listwatch / bare Scrapy pages/s", [b["seconds"] / a["seconds"] for a, b in weight.pairs],
+                      TARGETS["pages/s"], False))
+    # Time spent runnable while another process (or the crawl's own site) held the core is not the crawl's.
+    unloaded = [(b["seconds"] - b["cpu_wait"]) / (a["seconds"] - a["cpu_wait"]) for a, b in weight.pairs]
+    print(f"  (same, not counting time spent waiting for a CPU: {_spread(unloaded)[0]:.3f}, {_spread(unloaded)[1]})")
+    print(_ratio_line("listwatch / bare Scrapy CPU per page", [a["cpu"] / b["cpu"] for a, b in weight.pairs],
+                      TARGETS["cpu/page"], True))
+    print(_ratio_line("listwatch / bare Scrapy peak RSS", [a["rss_kb"] / b["rss_kb"] for a, b in weight.pairs],
+                      TARGETS["rss"], True))
+    first_bytes = statistics.median(r["warc_bytes"] for r in lw)
+    wget = wget_bytes(weight.sites[0].url, weight.work / f"w{weight.kb}")
     if wget is not None:
-        print(f"  wget --warc-file: {wget[0]:,} B in {wget[1]:.1f} s ({pages / wget[1]:.0f} pages/s); "
+        print(f"  wget --warc-file: {wget[0]:,} B in {wget[1]:.1f} s ({PAGES / wget[1]:.0f} pages/s); "
               f"listwatch first crawl {first_bytes:,.0f} B")
-        print(_ratio_line("listwatch / wget WARC bytes", first_bytes / wget[0], TARGETS["wget bytes"], True))
+        print(_ratio_line("listwatch / wget WARC bytes", [first_bytes / wget[0]], TARGETS["wget bytes"], True))
     else:
         print("  wget not installed: WARC bytes vs wget not measured")
-    print(f"  unchanged re-crawl (medians): {statistics.median(r['warc_bytes'] for r in recrawls):,.0f} B, floor "
-          f"(request + revisit per page) {statistics.median(r['floor'] for r in recrawls):,.0f} B; "
-          f"{1000 * statistics.median(r['cpu'] for r in recrawls) / pages:.2f} ms CPU/page")
-    print(_ratio_line("re-crawl WARC bytes / floor", statistics.median(r["warc_bytes"] / max(1, r["floor"])
-                                                                       for r in recrawls), TARGETS["floor"], True))
-    print(_ratio_line("re-crawl CPU / same round's first crawl CPU (median)",
-                      statistics.median(r["cpu"] / a["cpu"] for r, a in zip(recrawls, lw, strict=True)),
+    again = [p[0] for p in weight.recrawls]
+    print(f"  unchanged re-crawl (medians): {statistics.median(r['warc_bytes'] for r in again):,.0f} B, floor "
+          f"(request + revisit per page) {statistics.median(r['floor'] for r in again):,.0f} B; "
+          f"{1000 * statistics.median(r['cpu'] for r in again) / PAGES:.2f} ms CPU/page")
+    print(_ratio_line("re-crawl WARC bytes / floor", [r["warc_bytes"] / max(1, r["floor"]) for r in again],
+                      TARGETS["floor"], True))
+    print(_ratio_line("re-crawl CPU / simultaneous first crawl CPU", [a["cpu"] / f["cpu"] for a, f in weight.recrawls],
                       TARGETS["recrawl cpu"], True))
 
 
-def _recrawl(source: Path, data: Path, first: dict[str, Any], pages: int, r: int) -> dict[str, Any]:
-    """An unchanged full re-crawl of a first crawl's data, right after it."""
-    res = run_worker(["--worker", "listwatch", str(source), "--data-dir", str(data)])
-    problems = f"  problems: {res['problems']}" if res.get("problems") else ""
-    print(f"  round {r + 1} re-crawl  {pages / res['seconds']:7.1f} pages/s  "
-          f"{1000 * res['cpu'] / pages:5.2f} ms CPU/page ({res['cpu'] / first['cpu']:.3f} of the first)  "
-          f"WARC {res['warc_bytes']:,} B, floor {res['floor']:,} B "
-          f"({res['warc_bytes'] / max(1, res['floor']):.3f}){problems}", flush=True)
-    return res
+def bench_weight(kb: int, rounds: int, work: Path, profile: Path | None) -> None:
+    print(f"\n== {PAGES} pages ({LISTING_PAGES} listing + {LISTING_PAGES * PER_PAGE} detail) at {kb} KB, "
+          f"concurrency 16 ==", flush=True)
+    weight = Weight(kb, work, profile)
+    try:
+        for r in range(rounds):
+            weight.round(r)
+        if profile is not None:
+            weight.profiles()
+        summary(weight)
+    finally:
+        weight.stop()
+
+
+def _pmu() -> str:
+    """Whether this machine could count instructions (a ``cpu`` PMU), for the header line."""
+    return "hardware counters available but not used" if Path("/sys/bus/event_source/devices/cpu").exists() \
+        else "no hardware instruction counters (no PMU): CPU time only"
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m tests.benchmarks.bench_crawl", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per page weight (default 3)")
+    parser.add_argument("--rounds", type=int, default=4,
+                        help="rounds per page weight; the cores swap every round, so an even number (default 4)")
     parser.add_argument("--kb", type=int, nargs="+", default=[6, 40], help="page weights in KB (default 6 40)")
     parser.add_argument("--profile", type=Path,
                         help="also profile a first crawl, a re-crawl and the bare spider's crawl (extra, uncounted): "
                              "PATH-KB-first.prof, PATH-KB-recrawl.prof, PATH-KB-bare.prof")
-    parser.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
-    parser.add_argument("--data-dir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.worker:
-        kind, target = args.worker
-        result = listwatch_worker(Path(target), args.data_dir, args.profile) if kind == "listwatch" \
-            else bare_worker(target, args.data_dir, args.profile)
-        print(RESULT_MARK + json.dumps(result), flush=True)
-        return
     print(f"listwatch crawl benchmark: {os.cpu_count()} CPUs, load average "
-          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}; rounds {args.rounds}, order alternating", flush=True)
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}; rounds {args.rounds}, two crawls at a time, "
+          f"each pinned to its own core, cores swapped every round; {_pmu()}", flush=True)
     work = Path(tempfile.mkdtemp(prefix="lw-bench-crawl-"))
     try:
         for kb in args.kb:
