@@ -44,3 +44,29 @@ def test_links_side_by_side_in_a_paragraph_are_the_items() -> None:
     links = "<br>".join(f'<a href="/docs/{d}.pdf">Meeting of January {d}, 2019</a>' for d in range(1, 8))
     got = items(f"<html><body>{NAV}<div class='content'><h1>Minutes</h1><p>{links}</p></div></body></html>")
     assert got == [(f"Meeting of January {d}, 2019", f"https://example.org/docs/{d}.pdf") for d in range(1, 8)]
+
+
+def test_when_every_link_reads_agenda_the_title_is_the_text_beside_it() -> None:
+    rows = "".join(f'<li>March {d}, 2019 &#8212; <a href="/a/{d}">Agenda</a> | <a href="/m/{d}.pdf">Minutes</a></li>'
+                   for d in range(1, 6))
+    got = items(f"<html><body>{NAV}<div class='textwidget'><ul>{rows}</ul></div></body></html>")
+    assert got == [(f"March {d}, 2019", f"https://example.org/a/{d}") for d in range(1, 6)]
+
+
+def test_when_every_link_reads_details_the_title_is_the_cell_that_varies() -> None:
+    rows = "".join(f'<tr><td>{name}</td><td>May {d}, 2024</td><td><a href="/e/{d}">Details</a></td></tr>'
+                   for d, name in enumerate(["Board meeting", "Finance committee", "Audit committee",
+                                             "Special board meeting"], start=1))
+    got = items(f"<html><body>{NAV}<table class='events'><tr><th>Name</th><th>Date</th><th></th></tr>{rows}"
+                f"</table></body></html>")
+    assert got[0] == ("Board meeting", "https://example.org/e/1") and len(got) == 4
+    assert got[3] == ("Special board meeting", "https://example.org/e/4")
+
+
+def test_a_card_whose_link_repeats_its_heading_with_more_words_is_titled_by_the_heading() -> None:
+    names = ["Book Babies", "Studio Sessions", "Family Films", "Book Babies"]
+    cards = "".join(f'<div class="card"><h3>{n}</h3><p>Main Library</p><a href="/ev/{i}">Details'
+                    f'<span class="sr-only">{n} on Tuesday, February {i} at 10:30am</span></a></div>'
+                    for i, n in enumerate(names, start=1))
+    got = items(f"<html><body>{NAV}<div class='grid'>{cards}</div></body></html>")
+    assert got == [(n, f"https://example.org/ev/{i}") for i, n in enumerate(names, start=1)]
