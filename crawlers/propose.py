@@ -30,7 +30,7 @@ from crawlers.propose_fields import step as _step
 from crawlers.propose_fields import text_of as _text
 from crawlers.propose_fields import title_link as _title_link
 
-NAV = re.compile(r"nav|menu|footer|header|breadcrumb|crumb|sidebar|banner|pager|pagination|page-?bar|tab",
+NAV = re.compile(r"nav|menu|footer|header|breadcrumb|crumb|sidebar|banner|pager|pagination|page-?bar|tab(?!le)",
                  re.IGNORECASE)
 NEXT_TEXT = ("下一页", "下页", "next", "next page", "next »", "›", "»", ">", "后页")
 MIN_ITEMS = 3
@@ -89,7 +89,8 @@ def candidate_groups(root: _Element) -> list[tuple[float, list[_Element]]]:
         if not isinstance(parent.tag, str):
             continue
         children = [c for c in parent if isinstance(c.tag, str) and c.tag not in ("script", "style", "br", "option")
-                    and not (c.tag == "tr" and c.find("td") is None)]   # a header row: not an item
+                    and not (c.tag == "tr" and c.find("td") is None)   # a header row: not an item
+                    and not (c.tag == "a" and not _text(c))]   # nor is an empty link (an icon, a stray <br>)
         counts: dict[str, int] = defaultdict(int)
         for child in children:
             for c in set(_classes(child)):
@@ -113,7 +114,7 @@ def _alike(a: _Element, b: _Element) -> bool:
     return a.tag == b.tag and shape(a) == shape(b)
 
 
-def _same_template(el: _Element, model: _Element, depth: int = 6) -> bool:
+def _same_template(el: _Element, model: _Element, depth: int = 8) -> bool:
     """``el`` sits where ``model`` sits in a repeat of the same template: same shapes up to a common ancestor."""
     for a, b in zip(el.iterancestors(), model.iterancestors(), strict=False):
         if a is b:
@@ -180,13 +181,21 @@ def _ancestors(group: list[_Element], level: int) -> list[_Element]:
 
 
 def item_selector(root: _Element, group: list[_Element]) -> str | None:
-    """The shortest CSS selector (parent chain > item) that selects exactly the group's members."""
-    wanted = set(group)
+    """The shortest CSS selector (parent chain > item) that selects exactly the group's members; failing
+    that, exactly its members among the elements holding a link (``p:has(a)``: a list of paragraphs
+    among other paragraphs)."""
     item = _describe(group) if len(group) > 1 else _step(group[0])
     if item is None:
         return None
     if item == group[0].tag and group[0].tag == "tr":
         item = "tr:has(td)"
+    if group[0].tag == "a" or item.endswith(":has(td)"):
+        return _chain_selector(root, group, item)
+    return _chain_selector(root, group, item) or _chain_selector(root, group, f"{item}:has(a)")
+
+
+def _chain_selector(root: _Element, group: list[_Element], item: str) -> str | None:
+    wanted = set(group)
     chain: list[str] = []
     for level in range(1, 7):
         step = _describe(_ancestors(group, level))
@@ -196,11 +205,9 @@ def item_selector(root: _Element, group: list[_Element]) -> str | None:
         for size in range(1, len(chain) + 1):
             selector = " ".join([*chain[len(chain) - size:-1], f"{chain[-1]} > {item}"])
             try:
-                chosen = set(root.cssselect(selector.replace(":has(td)", "")))
+                chosen = set(root.cssselect(selector))
             except Exception:
                 continue
-            if ":has(td)" in selector:
-                chosen = {el for el in chosen if el.find("td") is not None}
             if chosen == wanted:
                 return selector
     return None
@@ -242,6 +249,9 @@ def propose_html(url: str, text: str) -> Proposal | None:
     for score, group in candidate_groups(root)[:8]:
         group = widen(root, group)
         selector = item_selector(root, group)
+        if selector is None:   # members without a link give no item: select only those with one
+            group = [el for el in group if _title_link(el) is not None]
+            selector = item_selector(root, group)
         if selector is None:
             continue
         fields, notes = item_fields(group)

@@ -70,3 +70,22 @@ def test_a_card_whose_link_repeats_its_heading_with_more_words_is_titled_by_the_
                     for i, n in enumerate(names, start=1))
     got = items(f"<html><body>{NAV}<div class='grid'>{cards}</div></body></html>")
     assert got == [(n, f"https://example.org/ev/{i}") for i, n in enumerate(names, start=1)]
+
+
+def test_meeting_paragraphs_among_plain_paragraphs_are_picked_by_their_link() -> None:
+    panels = "".join(
+        '<div class="panel"><div class="panel-body"><p>Meetings are held at 65 Cadillac Square.</p>'
+        + "".join(f'<p><a href="/d/{y}-{m}.pdf">{m}/{m + 10}/{y} at 2:00 pm</a></p>' for m in range(1, 5))
+        + "<p>Call 555-0100 for access.</p></div></div>" for y in (2018, 2019))
+    got = items(f"<html><body>{NAV}<div class='panels'>{panels}</div></body></html>")
+    assert got == [(f"{m}/{m + 10}/{y} at 2:00 pm", f"https://example.org/d/{y}-{m}.pdf")
+                   for y in (2018, 2019) for m in range(1, 5)]
+
+
+def test_a_table_of_meetings_is_not_taken_for_navigation_tabs() -> None:
+    menu = "<ul class='links'>" + "".join(f'<li><a href="/p{i}">A longer menu entry {i}</a></li>'
+                                          for i in range(8)) + "</ul>"
+    rows = "".join(f'<tr><td>{m}/14/2023</td><td><a href="/ev/{m}">Audit Committee - {m}/14/23</a></td></tr>'
+                   for m in range(1, 5))
+    got = items(f"<html><body>{menu}<table class='table table-bordered'><tbody>{rows}</tbody></table></body></html>")
+    assert got == [(f"Audit Committee - {m}/14/23", f"https://example.org/ev/{m}") for m in range(1, 5)]
