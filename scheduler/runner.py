@@ -190,9 +190,11 @@ class CrawlRunner:
         if self.pool is not None:
             self.pool.close()
 
-    def run(self, source: Source, source_path: Path, kind: str, run_id: str | None = None) -> RunResult:
+    def run(self, source: Source, source_path: Path, kind: str, run_id: str | None = None,
+            on_retry: Callable[[str], None] | None = None) -> RunResult:
         """Crawl and ingest one source now; returns how the run ended (for a co-tenant of a lost crawl host,
-        how its retry alone ended)."""
+        how its retry alone ended). ``on_retry(new_run_id)`` is called before that retry's row is written (a
+        worker lists it as its crawl, so that the retry is judged by the worker's heartbeat like the first)."""
         run_id = run_id or new_run_id()
         if self.pool is None or source.render.mode == "browser":
             return self._run_alone(source, source_path, kind, run_id)
@@ -200,6 +202,8 @@ class CrawlRunner:
         if not result.retry_alone or self.stopping.is_set():
             return result
         retry_id = new_run_id()
+        if on_retry is not None:
+            on_retry(retry_id)
         self._add_reason(run_id, f"retried alone as run {retry_id}")
         log.warning("retrying alone, in its own process, as run %s", retry_id,
                     extra={"run_id": run_id, "source": source.id})

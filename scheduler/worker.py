@@ -140,7 +140,8 @@ class Worker:
                     log.info("job %d: %s check of %s, run %s (attempt %d)", job_id, kind, source.id, run_id,
                              context.job.attempts + 1)
                     with logs.context(run_id=run_id):
-                        result = self.runner.run(source, path, kind, run_id)
+                        result = self.runner.run(source, path, kind, run_id, on_retry=lambda retry: (
+                            self.registration.start(job_id, source.id, kind, retry)))   # replaces the first run
                 finally:
                     self.registration.finish(job_id)
                 if result.salvaged:

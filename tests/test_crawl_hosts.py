@@ -74,6 +74,7 @@ class Bench:
         self.catalog: Catalog = open_catalog(self.settings.catalog)
         self.runner = CrawlRunner(self.settings, self.catalog)
         self.results: dict[str, RunResult] = {}
+        self.retries: dict[str, tuple[str, bool]] = {}   # source → (retry run id, its row existed when announced)
         self.threads: list[threading.Thread] = []
         self.site = site
 
@@ -90,8 +91,11 @@ class Bench:
         run_id = new_run_id()
         source = load_source(path)
 
+        def announced(retry: str) -> None:
+            self.retries[source.id] = (retry, retry in self.rows())
+
         def run() -> None:
-            self.results[source.id] = self.runner.run(source, path, kind, run_id)
+            self.results[source.id] = self.runner.run(source, path, kind, run_id, on_retry=announced)
 
         thread = threading.Thread(target=run, daemon=True)
         thread.start()
@@ -152,6 +156,7 @@ def assert_retried_alone(b: Bench, first: str, source_id: str, status: str = "co
     assert f"crawl host (pid {row.pid})" in row.reason and "retried alone as run" in row.reason, row.reason
     result = b.results[source_id]
     assert result.run_id != first and result.run_id in row.reason
+    assert b.retries[source_id] == (result.run_id, False), "the retry was not announced before its row existed"
     assert result.status == status, (source_id, result.status, result.reason)
     return result
 
