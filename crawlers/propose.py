@@ -55,11 +55,19 @@ def _in_nav(el: _Element) -> bool:
     return False
 
 
+def _title_length(item: _Element) -> int:
+    """How long the item's title looks: its link's text or title attribute, or, for an icon-only link
+    (a PDF symbol), the item's own text, where the title then is."""
+    link = _title_link(item)
+    assert link is not None
+    return len(_text(link) or link.get("title") or ("" if link is item else _text(item)))
+
+
 def _score(group: list[_Element]) -> float:
     with_link = [el for el in group if _title_link(el) is not None]
     if len(with_link) < MIN_ITEMS:
         return 0.0
-    title_lengths = [len(_text(_title_link(el)) or (_title_link(el).get("title") or "")) for el in with_link]  # type: ignore[union-attr]
+    title_lengths = [_title_length(el) for el in with_link]
     average = sum(title_lengths) / len(title_lengths)
     dated = sum(1 for el in group if DATE.search(_text(el))) / len(group)
     link_share = len(with_link) / len(group)

@@ -89,3 +89,12 @@ def test_a_table_of_meetings_is_not_taken_for_navigation_tabs() -> None:
                    for m in range(1, 5))
     got = items(f"<html><body>{menu}<table class='table table-bordered'><tbody>{rows}</tbody></table></body></html>")
     assert got == [(f"Audit Committee - {m}/14/23", f"https://example.org/ev/{m}") for m in range(1, 5)]
+
+
+def test_rows_whose_only_link_is_an_icon_are_titled_by_their_date() -> None:
+    icon = '<i class="fa fa-file-pdf-o"></i>'
+    rows = "".join(f'<div class="minutes"><div class="minuteDate">July {d}th, 2019</div>'
+                   f'<div class="minuteTime">10:00 AM</div>'
+                   f'<div class="minuteAgenda"><a href="/up/{d}.pdf">{icon}</a></div></div>' for d in range(4, 9))
+    got = items(f"<html><body>{NAV}<div id='minutesSection'>{rows}</div></body></html>")
+    assert got == [(f"July {d}th, 2019", f"https://example.org/up/{d}.pdf") for d in range(4, 9)]
