@@ -24,6 +24,7 @@ from urllib.parse import parse_qsl, urlsplit
 import lxml.html
 from lxml.etree import _Element
 
+from crawlers.propose_calendar import calendar_events
 from crawlers.propose_fields import DATE, item_fields
 from crawlers.propose_fields import classes as _classes
 from crawlers.propose_fields import step as _step
@@ -254,6 +255,12 @@ def propose_html(url: str, text: str) -> Proposal | None:
     root = lxml.html.fromstring(text or "<html></html>")
     for bad in root.xpath("//script|//style|//noscript"):
         bad.drop_tree()
+    events = calendar_events(root)
+    if len(events) >= MIN_ITEMS and (selector := item_selector(root, events)) is not None:
+        fields, notes = item_fields(events)
+        return Proposal({"items": {"selector": selector, "key": "url", "fields": fields}},
+                        [f"{len(events)} events in a month calendar ({selector})", *notes,
+                         "a calendar shows one month: add pagination to the next months by hand"], float(len(events)))
     for score, group in candidate_groups(root)[:8]:
         group = widen(root, group)
         selector = item_selector(root, group)

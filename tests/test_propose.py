@@ -98,3 +98,18 @@ def test_rows_whose_only_link_is_an_icon_are_titled_by_their_date() -> None:
                    f'<div class="minuteAgenda"><a href="/up/{d}.pdf">{icon}</a></div></div>' for d in range(4, 9))
     got = items(f"<html><body>{NAV}<div id='minutesSection'>{rows}</div></body></html>")
     assert got == [(f"July {d}th, 2019", f"https://example.org/up/{d}.pdf") for d in range(4, 9)]
+
+
+def test_a_month_calendar_gives_its_event_links_not_its_weeks() -> None:
+    events = {3: ["Board of Supervisors"], 9: ["Planning Commission"], 12: ["Deferred Comp", "Library Board"],
+              20: ["Board of Supervisors"]}
+    cells = []
+    for day in range(1, 36):
+        links = "".join(f'<div class="item"><a href="/Event/{day}-{i}">{title}</a></div>'
+                        for i, title in enumerate(events.get(day, [])))
+        cells.append(f"<td>{day}{links}</td>" if day <= 30 else "<td></td>")
+    weeks = "".join("<tr>" + "".join(cells[i:i + 7]) + "</tr>" for i in range(0, 35, 7))
+    prev = '<caption><a href="?month=8">August</a> September 2022 <a href="?month=10">October</a></caption>'
+    got = items(f"<html><body>{NAV}<table class='calendar'>{prev}{weeks}</table></body></html>")
+    assert got == [(title, f"https://example.org/Event/{day}-{i}") for day, titles in events.items()
+                   for i, title in enumerate(titles)]
