@@ -85,7 +85,17 @@ class RollingWarcWriter:
 
     def write(self, *records: ArcWarcRecord) -> list[WrittenRecord]:
         """Write records as one group: a group never straddles two files."""
-        blobs = [gzip_member(self.builder.to_bytes(r)) for r in records]
+        return self._write_serialised([(self.builder.to_bytes(r), r) for r in records])
+
+    def submit(self, *records: ArcWarcRecord) -> None:
+        """Write records as one group, for callers that need not know where they landed (a threaded writer
+        returns before they are written)."""
+        self.write(*records)
+
+    def _write_serialised(self, group: list[tuple[bytes, ArcWarcRecord]]) -> list[WrittenRecord]:
+        """Compress and write records already serialised (``to_bytes``): the part that releases the GIL."""
+        records = [r for _, r in group]
+        blobs = [gzip_member(data) for data, _ in group]
         current = self._file_for(sum(len(b) for b in blobs))
         written = []
         for record, blob in zip(records, blobs, strict=True):

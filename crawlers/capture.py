@@ -21,6 +21,7 @@ from scrapy.exceptions import NotConfigured
 from scrapy.http import Headers as ScrapyHeaders
 from scrapy.http import Response
 
+from archive.background import ThreadedWarcWriter
 from archive.dedup import DedupIndex, Earlier
 from archive.records import (
     HOP_BY_HOP,
@@ -31,7 +32,7 @@ from archive.records import (
     record_id,
     sha256_digest,
 )
-from archive.writer import RollingWarcWriter, WrittenRecord
+from archive.writer import RollingWarcWriter
 from crawlers.secret_headers import redact
 
 logger = logging.getLogger(__name__)
@@ -106,7 +107,7 @@ class WarcCapture:
             "robots": "obey" if settings.getbool("ROBOTSTXT_OBEY") else "ignore",
             "http-header-user-agent": settings.get("USER_AGENT", ""),
         }
-        writer = RollingWarcWriter(
+        writer = ThreadedWarcWriter(   # gzip and writes on a second core: the reactor thread is the bottleneck
             Path(spool),
             prefix=settings.get("LISTWATCH_WARC_PREFIX", source_id),
             warcinfo={k: v for k, v in info.items() if v},
@@ -124,8 +125,8 @@ class WarcCapture:
         spider.crawler.stats.set_value("listwatch/warc_files", [str(f) for f in files])
         spider.crawler.stats.set_value("listwatch/warc_bytes", self.writer.bytes_written)
 
-    def write(self, *records: Any) -> list[WrittenRecord]:
-        return self.writer.write(*records)
+    def write(self, *records: Any) -> None:
+        self.writer.submit(*records)
 
     def exchange(
         self,
