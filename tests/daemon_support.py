@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -35,11 +36,21 @@ def wait_for(check: Callable[[], T], timeout: float, what: str, every: float = 0
         time.sleep(every)
 
 
-def scheduled_source(target: Path, name: str, schedule: str, extra: str = "") -> Path:
+def demo_source(name: str, source_id: str | None = None, politeness: str | None = None) -> str:
+    """The text of the demo source file ``name`` (``mofcom.yaml``), under the id ``source_id`` if given, with
+    ``politeness`` (a YAML flow mapping) in place of its own."""
     text = (DEMO_SOURCES / name).read_text(encoding="utf-8")
+    if source_id:
+        text = re.sub(r"^id: .*$", f"id: {source_id}", text, count=1, flags=re.MULTILINE)
+    if politeness:
+        text = text.replace("\npoliteness:", "\n# politeness:") + f"\npoliteness: {politeness}\n"
+    return text
+
+
+def scheduled_source(target: Path, name: str, schedule: str, extra: str = "", politeness: str | None = None) -> Path:
     path = target / name
     target.mkdir(parents=True, exist_ok=True)
-    path.write_text(text + extra + f"\nschedule: {schedule}\n", encoding="utf-8")
+    path.write_text(demo_source(name, politeness=politeness) + extra + f"\nschedule: {schedule}\n", encoding="utf-8")
     return path
 
 
@@ -51,14 +62,41 @@ def env_for(data_dir: Path, sources_dir: Path, site_url: str, **scheduler: Any) 
     return env
 
 
-class DaemonProcess:
-    """``python -m scheduler run`` with its log in ``data_dir/daemon-N.log``."""
+def distributed_env(data_dir: Path, sources_dir: Path, site_url: str, catalog_url: str,
+                    **scheduler: Any) -> dict[str, str]:
+    """``env_for`` in distributed mode on the PostgreSQL ``catalog_url``: heartbeats and queue polls every
+    second, so that tests see a lost worker or a new job soon."""
+    return env_for(data_dir, sources_dir, site_url, **scheduler) | {
+        "LISTWATCH_CATALOG_URL": catalog_url, "LISTWATCH_DISTRIBUTED__ENABLED": "true",
+        "LISTWATCH_DISTRIBUTED__HEARTBEAT": "1", "LISTWATCH_DISTRIBUTED__POLL_INTERVAL": "1"}
 
-    def __init__(self, env: dict[str, str], log: Path) -> None:
+
+def open_warc(spool: Path, run_id: str, min_size: int) -> Path | None:
+    """The run's open WARC in ``spool`` once it holds ``min_size`` bytes (records past warcinfo)."""
+    for path in spool.rglob(f"*{run_id}*.warc.gz.open"):
+        try:
+            if path.stat().st_size >= min_size:
+                return path
+        except OSError:
+            continue
+    return None
+
+
+class DaemonProcess:
+    """``python -m scheduler ARGS`` (``run`` unless told: the scheduler; ``worker``: a distributed worker) with its
+    output in ``log``."""
+
+    def __init__(self, env: dict[str, str], log: Path, *args: str) -> None:
         self.log = log
         self.handle = log.open("ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "scheduler", "run"], cwd=ROOT, env=env,
+        self.proc = subprocess.Popen([sys.executable, "-m", "scheduler", *(args or ("run",))], cwd=ROOT, env=env,
                                      stdout=self.handle, stderr=subprocess.STDOUT)
+
+    def text(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace") if self.log.exists() else ""
+
+    def says(self, needle: str) -> bool:
+        return needle in self.text()
 
     def terminate(self, timeout: float = 90) -> int:
         self.proc.send_signal(signal.SIGTERM)

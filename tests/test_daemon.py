@@ -18,7 +18,16 @@ from pathlib import Path
 
 from alerts_support import Endpoint
 from archive_tools import warcio_check
-from daemon_support import DaemonProcess, OverlapWatch, env_for, runs, scheduled_source, status_json, wait_for
+from daemon_support import (
+    DaemonProcess,
+    OverlapWatch,
+    env_for,
+    open_warc,
+    runs,
+    scheduled_source,
+    status_json,
+    wait_for,
+)
 from sqlalchemy import func, select
 
 from archive.catalog import Catalog, open_catalog
@@ -141,17 +150,6 @@ def _key_has(catalog: Catalog, event: Event, pid: str) -> bool:
         return program is not None and f"/{pid}." in program.key
 
 
-def _open_warc(spool: Path, run_id: str, min_size: int) -> Path | None:
-    """The run's open WARC once it holds ``min_size`` bytes (records past warcinfo)."""
-    for path in spool.rglob(f"*{run_id}*.warc.gz.open"):
-        try:
-            if path.stat().st_size >= min_size:
-                return path
-        except OSError:
-            continue
-    return None
-
-
 def _running(catalog: Catalog, source_id: str, daemon: DaemonProcess) -> list[CrawlRun]:
     """Running rows whose pid is already the crawl subprocess's (the daemon's own pid until it started)."""
     return [r for r in runs(catalog, source_id) if r.status == "running" and r.pid and r.pid != daemon.proc.pid]
@@ -159,19 +157,17 @@ def _running(catalog: Catalog, source_id: str, daemon: DaemonProcess) -> list[Cr
 
 def test_kill9_crawl_and_daemon_then_restart(tmp_path: Path) -> None:
     endpoint = Endpoint().start()
-    slow = "\npoliteness: {delay: 0.15, concurrency: 1, user_agent: \"listwatch-test\"}\n"
     with DemoSite(bench_pages=20) as site:
         env, catalog = _setup(tmp_path, site, endpoint, max_crawls=2, stop_grace=5, kill_grace=15)
         data_dir, spool = tmp_path / "data", tmp_path / "data" / "spool"
-        text = scheduled_source(tmp_path / "sources", "mofcom.yaml", "{quick: 4s, full: 12s, jitter: 0}")
-        text.write_text(text.read_text(encoding="utf-8").replace("\npoliteness:", "\n# politeness:") + slow,
-                        encoding="utf-8")
+        scheduled_source(tmp_path / "sources", "mofcom.yaml", "{quick: 4s, full: 12s, jitter: 0}",
+                         politeness='{delay: 0.15, concurrency: 1, user_agent: "listwatch-test"}')
         daemon = DaemonProcess(env, tmp_path / "daemon-1.log")
         try:
             with OverlapWatch(catalog) as watch:
                 # 1. kill -9 one crawl subprocess while its WARC is open
                 [victim] = wait_for(lambda: _running(catalog, "demo-mofcom", daemon), 60, "a crawl")
-                wait_for(lambda: _open_warc(spool, victim.id, 5000), 60, "the crawl writing records")
+                wait_for(lambda: open_warc(spool, victim.id, 5000), 60, "the crawl writing records")
                 os.kill(victim.pid, signal.SIGKILL)
                 killed = wait_for(lambda: [r for r in runs(catalog) if r.id == victim.id and r.status != "running"],
                                   30, "the daemon to record the killed crawl")[0]
@@ -182,7 +178,7 @@ def test_kill9_crawl_and_daemon_then_restart(tmp_path: Path) -> None:
                 site.day = 1
                 [orphan] = wait_for(lambda: [r for r in _running(catalog, "demo-mofcom", daemon) if r.id != victim.id],
                                     60, "the next crawl")
-                wait_for(lambda: _open_warc(spool, orphan.id, 5000), 60, "the next crawl writing records")
+                wait_for(lambda: open_warc(spool, orphan.id, 5000), 60, "the next crawl writing records")
                 daemon.kill()
                 with contextlib.suppress(ProcessLookupError):   # a crawl host exits with its scheduler by itself
                     os.kill(orphan.pid, signal.SIGKILL)

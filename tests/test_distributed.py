@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -33,7 +31,7 @@ from typing import Any
 import psutil
 from alerts_support import Endpoint
 from archive_tools import warcio_check
-from daemon_support import DEMO_SOURCES, ROOT, runs, status_json, wait_for
+from daemon_support import ROOT, DaemonProcess, demo_source, distributed_env, open_warc, runs, status_json, wait_for
 from sqlalchemy import create_engine, select, text
 
 from archive.catalog import Catalog, open_catalog
@@ -51,44 +49,14 @@ NEW_ON_DAY1 = 2      # programmes every demo listing adds on day 1, on its first
 SLOW = f"demo-d{SOURCES - 1:02d}"   # paged, 0.2 s between requests: its crawls are the ones killed mid-write
 
 
-class Proc:
-    """A ``python -m scheduler …`` process with its log."""
-
-    def __init__(self, env: dict[str, str], log: Path, *args: str) -> None:
-        self.log = log
-        self.handle = log.open("ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "scheduler", *args], cwd=ROOT, env=env,
-                                     stdout=self.handle, stderr=subprocess.STDOUT)
-
-    def says(self, needle: str) -> bool:
-        return needle in self.text()
-
-    def text(self) -> str:
-        return self.log.read_text(encoding="utf-8", errors="replace") if self.log.exists() else ""
-
-    def stop(self, sig: signal.Signals = signal.SIGTERM, timeout: float = 120) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        code = self.proc.wait(timeout)
-        self.handle.close()
-        return code
-
-
 def _sources(target: Path) -> None:
-    feed = (DEMO_SOURCES / "feed.yaml").read_text(encoding="utf-8")
     target.mkdir(parents=True)
     for i in range(SOURCES - 1):
         schedule = f"\nschedule: {{quick: {QUICK}s, full: 1h, jitter: 0}}\n"
-        (target / f"d{i:02d}.yaml").write_text(feed.replace("id: demo-feed", f"id: demo-d{i:02d}") + schedule,
-                                               encoding="utf-8")
-    slow = (DEMO_SOURCES / "mofcom.yaml").read_text(encoding="utf-8").replace("id: demo-mofcom", f"id: {SLOW}")
-    slow = slow.replace("\npoliteness:", "\n# politeness:") + "\npoliteness: {delay: 0.2, concurrency: 1}\n"
+        (target / f"d{i:02d}.yaml").write_text(demo_source("feed.yaml", f"demo-d{i:02d}") + schedule, encoding="utf-8")
+    slow = demo_source("mofcom.yaml", SLOW, politeness="{delay: 0.2, concurrency: 1}")
     (target / f"{SLOW.removeprefix('demo-')}.yaml").write_text(
         slow + f"\nschedule: {{full: {QUICK}s, jitter: 0}}\n", encoding="utf-8")
-
-
-def _env(tmp_path: Path, name: str, common: dict[str, str]) -> dict[str, str]:
-    return {**common, "LISTWATCH_DATA_DIR": str(tmp_path / name)}
 
 
 def _job_rows(url: str, sql: str, **params: Any) -> list[Any]:
@@ -98,16 +66,6 @@ def _job_rows(url: str, sql: str, **params: Any) -> list[Any]:
             return list(conn.execute(text(sql), params).all())
     finally:
         engine.dispose()
-
-
-def _open_warc(spool: Path, run_id: str, min_size: int) -> Path | None:
-    for path in spool.rglob(f"*{run_id}*.warc.gz.open"):
-        try:
-            if path.stat().st_size >= min_size:
-                return path
-        except OSError:
-            continue
-    return None
 
 
 def _victim(catalog: Catalog, tmp_path: Path, after: datetime) -> tuple[QueueWorker, CrawlRun] | None:
@@ -123,7 +81,7 @@ def _victim(catalog: Catalog, tmp_path: Path, after: datetime) -> tuple[QueueWor
             if run is None or run.status != "running" or not run.pid or run.pid == worker.pid:
                 continue   # no row yet, or its pid is still the worker's (the crawl process not started)
             for name in (f"w{i}" for i in range(WORKERS)):
-                if _open_warc(tmp_path / name / "spool", run.id, 5000):
+                if open_warc(tmp_path / name / "spool", run.id, 5000):
                     return worker, run
     return None
 
@@ -138,7 +96,7 @@ def _grid_point_after(moment: float, first: float) -> float:
     return first + k * QUICK
 
 
-def _line(proc: Proc, needle: str) -> str | None:
+def _line(proc: DaemonProcess, needle: str) -> str | None:
     return next((line for line in proc.text().splitlines() if needle in line), None)
 
 
@@ -160,21 +118,18 @@ def test_scheduler_and_three_workers(tmp_path: Path, postgres_url: str, rclone_s
     endpoint = Endpoint().start()
     _sources(tmp_path / "sources")
     with DemoSite(bench_pages=20) as site:
-        common = {**os.environ, "LISTWATCH_SOURCES_DIR": str(tmp_path / "sources"),
-                  "LISTWATCH_SETTINGS": str(tmp_path / "none.yaml"), "LISTWATCH_DEMO_URL": site.url,
-                  "LISTWATCH_CATALOG_URL": postgres_url, "LISTWATCH_LOG_LEVEL": "INFO",
-                  "LISTWATCH_DISTRIBUTED__ENABLED": "true", "LISTWATCH_DISTRIBUTED__HEARTBEAT": "1",
-                  "LISTWATCH_DISTRIBUTED__STALLED_AFTER": "20", "LISTWATCH_DISTRIBUTED__POLL_INTERVAL": "1",
-                  "LISTWATCH_SCHEDULER__MAX_CRAWLS": "2", "LISTWATCH_SCHEDULER__CRAWL_TIMEOUT": "300",
-                  "LISTWATCH_SCHEDULER__DELIVER_INTERVAL": "0.5", "LISTWATCH_SCHEDULER__MAINTENANCE_INTERVAL": "5",
-                  **rclone_s3.settings_env(bucket)}
+        def env(name: str) -> dict[str, str]:
+            return distributed_env(tmp_path / name, tmp_path / "sources", site.url, postgres_url, max_crawls=2,
+                                   crawl_timeout=300, deliver_interval=0.5, maintenance_interval=5) | {
+                "LISTWATCH_DISTRIBUTED__STALLED_AFTER": "20", **rclone_s3.settings_env(bucket)}
+
         catalog = open_catalog(postgres_url)
         subscribe(catalog, "hook", f"http://{endpoint.url}/alerts", channel="webhook")
-        procs: list[Proc] = []
+        procs: list[DaemonProcess] = []
         try:
-            scheduler = Proc(_env(tmp_path, "scheduler", common), tmp_path / "scheduler-1.log", "run")
+            scheduler = DaemonProcess(env("scheduler"), tmp_path / "scheduler-1.log", "run")
             procs.append(scheduler)
-            workers = [Proc(_env(tmp_path, f"w{i}", common), tmp_path / f"w{i}-1.log", "worker")
+            workers = [DaemonProcess(env(f"w{i}"), tmp_path / f"w{i}-1.log", "worker")
                        for i in range(WORKERS)]
             procs += workers
 
@@ -182,7 +137,7 @@ def test_scheduler_and_three_workers(tmp_path: Path, postgres_url: str, rclone_s
             wait_for(lambda: all(any(r.status == "complete" for r in runs(catalog, f"demo-d{i:02d}"))
                                  for i in range(SOURCES)), 300, "every source's first crawl")
             second = subprocess.run([sys.executable, "-m", "scheduler", "run"], cwd=ROOT, capture_output=True,
-                                    text=True, timeout=60, env=_env(tmp_path, "scheduler-2", common), check=False)
+                                    text=True, timeout=60, env=env("scheduler-2"), check=False)
             assert second.returncode == 1, second.stderr
             assert f"pid {scheduler.proc.pid}" in " ".join(second.stderr.split())
 
@@ -204,19 +159,19 @@ def test_scheduler_and_three_workers(tmp_path: Path, postgres_url: str, rclone_s
             assert list(lost_spool.rglob(f"*{run.id}*.warc.gz.open")), "the killed crawl left no open WARC"
 
             # the machine comes back: its open WARC is salvaged and stored
-            workers[index] = Proc(_env(tmp_path, f"w{index}", common), tmp_path / f"w{index}-2.log", "worker")
+            workers[index] = DaemonProcess(env(f"w{index}"), tmp_path / f"w{index}-2.log", "worker")
             procs.append(workers[index])
             wait_for(lambda: not _spooled(lost_spool), 120, "the returning worker's spool emptied")
 
             # the scheduler killed, a tick missed, restarted: exactly one catch-up per source
             ticks = _next_quick_ticks(postgres_url)
             assert len(ticks) == SOURCES
-            scheduler.stop(signal.SIGKILL)
+            scheduler.kill()
             killed_at = time.time()
             restart_at = {t: _grid_point_after(killed_at, t) + QUICK / 2 for t in ticks}
             restart = max(restart_at.values())
             wait_for(lambda: time.time() >= restart, QUICK * 2, "a missed tick", every=0.5)
-            scheduler = Proc(_env(tmp_path, "scheduler", common), tmp_path / "scheduler-3.log", "run")
+            scheduler = DaemonProcess(env("scheduler"), tmp_path / "scheduler-3.log", "run")
             procs.append(scheduler)
             started = _log_time(wait_for(lambda: _line(scheduler, "scheduler running"), 60, "the scheduler to restart"))
             window_end = min(_grid_point_after(started + 0.5, t) for t in ticks)   # its first regular tick
@@ -228,7 +183,7 @@ def test_scheduler_and_three_workers(tmp_path: Path, postgres_url: str, rclone_s
                 and _log_time(line) < window_end - 0.5)
             assert catch_up == Counter({f"demo-d{i:02d}": 1 for i in range(SOURCES)}), catch_up
 
-            status = status_json(_env(tmp_path, "scheduler", common))
+            status = status_json(env("scheduler"))
             alive = [w for w in status["workers"] if w["state"] != "lost"]
             assert sorted(w["pid"] for w in alive) == sorted(w.proc.pid for w in workers)
             assert all(w["host"] == socket.gethostname() for w in alive)
@@ -238,15 +193,15 @@ def test_scheduler_and_three_workers(tmp_path: Path, postgres_url: str, rclone_s
             wait_for(lambda: all(_complete_after(catalog, f"demo-d{i:02d}", switched) for i in range(SOURCES)),
                      300, "every source checked after day 1")
             wait_for(lambda: _alerted(catalog, endpoint) >= SOURCES * NEW_ON_DAY1, 120, "the day-1 alerts")
-            assert scheduler.stop() == 0
+            assert scheduler.terminate(120) == 0
             wait_for(lambda: not _job_rows(postgres_url, "SELECT 1 FROM procrastinate_jobs WHERE status IN "
                                            "('todo', 'doing')"), 300, "the queue to drain")
             for worker in workers:
-                assert worker.stop() == 0
+                assert worker.terminate(120) == 0
         finally:
             for proc in procs:
                 if proc.proc.poll() is None:
-                    proc.stop(signal.SIGKILL)
+                    proc.kill()
             endpoint.stop()
 
     _assert_each_job_ran_once(catalog, postgres_url, lost)
@@ -264,7 +219,7 @@ def test_scheduler_and_three_workers(tmp_path: Path, postgres_url: str, rclone_s
     assert "salvaged" in (tmp_path / f"w{index}-2.log").read_text(encoding="utf-8")
 
 
-def _machine_loss(worker: Proc, catalog: Catalog, worker_id: str) -> dict[int, str]:
+def _machine_loss(worker: DaemonProcess, catalog: Catalog, worker_id: str) -> dict[int, str]:
     """SIGKILL a worker and every process under it (its crawls run in their own sessions, so killing the worker
     alone would leave them running): a machine going away. Returns job id → run id of the crawls it was running."""
     proc = psutil.Process(worker.proc.pid)
@@ -276,7 +231,7 @@ def _machine_loss(worker: Proc, catalog: Catalog, worker_id: str) -> dict[int, s
     for child in proc.children(recursive=True):
         with contextlib.suppress(psutil.Error):
             child.kill()
-    worker.stop(signal.SIGKILL)
+    worker.kill()
     return current
 
 

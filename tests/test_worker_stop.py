@@ -8,19 +8,17 @@ settings refuse distributed mode without a PostgreSQL catalog, in the operator's
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
-from daemon_support import DEMO_SOURCES, ROOT, runs, wait_for
+from daemon_support import ROOT, DaemonProcess, demo_source, distributed_env, open_warc, runs, wait_for
 from sqlalchemy import create_engine, text
 
 from archive.catalog import open_catalog
 from crawlers.demo.site import DemoSite
 from tests import postgres
 from tests.postgres import postgres_url  # noqa: F401  (fixture)
-from tests.test_distributed import Proc, _open_warc
 
 SOURCE = "demo-slowstop"
 
@@ -40,37 +38,33 @@ def test_worker_sigterm_hands_its_crawl_back(tmp_path: Path, postgres_url: str) 
     postgres.reset_database(postgres_url)
     sources = tmp_path / "sources"
     sources.mkdir()
-    text_ = (DEMO_SOURCES / "mofcom.yaml").read_text(encoding="utf-8").replace("id: demo-mofcom", f"id: {SOURCE}")
-    text_ = text_.replace("\npoliteness:", "\n# politeness:") + "\npoliteness: {delay: 0.4, concurrency: 1}\n"
+    text_ = demo_source("mofcom.yaml", SOURCE, politeness="{delay: 0.4, concurrency: 1}")
     (sources / "slow.yaml").write_text(text_ + "schedule: {full: 1h, jitter: 0}\n", encoding="utf-8")
     with DemoSite(bench_pages=20) as site:
-        common = {**os.environ, "LISTWATCH_SOURCES_DIR": str(sources), "LISTWATCH_DEMO_URL": site.url,
-                  "LISTWATCH_SETTINGS": str(tmp_path / "none.yaml"), "LISTWATCH_CATALOG_URL": postgres_url,
-                  "LISTWATCH_DISTRIBUTED__ENABLED": "true", "LISTWATCH_DISTRIBUTED__HEARTBEAT": "1",
-                  "LISTWATCH_DISTRIBUTED__POLL_INTERVAL": "1", "LISTWATCH_SCHEDULER__STOP_GRACE": "1",
-                  "LISTWATCH_SCHEDULER__KILL_GRACE": "5"}
-        env = {name: {**common, "LISTWATCH_DATA_DIR": str(tmp_path / name)} for name in ("sched", "wa", "wb")}
-        procs = [Proc(env["sched"], tmp_path / "sched.log", "run"), Proc(env["wa"], tmp_path / "wa.log", "worker")]
+        env = {name: distributed_env(tmp_path / name, sources, site.url, postgres_url, stop_grace=1, kill_grace=5)
+               for name in ("sched", "wa", "wb")}
+        procs = [DaemonProcess(env["sched"], tmp_path / "sched.log", "run"),
+                 DaemonProcess(env["wa"], tmp_path / "wa.log", "worker")]
         try:
             catalog = open_catalog(postgres_url)
             [first] = wait_for(lambda: [r for r in runs(catalog, SOURCE) if r.status == "running"], 120,
                                "the worker's crawl")
-            wait_for(lambda: _open_warc(tmp_path / "wa" / "spool", first.id, 5000), 120, "the crawl writing")
-            assert procs[1].stop(signal.SIGTERM, timeout=60) == 0
+            wait_for(lambda: open_warc(tmp_path / "wa" / "spool", first.id, 5000), 120, "the crawl writing")
+            assert procs[1].terminate(60) == 0
             assert procs[1].says("stopping: no new job")
             [run] = [r for r in runs(catalog, SOURCE) if r.id == first.id]
             assert run.status == "interrupted", (run.status, run.reason)
             assert _job(postgres_url) == ("todo", 1), "the job was not handed back to the queue"
 
-            procs.append(Proc(env["wb"], tmp_path / "wb.log", "worker"))
+            procs.append(DaemonProcess(env["wb"], tmp_path / "wb.log", "worker"))
             wait_for(lambda: _job(postgres_url) == ("succeeded", 2), 180, "another worker to run the check")
             done = [r for r in runs(catalog, SOURCE) if r.id != first.id]
             assert [r.status for r in done] == ["complete"]
-            assert procs[2].stop() == 0 and procs[0].stop() == 0
+            assert procs[2].terminate(120) == 0 and procs[0].terminate(120) == 0
         finally:
             for proc in procs:
                 if proc.proc.poll() is None:
-                    proc.stop(signal.SIGKILL)
+                    proc.kill()
     assert not list((tmp_path / "wa" / "spool").rglob("*.warc.gz.open")), "the stopped crawl left an open WARC"
 
 
