@@ -29,12 +29,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import psutil
 from sqlalchemy import select
 
 from archive.catalog import open_catalog
 from archive.catalog.models import CrawlRun
 from crawlers.demo.site import DemoSite
+from tests.benchmarks.processes import tree_cpu
+from tests.daemon_support import env_for
 
 ROOT = Path(__file__).resolve().parents[2]
 MOFCOM = ROOT / "crawlers" / "demo" / "sources" / "mofcom.yaml"
@@ -56,13 +57,6 @@ def write_sources(directory: Path, count: int) -> list[Path]:
     return paths
 
 
-def environment(data_dir: Path, sources_dir: Path, site: DemoSite, **scheduler: object) -> dict[str, str]:
-    env = {**os.environ, "LISTWATCH_DATA_DIR": str(data_dir), "LISTWATCH_SOURCES_DIR": str(sources_dir),
-           "LISTWATCH_SETTINGS": str(data_dir / "none.yaml"), "LISTWATCH_DEMO_URL": site.url,
-           "LISTWATCH_LOG_LEVEL": "INFO"}
-    return env | {f"LISTWATCH_SCHEDULER__{k.upper()}": str(v) for k, v in scheduler.items()}
-
-
 def first_crawls(paths: list[Path], env: dict[str, str]) -> None:
     for start in range(0, len(paths), BATCH):
         batch = [str(p) for p in paths[start:start + BATCH]]
@@ -81,7 +75,6 @@ def finished_between(catalog_url: str, start: datetime, end: datetime) -> Counte
         for run in rows:
             finished = run.finished_at
             assert finished is not None
-            finished = finished if finished.tzinfo else finished.replace(tzinfo=UTC)
             if start <= finished < end:
                 statuses[run.status] += 1
     catalog.engine.dispose()
@@ -96,20 +89,6 @@ class Measured:
     statuses: dict[str, int]
     load: float
     cpu_per_check: float      # CPU seconds of the scheduler's whole process tree per finished check
-
-
-def tree_cpu(pid: int) -> float:
-    """CPU seconds of the daemon, its reaped children (crawl processes, retired hosts) and its live children."""
-    proc = psutil.Process(pid)
-    times = proc.cpu_times()
-    total = times.user + times.system + times.children_user + times.children_system
-    for child in proc.children(recursive=True):
-        try:
-            child_times = child.cpu_times()
-        except psutil.Error:
-            continue
-        total += child_times.user + child_times.system
-    return total
 
 
 def measure(mode: str, env: dict[str, str], data_dir: Path, warmup: float, window: float) -> Measured:
@@ -149,12 +128,12 @@ def main() -> None:
         data_dir, sources_dir = Path(tmp) / "data", Path(tmp) / "sources"
         paths = write_sources(sources_dir, args.sources)
         print(f"{args.sources} sources (demo mofcom copies); first full crawls…", flush=True)
-        first_crawls(paths, environment(data_dir, sources_dir, site))
+        first_crawls(paths, env_for(data_dir, sources_dir, site.url))
         results: dict[str, list[Measured]] = {mode: [] for mode, _ in MODES}
         for round_ in range(args.rounds):
             for mode, hosts in MODES if round_ % 2 == 0 else MODES[::-1]:
-                env = environment(data_dir, sources_dir, site, max_crawls=args.max_crawls, crawl_hosts=hosts,
-                                  quick_interval=10, maintenance_interval=60)
+                env = env_for(data_dir, sources_dir, site.url, max_crawls=args.max_crawls, crawl_hosts=hosts,
+                              quick_interval=10, maintenance_interval=60)
                 print(f"measuring: {mode}, max_crawls {args.max_crawls}, warm-up {args.warmup:.0f} s, "
                       f"window {args.window:.0f} s…", flush=True)
                 results[mode].append(measure(mode, env, data_dir, args.warmup, args.window))

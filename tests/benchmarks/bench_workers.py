@@ -34,13 +34,13 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import psutil
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
 from archive.catalog import open_catalog
 from crawlers.demo.site import DemoSite
 from scheduler.runner import tree_rss
+from tests.benchmarks.processes import tree_cpu
 from tests.postgres import Cluster, postgres_cluster
 from tests.servers import S3Server, rclone_server
 
@@ -68,23 +68,6 @@ WORKER_ARGV = ["worker"]
 
 
 # -- processes and their CPU ----------------------------------------------------------------------------------
-
-def tree_cpu(pid: int) -> float:
-    """CPU seconds of a process, its reaped children and its live descendants (user + system)."""
-    try:
-        procs = [psutil.Process(pid)]
-        procs += procs[0].children(recursive=True)
-    except psutil.NoSuchProcess:
-        return 0.0
-    total = 0.0
-    for proc in procs:
-        try:
-            t = proc.cpu_times()
-        except psutil.NoSuchProcess:
-            continue
-        total += t.user + t.system + t.children_user + t.children_system
-    return total
-
 
 @dataclass
 class Proc:
