@@ -3,7 +3,7 @@
 A JSON listing nested thousands of levels deep makes Python's parser (and every JSONPath walk over the
 result) recurse until it fails somewhere uncontrolled; a page claiming 999,999,999 listing pages must not
 make the crawler build a list of them (pagination generates page references lazily, and
-``pagination.max_pages`` is bounded by ``crawlers.sources.MAX_PAGES``).
+``pagination.max_pages`` is bounded by ``crawlers.source_checks.MAX_PAGES``).
 """
 
 from __future__ import annotations

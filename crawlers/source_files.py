@@ -1,7 +1,8 @@
 """Reading source files: ``${NAME}`` environment substitution, YAML, validation into a ``Source``, and errors
 that name the file, the field and the problem.
 
-``Source`` itself (the schema and its validators) is :mod:`crawlers.sources`, which re-exports these names.
+``Source`` itself (the schema and its validators) is :mod:`crawlers.sources`, which re-exports ``SourceError``,
+``load_source(s)`` and ``describe_errors``, where callers have always found them.
 """
 
 from __future__ import annotations

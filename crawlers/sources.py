@@ -9,34 +9,34 @@ field and the problem.
 from __future__ import annotations
 
 import re
-import string
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from crawlers.source_checks import (
+    ID_PATTERN,
+    MAX_BYTES,
+    MAX_DELAY,
+    MAX_PAGES,
+    MAX_SECONDS,
+    MAX_TIMEOUT,
+    check_encoding,
+    check_headers,
+    check_regex,
+    check_schedule,
+    check_selectors,
+    check_template,
+)
+
 # Reading source files (environment substitution, YAML, error wording) lives in crawlers.source_files;
 # its names stay importable from here, where callers have always found them.
 from crawlers.source_files import (  # noqa: F401  (re-exported)
     SourceError,
-    comment_start,
     describe_errors,
-    expand_env,
     load_source,
     load_sources,
 )
-
-ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
-
-
-# Upper bounds on numbers a source may set: far above any real listing, low enough that a typo
-# (``delay: 1e300``, ``max_pages: 1e9``) is refused at load time instead of hanging or exhausting a crawl.
-MAX_PAGES = 100_000
-MAX_DELAY = 60.0             # seconds between requests; a crawl must still honour its time limit and SIGTERM
-MAX_TIMEOUT = 600.0          # seconds for one request or page render
-MAX_SECONDS = 7 * 86400      # one crawl's time budget
-MAX_BYTES = 4 * 2**30        # one response or attachment
-MAX_INTERVAL = 366 * 86400   # the longest schedule interval
 
 
 class _Strict(BaseModel):
@@ -79,18 +79,8 @@ class Rule(_Strict):
                 re.compile(self.regex)
             except re.error as exc:
                 raise ValueError(f"regex {self.regex!r} does not compile: {exc}") from None
-        _check_selectors(css=self.css, xpath=self.xpath, jsonpath=self.jsonpath)
+        check_selectors(css=self.css, xpath=self.xpath, jsonpath=self.jsonpath)
         return self
-
-
-def _check_selectors(css: str | None = None, xpath: str | None = None, jsonpath: str | None = None) -> None:
-    """Compile selectors now (``crawlers.rulecheck``) rather than fail on the first page at crawl time."""
-    from crawlers import rulecheck
-
-    problem = (css is not None and rulecheck.check_css(css)) or (xpath is not None and rulecheck.check_xpath(xpath)) \
-        or (jsonpath is not None and rulecheck.check_jsonpath(jsonpath))
-    if problem:
-        raise ValueError(problem)
 
 
 def _rule(value: Any) -> Any:
@@ -150,18 +140,11 @@ class Items(_Strict):
             for name, pattern in filters.items():
                 if name not in self.fields:
                     raise ValueError(f"{what} names {name!r}, not one of the fields ({', '.join(self.fields)})")
-                _compiles(pattern, f"{what}.{name}")
+                check_regex(pattern, f"{what}.{name}")
         if self.script is not None:
-            _compiles(self.script, "script")
-        _check_selectors(jsonpath=self.fragment)
+            check_regex(self.script, "script")
+        check_selectors(jsonpath=self.fragment)
         return self
-
-
-def _compiles(pattern: str, where: str) -> None:
-    try:
-        re.compile(pattern)
-    except re.error as exc:
-        raise ValueError(f"{where}: regex {pattern!r} does not compile: {exc}") from None
 
 
 class Pagination(_Strict):
@@ -242,7 +225,7 @@ class LabelTable(_Strict):
     @model_validator(mode="after")
     def _selectors_compile(self) -> LabelTable:
         for css in (self.rows, self.label, self.value):
-            _check_selectors(css=css)
+            check_selectors(css=css)
         return self
 
 
@@ -289,69 +272,6 @@ class Limits(_Strict):
     max_seconds: int = Field(default=1800, ge=1, le=MAX_SECONDS)
     retries: int = Field(default=2, ge=0, le=10)
     timeout: float = Field(default=30.0, gt=0, le=MAX_TIMEOUT)
-
-
-_EVERY = re.compile(r"^\d+\s*[smhd]$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def interval_seconds(spec: str) -> int | None:
-    """Seconds of an interval like ``15m`` (None when ``spec`` is not an interval, e.g. a cron expression)."""
-    spec = spec.strip()
-    if not _EVERY.match(spec):
-        return None
-    return int(spec[:-1]) * _UNITS[spec[-1]]
-
-
-def check_schedule(spec: str) -> str:
-    """Refuse what the scheduler could not run, with the parser APScheduler itself uses for cron."""
-    seconds = interval_seconds(spec)
-    if seconds is not None:
-        if not 1 <= seconds <= MAX_INTERVAL:
-            raise ValueError(f"interval {spec!r} must be between 1s and {MAX_INTERVAL // 86400}d")
-        return spec
-    if len(spec.split()) != 5:
-        raise ValueError(f"{spec!r} is neither an interval like '15m'/'6h' nor a five-field cron expression "
-                         "(minute hour day month weekday, e.g. '0 3 * * *')")
-    from apscheduler.triggers.cron import CronTrigger
-
-    try:
-        CronTrigger.from_crontab(spec)
-    except ValueError as exc:
-        raise ValueError(f"cron expression {spec!r} is not valid: {exc} "
-                         "(fields: minute 0-59, hour 0-23, day 1-31, month 1-12, weekday 0-6 or mon-sun)") from None
-    return spec
-
-
-def check_template(template: str) -> str:
-    """A page template may use ``{n}`` (the page number) and nothing else; ``{{``/``}}`` are literal braces."""
-    try:
-        names = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
-        template.format(n=1)
-    except (ValueError, IndexError, KeyError) as exc:
-        problem = f"{type(exc).__name__}: {exc}"
-        raise ValueError(f"template {template!r} is not a valid page template ({problem}); "
-                         "use {n} for the page number and {{ }} for literal braces") from None
-    if names - {"n"}:
-        raise ValueError(f"template {template!r} uses {', '.join(sorted('{' + n + '}' for n in names - {'n'}))};"
-                         " only {n} (the page number) is filled in")
-    return template
-
-
-def check_encoding(name: str) -> str:
-    """A text codec Python knows (``hex``, ``base64``, ``zlib``… are bytes-to-bytes codecs and are refused)."""
-    import codecs
-
-    try:
-        codecs.lookup(name)
-    except LookupError:
-        raise ValueError(f"unknown encoding {name!r} (e.g. utf-8, gb18030, big5, shift_jis)") from None
-    try:
-        "".encode(name)
-        b"".decode(name)
-    except LookupError:
-        raise ValueError(f"encoding {name!r} is not a text encoding (e.g. utf-8, gb18030, big5)") from None
-    return name
 
 
 class Schedule(_Strict):
@@ -407,18 +327,6 @@ class Fetch(_Strict):
         return entries
 
 
-_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
-
-
-def _check_headers(headers: dict[str, str]) -> dict[str, str]:
-    for name, value in headers.items():
-        if not _HEADER_NAME.match(name):
-            raise ValueError(f"{name!r} is not a valid HTTP header name")
-        if any(c in str(value) for c in "\r\n\0"):
-            raise ValueError(f"the value of header {name!r} contains a line break or NUL")
-    return headers
-
-
 class Source(_Strict):
     """One watched listing. ``hook`` (``module:function``) post-processes each listing page's items:
     ``hook(response: scrapy.http.TextResponse, items: list[dict], source: Source) -> list[dict]``, called with
@@ -444,7 +352,7 @@ class Source(_Strict):
     @field_validator("headers")
     @classmethod
     def _headers(cls, v: dict[str, str]) -> dict[str, str]:
-        return _check_headers(v)
+        return check_headers(v)
 
     @field_validator("start_urls")
     @classmethod

@@ -48,7 +48,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from archive.catalog import open_catalog
 from crawlers.run import new_run_id
-from crawlers.sources import Source, SourceError, interval_seconds, load_source
+from crawlers.source_checks import interval_seconds
+from crawlers.sources import Source, SourceError, load_source
 from scheduler import health, logs
 from scheduler.metrics import Metrics
 from scheduler.recovery import recover, source_busy, sync_spool
@@ -65,7 +66,7 @@ WATCH_SOURCES = 2.0
 def make_trigger(spec: str, jitter: int) -> BaseTrigger:
     """An interval (``20s``, ``15m``, ``6h``) or a five-field cron expression, with jitter (UTC).
 
-    Raises ValueError for a spec the source validator (``crawlers.sources.check_schedule``) would refuse.
+    Raises ValueError for a spec the source validator (``crawlers.source_checks.check_schedule``) would refuse.
     """
     seconds = interval_seconds(spec)
     if seconds is not None:

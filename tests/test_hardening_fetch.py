@@ -21,7 +21,8 @@ from crawlers.bounds import MAX_JSON_DEPTH
 from crawlers.extract import ExtractionError, extract_items, parse_document
 from crawlers.fetch_policy import FetchPolicy
 from crawlers.pagination import next_pages
-from crawlers.sources import MAX_PAGES, Pagination, Source, SourceError, load_source
+from crawlers.source_checks import MAX_PAGES
+from crawlers.sources import Pagination, Source, SourceError, load_source
 from tests.conftest import ROOT, crawl_sources, run_listwatch
 from tests.hostile import HostileSite, listing_html, source_yaml
 

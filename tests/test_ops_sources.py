@@ -33,7 +33,8 @@ from archive.catalog.models import Source as SourceRow
 from archive.salvage import salvage
 from archive.writer import OPEN_SUFFIX
 from crawlers.demo.site import DemoSite
-from crawlers.sources import MAX_DELAY, SourceError, load_source
+from crawlers.source_checks import MAX_DELAY
+from crawlers.sources import SourceError, load_source
 
 BASE = """id: {id}
 name: test

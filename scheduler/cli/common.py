@@ -75,7 +75,8 @@ def known_source_ids(settings: Settings) -> set[str]:
     from sqlalchemy import select
 
     from archive.catalog.models import Source as SourceRow
-    from crawlers.sources import ID_PATTERN, SourceError, load_sources
+    from crawlers.source_checks import ID_PATTERN
+    from crawlers.sources import SourceError, load_sources
 
     found: set[str] = set()
     try:
