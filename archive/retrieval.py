@@ -18,6 +18,7 @@ from warcio.utils import Digester
 
 from archive.catalog import Catalog
 from archive.catalog.models import Capture, WarcFile
+from archive.catalog.types import as_utc
 from archive.cdx import CdxEntry, QueryError, check_url, pad_timestamp, query_captures, ts_datetime
 from archive.indexer import cdx_timestamp
 from archive.links import replay_link
@@ -97,7 +98,7 @@ def timegate(catalog: Catalog, url: str, accept_datetime: datetime | None = None
         raise NotFound(f"no captures of {url}")
     if accept_datetime is None:
         return found[-1]
-    when = accept_datetime if accept_datetime.tzinfo else accept_datetime.replace(tzinfo=UTC)
+    when = as_utc(accept_datetime)
     return min(found, key=lambda e: (abs((e.moment - when).total_seconds()), e.moment))
 
 

@@ -22,9 +22,14 @@ Role = str  # listing | detail | attachment | recheck
 ROLES = ("listing", "detail", "attachment", "recheck")
 
 
+def runs_root(data_dir: Path) -> Path:
+    """The folder holding every run's directory (``run_dir``)."""
+    return data_dir / "runs"
+
+
 def run_dir(data_dir: Path, source_id: str, run_id: str) -> Path:
     """Where one run keeps its report (``run.json``), items, ``crawl.log`` and lease: the one layout."""
-    return data_dir / "runs" / source_id / run_id
+    return runs_root(data_dir) / source_id / run_id
 
 
 @dataclass

@@ -52,7 +52,7 @@ def test_reprocess_with_a_changed_rule_rebuilds_history_as_backfill(
     extra = {**source.detail.fields, "crumb": Rule(css="div.crumb a:last-child::text")}
     changed = source.model_copy(update={"detail": source.detail.model_copy(update={"fields": extra})})
     result = reprocess(catalog, changed, spool_dir=data_dir / "spool", store_dir=data_dir / "archive",
-                  runs_dir=data_dir / "runs")
+                  data_dir=data_dir)
     assert len(result.runs) == 4
     # The same history (the new field is there from the first version on, so it is no change) ...
     assert _events(catalog) == live
@@ -65,7 +65,7 @@ def test_reprocess_with_a_changed_rule_rebuilds_history_as_backfill(
         assert all(p.fields.get("crumb") == "援外培训项目公告" for p in progs if p.status == "active")
     # ... and reprocessing twice gives the same again.
     reprocess(catalog, changed, spool_dir=data_dir / "spool", store_dir=data_dir / "archive",
-                  runs_dir=data_dir / "runs")
+                  data_dir=data_dir)
     assert _events(catalog) == live
 
 
@@ -79,7 +79,7 @@ def test_reprocess_with_a_title_rule_change_records_changes_only_as_backfill(
     fields = {**source.items.fields, "title": Rule(css="a::text"), "date": Rule(css="span.date::text")}
     changed = source.model_copy(update={"items": source.items.model_copy(update={"fields": fields})})
     reprocess(catalog, changed, spool_dir=data_dir / "spool", store_dir=data_dir / "archive",
-                  runs_dir=data_dir / "runs")
+                  data_dir=data_dir)
     with catalog.session() as s:
         events = [e for e in s.scalars(select(Event).where(Event.kind.not_in(CONDITIONS)))
                   if not e.summary.startswith("recovered")]  # health incidents are kept as they were

@@ -32,6 +32,7 @@ from archive.records import ITEMS_URN
 from crawlers.encoding import decode_body
 from crawlers.gone import gone_reason
 from crawlers.offline import extract_page
+from crawlers.report import run_dir
 from crawlers.sources import Source
 
 _RUN_IN_INFO = re.compile(r"listwatch crawl (\S+) of ")
@@ -287,11 +288,11 @@ def _stored_runs(catalog: Catalog, source_id: str) -> dict[str, CrawlRun]:
         return {r.id: r for r in session.scalars(select(CrawlRun).where(CrawlRun.source_id == source_id))}
 
 
-def _report(run: ArchivedRun, stored: CrawlRun | None, runs_dir: Path | None, source_id: str,
+def _report(run: ArchivedRun, stored: CrawlRun | None, data_dir: Path | None, source_id: str,
             problems: list[str]) -> dict[str, Any]:
     if stored is not None and stored.report:
         return dict(stored.report)
-    path = runs_dir / source_id / run.run_id / "run.json" if runs_dir else None
+    path = run_dir(data_dir, source_id, run.run_id) / "run.json" if data_dir else None
     if path is not None and path.is_file():
         return dict(json.loads(path.read_text(encoding="utf-8")))
     listings = sum(1 for m in run.meta.values() if m.get("role") == "listing")
@@ -327,14 +328,15 @@ def ordered(runs: dict[str, ArchivedRun]) -> Iterator[ArchivedRun]:
 
 
 def reprocess(catalog: Catalog, source: Source, *, spool_dir: Path, store_dir: Path | None = None,
-              runs_dir: Path | None = None, missing_runs_to_remove: int = 2, storage: Any = None) -> ReprocessResult:
-    """Rebuild ``source``'s programme history from its WARCs with its current rules (backfill events)."""
+              data_dir: Path | None = None, missing_runs_to_remove: int = 2, storage: Any = None) -> ReprocessResult:
+    """Rebuild ``source``'s programme history from its WARCs with its current rules (backfill events); a run the
+    catalog has no report for takes the one in its run directory under ``data_dir`` (``crawlers.report.run_dir``)."""
     with tempfile.TemporaryDirectory(prefix="listwatch-reprocess-") as scratch:
         return _reprocess(catalog, source, warc_paths(catalog, source.id, spool_dir, store_dir, storage, Path(scratch)),
-                          runs_dir, missing_runs_to_remove)
+                          data_dir, missing_runs_to_remove)
 
 
-def _reprocess(catalog: Catalog, source: Source, paths: list[Path], runs_dir: Path | None,
+def _reprocess(catalog: Catalog, source: Source, paths: list[Path], data_dir: Path | None,
                missing_runs_to_remove: int) -> ReprocessResult:
     runs = read_runs(paths, source.id)
     stored = _stored_runs(catalog, source.id)
@@ -349,7 +351,7 @@ def _reprocess(catalog: Catalog, source: Source, paths: list[Path], runs_dir: Pa
                 bodies.setdefault(page.digest, page)
         items, problems = rebuild_items(source, run, bodies, known_details, listing_urls)
         row = stored.get(run.run_id)
-        report = _report(run, row, runs_dir, source.id, problems)
+        report = _report(run, row, data_dir, source.id, problems)
         kind = row.kind if row is not None and row.kind in ("full", "quick") else str(report.get("kind") or "full")
         events = apply_crawl(catalog, source_id=source.id, run_id=run.run_id, kind=kind, report=report,
                              items=items, now=_when(run, row), missing_runs_to_remove=missing_runs_to_remove,

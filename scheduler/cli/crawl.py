@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
+from crawlers.report import runs_root
 from crawlers.sources import Source, SourceError, load_source, load_sources
 from scheduler.alerts.redact import redact_url
 from scheduler.cli.common import console, did_you_mean, err, fail, valid_list
@@ -80,7 +81,7 @@ def print_outcomes(outcomes: list[Outcome], settings: Settings) -> None:
             err.print(f"  [yellow]{o.report.source_id}[/] {step}", soft_wrap=True, highlight=False)
     from archive.storage import open_storage
 
-    runs = (settings.data_dir / "runs").resolve()
+    runs = runs_root(settings.data_dir).resolve()
     console.print(f"WARCs: [bold]{open_storage(settings).describe()}[/] (spool: {settings.spool_dir.resolve()})\n"
                   f"catalog: {redact_url(settings.catalog).split('///')[-1]}\nitems and reports: {runs}",
                   soft_wrap=True, highlight=False)

@@ -180,7 +180,7 @@ def reprocess(source: Annotated[str, typer.Argument(help="Source id (in the sour
     src = _resolve_source(source, settings)
     catalog, storage = opened_archive(settings)
     result = run(catalog, src, spool_dir=settings.spool_dir, store_dir=settings.store_path,
-                 runs_dir=settings.data_dir / "runs", storage=storage,
+                 data_dir=settings.data_dir, storage=storage,
                  missing_runs_to_remove=settings.scheduler.missing_runs_to_remove)
     events = ", ".join(f"{n} {kind}" for kind, n in sorted(result.events.items())) or "no events"
     console.print(f"{src.id}: {len(result.runs)} run(s) from {result.warc_files} WARC file(s) replayed; "
