@@ -24,7 +24,7 @@ from scheduler.alerts import (
     subscribe,
 )
 from scheduler.cli import output
-from scheduler.cli.common import console, err, opened_catalog
+from scheduler.cli.common import console, fail, opened_catalog
 from scheduler.cli.common import settings_or_exit as _settings
 
 app = typer.Typer(help="Alert subscriptions, delivery and feeds.", no_args_is_help=True)
@@ -53,8 +53,7 @@ def subscribe_cmd(
         view = subscribe(opened_catalog(settings), name, target, channel="webhook" if webhook else "apprise",
                          sources=source or (), kinds=kind or (), keywords=keyword or (), mode=mode)
     except SubscriptionError as exc:
-        err.print(f"[red]subscribe:[/] {exc}")
-        raise typer.Exit(2) from None
+        raise fail("subscribe", str(exc)) from None
     console.print(f"[green]subscribed[/] {view.name} → {view.target} ({view.channel}, {view.mode})")
 
 
@@ -86,8 +85,7 @@ def remove_cmd(name: Annotated[str, typer.Argument(help="The subscription's name
     try:
         remove_subscription(opened_catalog(_settings()), name)
     except SubscriptionError as exc:
-        err.print(f"[red]remove:[/] {exc}")
-        raise typer.Exit(2) from None
+        raise fail("remove", str(exc)) from None
     console.print(f"removed {name}")
 
 

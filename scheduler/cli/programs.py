@@ -60,13 +60,7 @@ def list_cmd(source: SourceOpt = None, status: StatusOpt = None, limit: LimitOpt
 
     Example: listwatch programs list -s demo-mofcom --status removed
     """
-    from archive.programs.query import list_programs, program_dict
-
-    rows = list_programs(_catalog(source, status), source=source, status=status, limit=limit)
-    if as_json:
-        print_json([program_dict(p) for p in rows])
-        return
-    _table(rows, f"{len(rows)} programme(s)")
+    _print_programmes(source, status, limit, as_json)
 
 
 @app.command()
@@ -77,13 +71,19 @@ def search(text: Annotated[str, typer.Argument(help="Words that must all appear 
 
     Example: listwatch programs search 杂交水稻
     """
+    _print_programmes(source, status, limit, as_json, text)
+
+
+def _print_programmes(source: str | None, status: str | None, limit: int, as_json: bool,
+                      text: str | None = None) -> None:
+    """What ``programs list`` and ``programs search`` print: one query, ``text`` narrowing it."""
     from archive.programs.query import list_programs, program_dict
 
     rows = list_programs(_catalog(source, status), source=source, status=status, text=text, limit=limit)
     if as_json:
         print_json([program_dict(p) for p in rows])
         return
-    _table(rows, f"{len(rows)} programme(s) matching {text!r}")
+    _table(rows, f"{len(rows)} programme(s)" + (f" matching {text!r}" if text else ""))
 
 
 @app.command()
