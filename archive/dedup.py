@@ -31,12 +31,13 @@ import gzip
 import json
 import logging
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session
 from warcio.archiveiterator import ArchiveIterator
 
@@ -102,16 +103,21 @@ def _digests(session: Session, source_id: str) -> dict[str, Earlier]:
             for r in rows}
 
 
-def _validators(session: Session, source_id: str) -> dict[str, Earlier]:
-    full = (Capture.source_id == source_id, Capture.record_type == "response", Capture.status == 200)
-    newest = (select(Capture.url, func.max(Capture.timestamp).label("ts")).where(*full)
+def _newest_per_url(session: Session, *where: ColumnElement[bool]) -> Iterable[tuple[Capture, str, str]]:
+    """Each URL's newest capture among those matching ``where``, with its WARC file's name and key."""
+    newest = (select(Capture.url, func.max(Capture.timestamp).label("ts")).where(*where)
               .group_by(Capture.url).subquery())
-    rows = session.execute(
+    return session.execute(
         select(Capture, WarcFile.name, WarcFile.key)
         .join(WarcFile, Capture.warc_file_id == WarcFile.id)
         .join(newest, and_(Capture.url == newest.c.url, Capture.timestamp == newest.c.ts))
-        .where(*full)
-    )
+        .where(*where)
+    ).tuples()
+
+
+def _validators(session: Session, source_id: str) -> dict[str, Earlier]:
+    rows = _newest_per_url(session, Capture.source_id == source_id, Capture.record_type == "response",
+                           Capture.status == 200)
     found: dict[str, Earlier] = {}
     for capture, name, key in rows:
         if capture.etag or capture.last_modified:  # the newest full capture carries no validators: ask in full
@@ -142,16 +148,8 @@ def _metadata(session: Session, source_id: str) -> tuple[dict[str, dict[str, str
 
 def _extractions(session: Session, source_id: str) -> dict[str, Earlier]:
     """Per page, where its newest full metadata record (what the extractor produced) is."""
-    full = (Capture.source_id == source_id, Capture.record_type == "metadata", Capture.mime == "application/json",
-            Capture.url.startswith(ITEMS_URN, autoescape=True))
-    newest = (select(Capture.url, func.max(Capture.timestamp).label("ts")).where(*full)
-              .group_by(Capture.url).subquery())
-    rows = session.execute(
-        select(Capture, WarcFile.name, WarcFile.key)
-        .join(WarcFile, Capture.warc_file_id == WarcFile.id)
-        .join(newest, and_(Capture.url == newest.c.url, Capture.timestamp == newest.c.ts))
-        .where(*full)
-    )
+    rows = _newest_per_url(session, Capture.source_id == source_id, Capture.record_type == "metadata",
+                           Capture.mime == "application/json", Capture.url.startswith(ITEMS_URN, autoescape=True))
     return {c.url: Earlier(c.url, warc_date_of(c.timestamp), c.record_id, c.payload_digest, warc_name=name,
                            warc_key=key, offset=c.offset, length=c.length) for c, name, key in rows}
 
