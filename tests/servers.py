@@ -168,31 +168,30 @@ class S3Server:
 
 
 @contextlib.contextmanager
-def rclone_server(data_dir: Path | None = None) -> Iterator[S3Server]:
+def _serving(kind: str, data_dir: Path | None = None) -> Iterator[S3Server]:
+    """A ``kind`` server on a free loopback port; its log (and rclone's data, unless ``data_dir`` is given) in a
+    temporary directory removed afterwards."""
+    root = Path(tempfile.mkdtemp(prefix=f"listwatch-{kind}-"))
+    data = (data_dir or root / "data") if kind == "rclone" else None
+    if data is not None:
+        data.mkdir(parents=True, exist_ok=True)
+    server = S3Server(kind, free_port(), root / f"{kind}.log", data_dir=data)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def rclone_server(data_dir: Path | None = None) -> contextlib.AbstractContextManager[S3Server]:
     """``rclone serve s3`` over ``data_dir`` (a temporary directory by default) on a free loopback port."""
-    root = Path(tempfile.mkdtemp(prefix="listwatch-rclone-"))
-    data = data_dir or root / "data"
-    data.mkdir(parents=True, exist_ok=True)
-    server = S3Server("rclone", free_port(), root / "rclone.log", data_dir=data)
-    try:
-        server.start()
-        yield server
-    finally:
-        server.stop()
-        shutil.rmtree(root, ignore_errors=True)
+    return _serving("rclone", data_dir)
 
 
-@contextlib.contextmanager
-def moto_server() -> Iterator[S3Server]:
+def moto_server() -> contextlib.AbstractContextManager[S3Server]:
     """``moto_server`` on a free loopback port (in memory)."""
-    root = Path(tempfile.mkdtemp(prefix="listwatch-moto-"))
-    server = S3Server("moto", free_port(), root / "moto.log")
-    try:
-        server.start()
-        yield server
-    finally:
-        server.stop()
-        shutil.rmtree(root, ignore_errors=True)
+    return _serving("moto")
 
 
 @pytest.fixture
