@@ -16,13 +16,12 @@ from pathlib import Path
 
 import psutil
 import pytest
-from daemon_support import DEMO_SOURCES, DaemonProcess, env_for, runs, wait_for
+from daemon_support import DEMO_SOURCES, DaemonProcess, distributed_env, env_for, runs, wait_for
 
 from archive.catalog import open_catalog
 from crawlers.demo.site import DemoSite
 from tests import postgres
 from tests.postgres import postgres_url  # noqa: F401  (fixture)
-from tests.test_distributed import Proc
 
 pytestmark = [pytest.mark.browser]
 SOURCE = "demo-lifeline"
@@ -72,12 +71,12 @@ def test_worker_killed_alone_leaves_no_crawl(tmp_path: Path, postgres_url: str) 
     postgres.reset_database(postgres_url)
     _browser_source(tmp_path / "sources")
     with _stalled_site() as site:
-        common = {**os.environ, "LISTWATCH_SOURCES_DIR": str(tmp_path / "sources"), "LISTWATCH_DEMO_URL": site.url,
-                  "LISTWATCH_SETTINGS": str(tmp_path / "none.yaml"), "LISTWATCH_CATALOG_URL": postgres_url,
-                  "LISTWATCH_DISTRIBUTED__ENABLED": "true", "LISTWATCH_DISTRIBUTED__HEARTBEAT": "1",
-                  "LISTWATCH_DISTRIBUTED__POLL_INTERVAL": "1", "LISTWATCH_DISTRIBUTED__STALLED_AFTER": "15"}
-        sched = Proc({**common, "LISTWATCH_DATA_DIR": str(tmp_path / "sched")}, tmp_path / "sched.log", "run")
-        worker = Proc({**common, "LISTWATCH_DATA_DIR": str(tmp_path / "w")}, tmp_path / "w.log", "worker")
+        def env(name: str) -> dict[str, str]:
+            return distributed_env(tmp_path / name, tmp_path / "sources", site.url, postgres_url) | {
+                "LISTWATCH_DISTRIBUTED__STALLED_AFTER": "15"}
+
+        sched = DaemonProcess(env("sched"), tmp_path / "sched.log", "run")
+        worker = DaemonProcess(env("w"), tmp_path / "w.log", "worker")
         try:
             _kill_parent_alone(worker.proc.pid)
             worker.proc.wait(10)
@@ -86,11 +85,11 @@ def test_worker_killed_alone_leaves_no_crawl(tmp_path: Path, postgres_url: str) 
                              "the scheduler to close the lost worker's run")
             assert run.reason and run.finished_at is not None, run.reason
             catalog.dispose()
-            assert sched.stop() == 0
+            assert sched.terminate(120) == 0
         finally:
             for proc in (sched, worker):
                 if proc.proc.poll() is None:
-                    proc.stop(signal.SIGKILL)
+                    proc.kill()
 
 
 def test_scheduler_killed_alone_leaves_no_crawl(tmp_path: Path) -> None:

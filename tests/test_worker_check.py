@@ -13,12 +13,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from daemon_support import ROOT, wait_for
+from daemon_support import ROOT, DaemonProcess, wait_for
 
 from tests import postgres
 from tests.archive_tools import free_port
 from tests.postgres import postgres_url  # noqa: F401  (fixture)
-from tests.test_distributed import Proc
 
 
 def _check(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -39,7 +38,7 @@ def test_worker_check_follows_the_heartbeat(tmp_path: Path, postgres_url: str) -
     before = _check(env)
     assert before.returncode == 1 and "no listwatch worker has ever started" in before.stderr, before.stderr
 
-    worker = Proc(env, tmp_path / "w.log", "worker")
+    worker = DaemonProcess(env, tmp_path / "w.log", "worker")
     try:
         wait_for(lambda: _check(env).returncode == 0, 120, "the check to pass with a beating worker")
         os.kill(worker.proc.pid, signal.SIGSTOP)
@@ -50,10 +49,10 @@ def test_worker_check_follows_the_heartbeat(tmp_path: Path, postgres_url: str) -
         message = " ".join(late.stderr.split())
         assert f"worker pid {worker.proc.pid} last beat" in message and "stalled_after 5 s" in message, message
         wait_for(lambda: _check(env).returncode == 0, 60, "the check to pass again once the worker beats")
-        assert worker.stop() == 0
+        assert worker.terminate(120) == 0
     finally:
         if worker.proc.poll() is None:
-            worker.stop(signal.SIGKILL)
+            worker.kill()
     gone = _check(env)
     assert gone.returncode == 1 and "no running listwatch worker of this machine" in gone.stderr, gone.stderr
 
