@@ -51,6 +51,13 @@ def _running(catalog: Catalog) -> list[CrawlRun]:
         return list(session.scalars(select(CrawlRun).where(CrawlRun.status == "running")))
 
 
+def _writing(catalog: Catalog, settings: Settings) -> tuple[CrawlRun, list[Path]]:
+    """The manual crawl's running row and its open WARC files, once it has both."""
+    catalog_file = settings.data_dir / "catalog.sqlite"
+    [run] = wait_for(lambda: _running(catalog) if catalog_file.exists() else [], 60, "the manual crawl's run row")
+    return run, wait_for(lambda: open_files(settings.spool_dir), 60, "the manual crawl's open WARC")
+
+
 def _run(catalog: Catalog, run_id: str) -> CrawlRun:
     with catalog.read_session() as session:
         run = session.get(CrawlRun, run_id)
@@ -77,9 +84,7 @@ def test_recovery_and_a_starting_daemon_leave_a_manual_crawl_alone(tmp_path: Pat
     crawl = _manual_crawl(tmp_path, demo_site, data_dir, seconds=300)
     catalog = open_catalog(settings.catalog)
     try:
-        [run] = wait_for(lambda: _running(catalog) if data_dir.joinpath("catalog.sqlite").exists() else [], 60,
-                         "the manual crawl's run row")
-        opened = wait_for(lambda: open_files(settings.spool_dir), 60, "the manual crawl's open WARC")
+        run, opened = _writing(catalog, settings)
         assert str(run.id) not in " ".join(map(str, crawl.args))   # no run id on its command line
         assert recover(catalog, settings) == []
         assert source_busy(catalog, settings, run.source_id) == run.id
@@ -111,9 +116,7 @@ def test_a_killed_manual_crawl_is_recovered(tmp_path: Path, demo_site: DemoSite)
     crawl = _manual_crawl(tmp_path, demo_site, data_dir, seconds=300)
     catalog = open_catalog(settings.catalog)
     try:
-        [run] = wait_for(lambda: _running(catalog) if data_dir.joinpath("catalog.sqlite").exists() else [], 60,
-                         "the manual crawl's run row")
-        wait_for(lambda: open_files(settings.spool_dir), 60, "the open WARC")
+        run, _ = _writing(catalog, settings)
         assert recover(catalog, settings) == []
     finally:
         crawl.send_signal(signal.SIGKILL)
