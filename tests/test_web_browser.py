@@ -116,6 +116,10 @@ def test_a_changed_programme_shows_its_field_diff_and_before_replays_the_earlier
     row = page.locator("li.event.kind-changed table.diff tr", has=page.locator("th", has_text="location"))
     assert row.locator("td").nth(0).inner_text() == old and row.locator("td").nth(1).inner_text() == new
     assert row.locator("td del").count() > 0 and row.locator("td ins").count() > 0
+    page.goto(f"{servers.web}/changes?source={event.source_id}&kind=changed&include_backfill=1")   # the same diff
+    listed = page.locator("li.event.kind-changed table.diff tr", has=page.locator("th", has_text="location"))
+    assert [old, new] in [[r.locator("td").nth(i).inner_text() for i in (0, 1)] for r in listed.all()]
+    page.goto(f"{servers.web}/programmes/{event.program_id}")
     page.locator("li.event.kind-changed a[data-kind=before]").click()
     page.wait_for_url(f"**/capture/{event.before_record_id.strip('<>')}")
     banner = page.locator(".banner").inner_text()
