@@ -10,11 +10,12 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
+from archive.catalog import Catalog
 from archive.catalog.models import Event, Outbox, Program
-from archive.programs.reprocess import reprocess
+from archive.programs.reprocess import ReprocessResult, reprocess
 from crawlers.demo import programmes as data
 from crawlers.demo.site import DemoSite
-from crawlers.sources import Rule, load_source
+from crawlers.sources import Rule, Source, load_source
 from scheduler.cli.programs import app
 from scheduler.health import CONDITIONS
 from tests.conftest import DEMO_SOURCES
@@ -26,6 +27,11 @@ def _events(catalog: object) -> Counter[tuple[str, str, str]]:
         keys = dict(s.execute(select(Program.id, Program.key)).all())
         return Counter((e.run_id, e.kind, pid(keys[e.program_id]) if e.program_id else "")
                        for e in s.scalars(select(Event)))
+
+
+def _reprocess(catalog: Catalog, source: Source, data_dir: Path) -> ReprocessResult:
+    """Re-extraction of ``source`` from what ``listwatch crawl`` left in ``data_dir`` (spool, store, run reports)."""
+    return reprocess(catalog, source, spool_dir=data_dir / "spool", store_dir=data_dir / "archive", data_dir=data_dir)
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +57,7 @@ def test_reprocess_with_a_changed_rule_rebuilds_history_as_backfill(
     assert source.detail is not None and source.items is not None
     extra = {**source.detail.fields, "crumb": Rule(css="div.crumb a:last-child::text")}
     changed = source.model_copy(update={"detail": source.detail.model_copy(update={"fields": extra})})
-    result = reprocess(catalog, changed, spool_dir=data_dir / "spool", store_dir=data_dir / "archive",
-                  data_dir=data_dir)
+    result = _reprocess(catalog, changed, data_dir)
     assert len(result.runs) == 4
     # The same history (the new field is there from the first version on, so it is no change) ...
     assert _events(catalog) == live
@@ -64,8 +69,7 @@ def test_reprocess_with_a_changed_rule_rebuilds_history_as_backfill(
         assert {pid(p.key) for p in progs} == {p["id"] for d in range(4) for p in data.expected_programmes("mofcom", d)}
         assert all(p.fields.get("crumb") == "援外培训项目公告" for p in progs if p.status == "active")
     # ... and reprocessing twice gives the same again.
-    reprocess(catalog, changed, spool_dir=data_dir / "spool", store_dir=data_dir / "archive",
-                  data_dir=data_dir)
+    _reprocess(catalog, changed, data_dir)
     assert _events(catalog) == live
 
 
@@ -78,8 +82,7 @@ def test_reprocess_with_a_title_rule_change_records_changes_only_as_backfill(
     assert source.items is not None
     fields = {**source.items.fields, "title": Rule(css="a::text"), "date": Rule(css="span.date::text")}
     changed = source.model_copy(update={"items": source.items.model_copy(update={"fields": fields})})
-    reprocess(catalog, changed, spool_dir=data_dir / "spool", store_dir=data_dir / "archive",
-                  data_dir=data_dir)
+    _reprocess(catalog, changed, data_dir)
     with catalog.session() as s:
         events = [e for e in s.scalars(select(Event).where(Event.kind.not_in(CONDITIONS)))
                   if not e.summary.startswith("recovered")]  # health incidents are kept as they were
