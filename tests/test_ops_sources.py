@@ -12,12 +12,12 @@ daemon; a crafted ``.open`` WARC does not either; a crawl honours its time limit
 from __future__ import annotations
 
 import gzip
+import itertools
 import os
 import signal
 import socket
 import subprocess
 import sys
-import zlib
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,7 +25,7 @@ import pytest
 from conftest import DEMO_SOURCES, ROOT, run_listwatch
 from daemon_support import DaemonProcess, env_for, status_json, wait_for
 from sqlalchemy import select
-from warc_factory import write_spool_warcs
+from warc_factory import member_ends, write_spool_warcs
 
 from archive.catalog import open_catalog
 from archive.catalog.models import CrawlRun
@@ -93,13 +93,8 @@ def _crafted_open_warc(spool: Path, source_id: str, run_id: str) -> Path:
     """A real WARC whose third record claims a Content-Length that is not a number, left ``.open``."""
     [closed] = write_spool_warcs(spool, source_id, run=run_id, pages=3, max_size=10_000_000)
     data = closed.read_bytes()
-    members, at = [], 0
-    while at < len(data):
-        decomp = zlib.decompressobj(zlib.MAX_WBITS + 16)
-        decomp.decompress(data[at:])
-        end = len(data) - len(decomp.unused_data)
-        members.append(data[at:end])
-        at = end
+    ends = member_ends(data)
+    members = [data[start:end] for start, end in itertools.pairwise([0, *ends])]
     inner = gzip.decompress(members[2])
     head, sep, block = inner.partition(b"\r\n\r\n")
     lines = [b"Content-Length: 99999999999999999999999x" if line.lower().startswith(b"content-length:") else line

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import gzip
-import zlib
 from pathlib import Path
 
 import pytest
 from archive_tools import warcio_check
-from warc_factory import write_spool_warcs
+from warc_factory import member_ends, write_spool_warcs
 
 from archive.salvage import good_prefix, open_files, salvage
 from archive.writer import OPEN_SUFFIX
@@ -17,13 +16,7 @@ from archive.writer import OPEN_SUFFIX
 def _open_copy(tmp_path: Path) -> tuple[Path, list[int]]:
     """A one-file WARC renamed back to ``.open``, with the end offsets of its gzip members."""
     [closed] = write_spool_warcs(tmp_path / "spool", pages=6, max_size=10_000_000)
-    data = closed.read_bytes()
-    ends, at = [], 0
-    while at < len(data):
-        decomp = zlib.decompressobj(zlib.MAX_WBITS + 16)
-        decomp.decompress(data[at:])
-        at = len(data) - len(decomp.unused_data)
-        ends.append(at)
+    ends = member_ends(closed.read_bytes())
     opened = closed.with_name(closed.name + OPEN_SUFFIX)
     closed.rename(opened)
     return opened, ends

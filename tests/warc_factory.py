@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import random
 import shutil
+import zlib
 from pathlib import Path
 
 from archive.records import RecordBuilder
@@ -46,3 +47,15 @@ def keep_copies(paths: list[Path], target: Path) -> dict[str, Path]:
     """Copies of spool files (sync deletes them), by file name."""
     target.mkdir(parents=True, exist_ok=True)
     return {p.name: Path(shutil.copy2(p, target / p.name)) for p in paths}
+
+
+def member_ends(data: bytes) -> list[int]:
+    """The end offset of each gzip member of a ``.warc.gz`` (one record or record group each), found with zlib
+    alone: independent of the salvage code these offsets test."""
+    ends, at = [], 0
+    while at < len(data):
+        decomp = zlib.decompressobj(zlib.MAX_WBITS + 16)
+        decomp.decompress(data[at:])
+        at = len(data) - len(decomp.unused_data)
+        ends.append(at)
+    return ends
