@@ -303,6 +303,7 @@ class WarcCaptureMiddleware:
         if reused is not None:  # the spider takes the earlier extraction: no payload to read back or parse
             request.meta["listwatch_reused"] = reused
             request.meta["handle_httpstatus_list"] = [304]  # the 304 itself goes to the spider: no copy made
+            request.meta["dont_redirect"] = True  # its empty body holds no meta refresh to look for
             return response
         assert self.capture.dedup is not None
         loaded = self.capture.dedup.load_payload(earlier, self.capture.source_id)

@@ -20,6 +20,10 @@ DOWNLOAD_WARNSIZE = 0
 # Scrapy starts this many asyncio worker tasks for every callback's output (default 100); our callbacks
 # yield at most a page of items, and 100 tasks per response cost ~10 % of a static crawl's CPU.
 CONCURRENT_ITEMS = 16
+# Scrapy's downloader stats re-serialise every request (request_httprepr) and measure every response to count
+# bytes nobody here reads (the crawl report and the WARC writer count what matters): ~3 % of an unchanged
+# re-crawl's CPU.
+DOWNLOADER_STATS = False
 LOG_LEVEL = "INFO"
 
 EXTENSIONS = {"crawlers.capture.WarcCapture": 0, "crawlers.stopping.PromptStop": 0}
