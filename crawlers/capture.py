@@ -300,8 +300,8 @@ class WarcCaptureMiddleware:
             ip_address=ip)
         request.meta.update(warc_record_id=revisit_id, warc_date=self.capture.last_date, listwatch_original=earlier)
         reused = self._earlier_extraction(request, earlier)
-        if reused is not None:  # the spider takes the earlier extraction: no payload to read back or parse
-            request.meta["listwatch_reused"] = reused
+        if reused is not None and not request.meta.get("listwatch_page_needed"):
+            request.meta["listwatch_reused"] = reused  # the spider takes the earlier extraction: nothing to parse
             request.meta["handle_httpstatus_list"] = [304]  # the 304 itself goes to the spider: no copy made
             request.meta["dont_redirect"] = True  # its empty body holds no meta refresh to look for
             return response
@@ -316,6 +316,8 @@ class WarcCaptureMiddleware:
                 retry.headers.pop(name, None)
             return retry
         headers, body = loaded
+        if reused is not None:  # a listing page: its items are reused, its pagination read from the payload
+            request.meta["listwatch_reused"] = reused
         return response.replace(status=200, headers=scrapy_headers_from(headers), body=body)
 
     def _earlier_extraction(self, request: Request, earlier: Earlier) -> tuple[str | None, dict[str, Any]] | None:
@@ -329,8 +331,11 @@ class WarcCaptureMiddleware:
             return None
         found = dedup.extraction(request.url, self.capture.source_id)
         data = dedup.load_extraction(found, self.capture.source_id) if found is not None else None
-        if found is None or data is None or data.get("rules") != rules or data.get("problems"):
+        if found is None or data is None or data.get("rules") != rules or data.get("problems") \
+                or data.get("role") != request.meta.get("role"):
             return None
+        if data.get("role") == "listing" and not data.get("items"):
+            return None  # an empty listing page may be the documented end of paging: the spider decides again
         return (None if found.warc_date == earlier.warc_date else found.record_id), data
 
 

@@ -100,6 +100,13 @@ def role_format(source: Source, role: str) -> str:
     return source.format
 
 
+def listing_document(source: Source, headers: Headers, decoded: Decoded) -> Node:
+    """A listing page parsed as :func:`extract_page` parses it, items left alone: what pagination reads on an
+    unchanged listing page whose archived items are reused."""
+    content_type = {k.lower(): v for k, v in header_dict(headers).items()}.get("content-type", "")
+    return parse_document(decoded.text, document_kind(role_format(source, "listing"), content_type, decoded.text))
+
+
 def page_text(doc: Node) -> str:
     if isinstance(doc, Selector):
         body = doc.xpath("//body")

@@ -4,7 +4,8 @@ Each run's pages are found through the ``metadata`` records the spider wrote (``
 ``WARC-Refers-To`` the response record, JSON with ``role`` and ``page``). An unchanged page's revisit has
 none of its own: it takes the metadata of the capture its ``WARC-Refers-To`` names; a ``same_as`` pointer
 (written by crawls before that rule) takes the record it names. The response records are
-re-extracted with the source's current rules (``crawlers.offline``) and the runs are replayed oldest
+re-extracted with the source's current rules (``crawlers.offline``), a revisit's dates resolved against the
+capture it repeats as the live crawl resolves them (``Page.captured_at``), and the runs are replayed oldest
 first through :func:`~archive.programs.store.apply_crawl` with ``backfill=True``. Nothing is fetched;
 backfill events are never alerted.
 """
@@ -50,13 +51,18 @@ class Page:
     rec_type: str = "response"
     digest: str = ""
     location: str = ""
-    date: str = ""    # WARC-Date: the capture time extraction resolves relative and year-less dates against
+    date: str = ""    # WARC-Date
     refers_to: str = ""  # a revisit's WARC-Refers-To: the capture it repeats
+    refers_to_date: str = ""  # and that capture's WARC-Date (WARC-Refers-To-Date)
 
     @property
     def captured_at(self) -> datetime | None:
+        """What extraction resolves relative and year-less dates against: the capture's date, and for a revisit
+        (an unchanged page) the date of the capture it repeats, as the live crawl does (``ListingSpider._dated``):
+        the same page says the same thing, so "12 Jan" keeps its year across New Year."""
+        date = (self.refers_to_date if self.rec_type == "revisit" else "") or self.date
         try:
-            return datetime.fromisoformat(self.date.replace("Z", "+00:00")) if self.date else None
+            return datetime.fromisoformat(date.replace("Z", "+00:00")) if date else None
         except ValueError:
             return None
 
@@ -143,7 +149,8 @@ def read_runs(paths: Iterable[Path], source_id: str) -> dict[str, ArchivedRun]:
                     location = record.http_headers.get_header("Location") if record.http_headers else None
                     page = Page(uri, rid, path, iterator.get_record_offset(), status, kind,
                                 headers.get_header("WARC-Payload-Digest") or "", location or "", date,
-                                headers.get_header("WARC-Refers-To") or "")
+                                headers.get_header("WARC-Refers-To") or "",
+                                headers.get_header("WARC-Refers-To-Date") or "")
                     run.pages[rid] = page
                     if kind in ("response", "revisit"):
                         run.by_url[uri] = page

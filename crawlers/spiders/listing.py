@@ -2,6 +2,9 @@
 
 Every page is archived by the capture layer before this spider sees it; the spider adds a
 ``metadata`` record per listing/detail page tying the extracted items to the response record.
+An unchanged page (304) whose extraction by the same rules is archived takes that extraction instead
+(a listing page is still parsed for its pagination) and writes no metadata record. Dates on an unchanged
+page are resolved against the capture it repeats (``_dated``), so reused and re-read items agree.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from crawlers.encoding import Decoded
 from crawlers.errors import describe_failure
 from crawlers.expect import NO_ITEMS, end_matches, listing_problem
 from crawlers.extract import outlinks
-from crawlers.extractor import EMPTY_FIELD_MIN_ITEMS, PageResult, decode, extract_page
+from crawlers.extractor import EMPTY_FIELD_MIN_ITEMS, PageResult, decode, extract_page, listing_document
 from crawlers.fetch_policy import FetchPolicy
 from crawlers.gone import gone_reason
 from crawlers.hooks import Hook, load_hook
@@ -59,6 +62,7 @@ class ListingSpider(Spider):
         self.detail_misses: Counter[str] = Counter()  # detail field → detail pages where it matched nothing
         self.details_read = 0
         self.rules = rules_digest(self.source)
+        self.listing_rules = rules_digest(self.source, listing=True)  # a detail rule edit leaves listings alone
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> ListingSpider:
@@ -92,8 +96,12 @@ class ListingSpider(Spider):
     # -- requests ------------------------------------------------------------------------------
 
     def _listing(self, url: str, number: int, start_url: str) -> Request:
-        return self._request(url, "listing", self.parse_listing, self.source.render.mode == "browser",
-                             number=number, start_url=start_url)
+        request = self._request(url, "listing", self.parse_listing, self.source.render.mode == "browser",
+                                number=number, start_url=start_url)
+        if not self.source.hook:  # a hook is code the rules digest does not name: its pages are read again
+            request.meta["listwatch_rules"] = self.listing_rules  # an unchanged listing may reuse what they gave
+            request.meta["listwatch_page_needed"] = True  # its pagination is read from the page itself
+        return request
 
     def _request(self, url: str, role: str, callback: Callable[..., Any], render: bool,
                  **cb_kwargs: Any) -> Request:
@@ -121,7 +129,8 @@ class ListingSpider(Spider):
 
     async def parse_listing(self, response: Response, number: int, start_url: str) -> AsyncIterator[Any]:
         record = await self._settle(response)
-        result = self._extract(response, "listing")
+        reused = response.meta.get("listwatch_reused")
+        result = self._reused_listing(response, reused[1]) if reused else self._extract(response, "listing")
         if not self._usable(response, result, record):
             self.report.pagination_finished = False
             return
@@ -139,11 +148,14 @@ class ListingSpider(Spider):
         if number == 1:
             self.report.listing_pages_expected = expected_page_count(self.source.pagination, doc, response.url)
         items = [self._item(entry, response.url, number, record) for entry in result.items]
-        if self.capture is not None:
+        if self.capture is not None and reused:
+            if reused[0] is not None:  # archived with another capture than the revisit's original: point at it
+                self.capture.pointer_metadata(response.url, record, {"role": "listing", "page": number}, reused[0])
+        elif self.capture is not None:
             self.capture.page_metadata(response.url, record, {
                 "role": "listing", "page": number, "outlinks": outlinks(doc, response.url),
                 "items": [{k: i[k] for k in ("key", "position", "fields")} for i in items],
-                "decoding": result.decoding, "problems": result.problems,
+                "decoding": result.decoding, "problems": result.problems, "rules": self.listing_rules,
             }, **self._moment(response))
         following = next_pages(self.source.pagination, start_url=start_url, url=response.url,
                                number=number, doc=doc, item_count=result.found)
@@ -303,11 +315,27 @@ class ListingSpider(Spider):
 
     def _extract(self, response: Response, role: str, decoded: Decoded | None = None) -> PageResult:
         """The one extraction path (``crawlers.extractor``), fed exactly what the archive keeps."""
-        captured = response.meta.get("warc_date")
         return extract_page(self.source, response.url, role, scrapy_headers(response.headers), self._body(response),
                             status=response.status, rendered=bool(response.meta.get("playwright")),
-                            captured_at=datetime.fromisoformat(captured.replace("Z", "+00:00")) if captured
-                            else datetime.now(UTC), decoded=decoded)
+                            captured_at=self._dated(response), decoded=decoded)
+
+    def _reused_listing(self, response: Response, data: dict[str, Any]) -> PageResult:
+        """An unchanged listing page (304) whose items, by the same rules, are archived: those items, and the
+        page parsed only for what pagination reads from it (``doc``)."""
+        result = PageResult("listing", items=list(data["items"]), decoding=dict(data.get("decoding") or {}))
+        result.found = len(result.items)  # reused only when it had items (all keyed: no problems)
+        result.doc = listing_document(self.source, scrapy_headers(response.headers), self._decoded(response))
+        return result
+
+    @staticmethod
+    def _dated(response: Response) -> datetime:
+        """What relative and year-less dates are resolved against: the capture's date, and for an unchanged page
+        (a revisit) the date of the capture it repeats: the same page says the same thing, so "12 Jan" keeps
+        the year it was given when first read, even when the page is seen again after New Year (and
+        ``programs reprocess`` resolves revisits the same way)."""
+        original = response.meta.get("listwatch_original")
+        captured = original.warc_date if original is not None else response.meta.get("warc_date")
+        return datetime.fromisoformat(captured.replace("Z", "+00:00")) if captured else datetime.now(UTC)
 
     def _usable(self, response: Response, result: PageResult, record: str | None) -> bool:
         """Report a page's problems; False when it gave nothing (challenge, unparseable)."""
@@ -397,11 +425,13 @@ class ListingSpider(Spider):
             report.save(Path(run_dir) / "run.json")
 
 
-def rules_digest(source: Source) -> str:
+def rules_digest(source: Source, *, listing: bool = False) -> str:
     """Names the extraction rules: the source without its name, politeness, limits, schedule, fetch and
-    headers sections (no rules there, and headers may hold secrets). An earlier extraction is reused only
-    under the same rules, so editing a source takes effect on its next crawl, unchanged pages included."""
-    rules = source.model_dump(mode="json", exclude={"name", "politeness", "limits", "schedule", "headers", "fetch"})
+    headers sections (no rules there, and headers may hold secrets), and for listing pages without its
+    detail section. An earlier extraction is reused only under the same rules, so editing a source takes
+    effect on its next crawl, unchanged pages included."""
+    exclude = {"name", "politeness", "limits", "schedule", "headers", "fetch", *(("detail",) if listing else ())}
+    rules = source.model_dump(mode="json", exclude=exclude)
     return hashlib.sha256(json.dumps(rules, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
