@@ -30,6 +30,7 @@ from __future__ import annotations
 import gzip
 import json
 import logging
+import os
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -230,11 +231,12 @@ class DedupIndex:
         if earlier.warc_name is None:
             return None
         if self.spool_dir is not None:
-            path = self.spool_dir / source_id / earlier.warc_name
-            if path.exists():
-                with path.open("rb") as fh:
+            try:  # one read per unchanged page: plain os.path and open, no pathlib objects or stat first
+                with open(os.path.join(self.spool_dir, source_id, earlier.warc_name), "rb") as fh:
                     fh.seek(earlier.offset)
                     return fh.read(earlier.length)
+            except FileNotFoundError:
+                pass  # uploaded and removed from the spool: read it from the store
         if self.storage is not None and earlier.warc_key:
             try:
                 return self.storage.read_range(earlier.warc_key, earlier.offset, earlier.length)

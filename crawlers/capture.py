@@ -172,8 +172,8 @@ class WarcCapture:
         digest = sha256_digest(body)
         return self.dedup.by_digest(digest, self.source_id), digest
 
-    def not_modified(self, *, url: str, method: str, request_headers: Headers, status: int,
-                     response_headers: Headers, earlier: Earlier, ip_address: str | None) -> str:
+    def not_modified(self, *, url: str, method: str, request_headers: Headers, status: int, earlier: Earlier,
+                     ip_address: str | None) -> str:
         """A 304 answer to our conditional GET: a server-not-modified revisit + its request.
 
         The revisit's block is left empty rather than holding the 304's headers: replay tools (pywb)
@@ -296,8 +296,7 @@ class WarcCaptureMiddleware:
         """Record the 304 as a revisit and hand the earlier payload to the spider, or fetch in full."""
         revisit_id = self.capture.not_modified(
             url=request.url, method=request.method, request_headers=request_headers, status=response.status,
-            response_headers=clean_headers(scrapy_headers(response.headers), HOP_BY_HOP), earlier=earlier,
-            ip_address=ip)
+            earlier=earlier, ip_address=ip)
         request.meta.update(warc_record_id=revisit_id, warc_date=self.capture.last_date, listwatch_original=earlier)
         reused = self._earlier_extraction(request, earlier)
         if reused is not None and not request.meta.get("listwatch_page_needed"):

@@ -171,6 +171,7 @@ class FetchPolicyMiddleware:
         # it of one origin thousands of times. Addresses are still checked on every request (DNS may change).
         self._hosts_ok: set[str] = set()
         self._answers_ok: set[tuple[str, str]] = set()   # (prefix, address) pairs whose answer check passed
+        self._literals: set[str] = set()   # of those prefixes, the ones naming an IP address: nothing to resolve
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> FetchPolicyMiddleware:
@@ -192,10 +193,9 @@ class FetchPolicyMiddleware:
             if reason is not None:
                 raise FetchRefused(reason)
             self._hosts_ok.add(prefix)
-        if request.meta.get("playwright"):
-            return
-        host = (origin(url) or ("", 0))[0]
-        if _literal(host) is not None:
+            if _literal((origin(url) or ("", 0))[0]) is not None:
+                self._literals.add(prefix)
+        if request.meta.get("playwright") or prefix in self._literals:
             return  # an IP literal: refuse_url has checked the address itself
         reason = await policy.refuse_resolved_address(url, await _scrapy_resolve(url))
         if reason is not None:

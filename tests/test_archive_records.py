@@ -191,3 +191,25 @@ def test_threaded_writer_failure_reaches_the_caller(tmp_path: Path) -> None:
         writer.close()
     with pytest.raises(OSError, match="writing WARC records failed"):
         writer.submit(builder.resource("urn:y", "text/plain", b"y"))
+
+
+@pytest.mark.parametrize("profile", ["identical-payload-digest", "server-not-modified"])
+@pytest.mark.parametrize("headers", [None, [("Content-Type", "text/html"), ("X-Name", "café")]])
+def test_revisit_records_built_without_warcio_writer_match_its_bytes(
+        profile: str, headers: list[tuple[str, str]] | None) -> None:
+    date, url = "2026-03-05T01:02:03.456789Z", "http://example.org/a?q=%C3%A9"
+    ip = "10.0.0.1" if headers is None else None
+    built = fixed_builder().revisit(url, 304 if headers is None else 200, headers, payload_digest="sha256:ABC",
+                                    refers_to_uri="http://example.org/b", refers_to_date="2026-01-01T00:00:00Z",
+                                    refers_to="<urn:uuid:r>", profile=profile, ip_address=ip, date=date)
+    counter = itertools.count(1)
+    writer = _Sha256Writer(lambda: CLOCK, lambda: f"<urn:uuid:00000000-0000-0000-0000-{next(counter):012d}>")
+    http = StatusAndHeaders("200 OK", list(headers), protocol="HTTP/1.1") if headers is not None else None
+    record = writer.create_revisit_record(url, "sha256:ABC", "http://example.org/b", "2026-01-01T00:00:00Z",
+                                          http_headers=http, warc_headers_dict={
+                                              "WARC-Date": date, **({"WARC-IP-Address": ip} if ip else {}),
+                                              "WARC-Refers-To": "<urn:uuid:r>"})
+    record.rec_headers.replace_header("WARC-Profile", "http://netpreserve.org/warc/1.1/revisit/" + profile)
+    writer.out = out = BytesIO()
+    writer.write_record(record)
+    assert fixed_builder().to_bytes(built) == out.getvalue()
