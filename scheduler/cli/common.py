@@ -27,11 +27,12 @@ def settings_or_exit() -> Settings:
         raise typer.Exit(2) from None
 
 
-def opened_catalog(settings: Settings) -> Catalog:
-    """The catalog the settings name, migrated to the current schema."""
+def opened_catalog(settings: Settings, migrate: bool = True) -> Catalog:
+    """The catalog the settings name, migrated to the current schema (unless ``migrate`` is False: a health check
+    only reads)."""
     from archive.catalog import open_catalog  # imported on use: commands that need no catalog start faster
 
-    return open_catalog(settings.catalog)
+    return open_catalog(settings.catalog, migrate=migrate)
 
 
 def opened_archive(settings: Settings) -> tuple[Catalog, Storage]:

@@ -87,12 +87,11 @@ def worker_cmd(
 
 def _check_workers() -> None:
     """``worker --check``: this machine's workers, judged by their heartbeat rows (what the scheduler sees)."""
-    from archive.catalog import open_catalog
-    from scheduler.cli.common import fail
+    from scheduler.cli.common import fail, opened_catalog
     from scheduler.worker_registry import local_health
 
     settings = _settings()
-    catalog = open_catalog(settings.catalog, migrate=False)
+    catalog = opened_catalog(settings, migrate=False)
     try:
         problem = local_health(catalog, settings.distributed.stalled_after)
     except Exception as exc:   # the catalog unreachable is exactly what a health check must report
