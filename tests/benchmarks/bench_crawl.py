@@ -1,8 +1,8 @@
 """Crawl speed: listwatch's static crawl phase against a bare Scrapy spider and ``wget --warc-file``.
 
-Run from the repository root (one command; about 6 minutes on 2 quiet cores)::
+Run from the repository root (one command; about 10 minutes on 2 cores)::
 
-    .venv/bin/python -m tests.benchmarks.bench_crawl [--rounds 4] [--kb 6 40] [--profile PATH]
+    .venv/bin/python -m tests.benchmarks.bench_crawl [--rounds 4] [--kb 6 40] [--profile PATH] [--ab CHECKOUT]
 
 The site (``crawl_site``): 2,000 pages (100 listing pages x 19 items, 1,900 detail pages; ETag and
 Last-Modified on every page, 304 to conditional GETs) at each page weight (default 6 KB and 40 KB), served from
@@ -10,11 +10,13 @@ memory by two identical server processes, one per side. The crawls (``crawl_work
 processes at concurrency 16 and measure themselves from their first request to ``spider_closed``.
 
 **Method: the two crawls of a ratio run at the same time, each pinned to its own core.** On this machine (a
-2-vCPU VM with no hardware performance counters) the CPU time of the same work swings by up to 2x between runs
-minutes apart: other processes' cache and TLB pollution, the host's load on the vCPUs' hyperthread siblings,
-clock changes. Run one after the other, even a bare spider against itself differed by 1.75-3.1 ms/page.
-Run together, both crawls live through the same moments, so what slows one slows the other, and their ratio is
-steady. Each round:
+2-vCPU KVM guest without hardware performance counters) the CPU time of the same work drifts by up to 1.6x
+between runs minutes apart, with the CPU other processes take (their preemptions refill our caches) and with the
+host (an unpreemptable fixed loop ran 57-61 ms, sometimes 100-110 ms, with no steal time reported). Run one
+after the other, even a bare spider against itself differed by 1.75-3.1 ms/page. Run together, both crawls
+live through the same moments, so what slows one slows the other: bare Scrapy against itself gave CPU ratios
+of 0.97-1.01 (6 rounds, load 5-10) and listwatch against itself 0.93-1.05 at 40 KB (4 rounds, load 5-12),
+while their absolute CPU/page moved by 25 % and 65 %. Each round:
 
 1. listwatch first crawl (``ListingSpider``, WARC capture on, dedup against an empty catalog) on core A with its
    site on core A, and at the same moment the bare Scrapy spider (same pages, fields, concurrency and
@@ -24,18 +26,23 @@ steady. Each round:
    pipeline does) on core A, at the same moment as a second listwatch first crawl (fresh data) on core B.
    The re-crawl's CPU is compared with that simultaneous first crawl's.
 
-Cores A and B swap every round, so a core that is busier or slower (another process pinned there, a noisier
-hyperthread sibling) favours each side in turn; run an even number of rounds. Each round prints its ratios, and
-the summary gives their median and range (min-max). For every phase the run prints the machine's steal time
-(``/proc/stat``), the CPU that processes other than the bench used meanwhile, and the load average; each crawl
+Cores A and B swap every round, so a core that is busier or slower (other processes pinned there, a noisier
+host) favours each side in turn: run an even number of rounds. Each round prints its ratios, and the summary
+gives their median, range and per-round values. For every phase the run prints the steal time
+(``/proc/stat``), the CPU that processes other than the bench used meanwhile and the load average; each crawl
 prints the seconds it waited for a CPU and the share of its CPU spent in the cyclic garbage collector.
-Hardware instruction counts (steadier than CPU time) are used where the VM exposes a PMU; this one does not
-(``perf stat -e instructions``: "not supported"), so only CPU time is compared.
+Hardware instruction counts would be steadier than CPU time, but this VM exposes no PMU (``perf stat -e
+instructions``: not supported), so only CPU time is compared; the header line says which.
 
 Figures also printed: peak RSS (VmHWM) ratio; WARC bytes of a listwatch first crawl vs ``wget --warc-file`` of
 the same site (when wget exists, run alone at the end); unchanged re-crawl WARC bytes vs the floor of one
 request + one revisit record per page. ``--profile PATH`` adds uncounted crawls under cProfile
 (``PATH-KB-first.prof``, ``PATH-KB-recrawl.prof``, ``PATH-KB-bare.prof``).
+
+``--ab CHECKOUT`` (e.g. ``/work/main``) measures a change instead: this checkout's listwatch against the other
+checkout's (imported from there, same virtualenv), first crawls then unchanged re-crawls, same pinning and
+swapping; it prints this / other ratios of CPU/page, WARC bytes and peak RSS. A change of a few per cent, lost in
+the noise of a ratio to bare Scrapy, shows there.
 """
 
 from __future__ import annotations
@@ -50,9 +57,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.benchmarks.crawl_run import Crawl, MachineUse, run_together
+from tests.benchmarks.crawl_report import crawl_line, overlap, phase_line, ratio_line
+from tests.benchmarks.crawl_run import Crawl, run_together
 from tests.benchmarks.crawl_site import LISTING_PAGES, PAGES, PER_PAGE, Site
 
+ROOT = Path(__file__).resolve().parents[2]
 TARGETS = {"pages/s": 0.9, "cpu/page": 1.3, "rss": 2.0, "wget bytes": 1.2, "floor": 1.1,
            "recrawl cpu": 0.5}
 
@@ -83,25 +92,22 @@ limits: {{max_pages: 100000}}
 """
 
 
-def _crawl_line(label: str, res: dict[str, Any], extra: str = "") -> str:
-    check = "" if res["responses"] >= PAGES else f"  INVALID: only {res['responses']} responses"
-    if res.get("problems"):
-        check += f"  problems: {res['problems']}"
-    return (f"    {label:<22} {PAGES / res['seconds']:7.1f} pages/s  {1000 * res['cpu'] / PAGES:5.2f} ms CPU/page "
-            f"(GC {100 * res['gc_cpu'] / max(res['cpu'], 1e-9):4.1f} %)  waited {res['cpu_wait']:5.1f} of "
-            f"{res['seconds']:5.1f} s for a CPU  peak RSS {res['rss_kb'] / 1024:6.1f} MB{extra}{check}")
+Result = dict[str, Any]
 
 
-def _phase_line(use: MachineUse) -> str:
-    return (f"    machine: steal {100 * use.steal_share:.1f} %, other processes {max(0.0, use.busy - use.ours):.1f} "
-            f"CPU-s in {use.seconds:.1f} s (the bench {use.ours:.1f}), load {use.load:.2f}")
+def _cores(r: int) -> tuple[int, int]:
+    """The two cores of round ``r`` (side A's, side B's), swapped every round; one core twice if we have one."""
+    allowed = sorted(os.sched_getaffinity(0))
+    if len(allowed) < 2:
+        return allowed[0], allowed[0]
+    return (allowed[0], allowed[1]) if r % 2 == 0 else (allowed[1], allowed[0])
 
 
 class Weight:
-    """One page weight: two sites, the rounds, and what they measured."""
+    """One page weight: two identical sites (one per side), their source files, and what the rounds measured."""
 
-    def __init__(self, kb: int, work: Path, profile: Path | None) -> None:
-        self.kb, self.work, self.profile = kb, work, profile
+    def __init__(self, kb: int, work: Path) -> None:
+        self.kb, self.work = kb, work
         self.sites = (Site(kb), Site(kb))
         self.site_pids = tuple(site.process.pid for site in self.sites)
         self.sources = []
@@ -109,79 +115,88 @@ class Weight:
             path = work / f"source-{kb}-{n}.yaml"
             path.write_text(SOURCE.format(url=site.url, pages=LISTING_PAGES), encoding="utf-8")
             self.sources.append(path)
-        self.pairs: list[tuple[dict[str, Any], dict[str, Any]]] = []     # (listwatch, bare)
-        self.recrawls: list[tuple[dict[str, Any], dict[str, Any]]] = []  # (re-crawl, simultaneous first)
+        self.firsts: list[tuple[Result, Result]] = []    # side A, side B of the first phase
+        self.seconds: list[tuple[Result, Result]] = []   # side A, side B of the second phase
 
-    def _dir(self, name: str) -> Path:
+    def dir(self, name: str) -> Path:
         return Path(tempfile.mkdtemp(prefix=f"lw-bench-{name}-", dir=self.work))
 
-    def _pin_sites(self, cores: tuple[int, int]) -> None:
-        for site, core in zip(self.sites, cores, strict=True):
+    def together(self, r: int, a: list[str], b: list[str], code_b: Path = ROOT) -> tuple[Result, Result]:
+        """Crawl worker arguments ``a`` (on side A's core, against site 0) and ``b`` (side B's, site 1) at once."""
+        core_a, core_b = _cores(r)
+        for site, core in zip(self.sites, (core_a, core_b), strict=True):
             site.pin(core)
+        (x, y), use = run_together([Crawl(a, core_a), Crawl(b, core_b, code=code_b)], self.site_pids)
+        self.last_phase = phase_line(use)
+        return x, y
 
-    def round(self, r: int) -> None:
-        a, b = (0, 1) if r % 2 == 0 else (1, 0)
-        if len(os.sched_getaffinity(0)) < 2:
-            a = b = next(iter(os.sched_getaffinity(0)))
-        self._pin_sites((a, b))
-        data, bare_dir = self._dir("listwatch"), self._dir("bare")
-        print(f"  round {r + 1}: listwatch on core {a}, bare Scrapy on core {b}", flush=True)
-        (lw, bare), use = run_together([Crawl(["listwatch", str(self.sources[0]), "--data-dir", str(data)], a),
-                                        Crawl(["bare", self.sites[1].url, "--data-dir", str(bare_dir)], b)],
-                                       self.site_pids)
-        shutil.rmtree(bare_dir, ignore_errors=True)
-        self.pairs.append((lw, bare))
-        print(_crawl_line("listwatch first crawl", lw, f"  WARC {lw['warc_bytes']:,} B  items.jsonl "
-                                                        f"{lw['items_bytes']:,} B"))
-        print(_crawl_line("bare Scrapy", bare))
-        print(f"    ratios: CPU/page {lw['cpu'] / bare['cpu']:.3f}, pages/s {bare['seconds'] / lw['seconds']:.3f}, "
-              f"peak RSS {lw['rss_kb'] / bare['rss_kb']:.3f}; both running for {_overlap(lw, bare):.0%} of the longer")
-        print(_phase_line(use), flush=True)
-        self._recrawl(r, data, a, b)
-
-    def _recrawl(self, r: int, data: Path, a: int, b: int) -> None:
-        fresh = self._dir("listwatch-2")
-        (again, first), use = run_together([
-            Crawl(["listwatch", str(self.sources[0]), "--data-dir", str(data)], a),
-            Crawl(["listwatch", str(self.sources[1]), "--data-dir", str(fresh)], b)], self.site_pids)
-        shutil.rmtree(fresh, ignore_errors=True)
-        shutil.rmtree(data, ignore_errors=True)
-        self.recrawls.append((again, first))
-        print(_crawl_line("unchanged re-crawl", again, f"  WARC {again['warc_bytes']:,} B, floor {again['floor']:,} B "
-                                                      f"({again['warc_bytes'] / max(1, again['floor']):.3f})"))
-        print(_crawl_line("listwatch first crawl", first))
-        print(f"    ratio: re-crawl CPU / first crawl CPU {again['cpu'] / first['cpu']:.3f}")
-        print(_phase_line(use), flush=True)
-
-    def profiles(self) -> None:
-        """Extra crawls under cProfile, alone and not counted in any figure."""
-        assert self.profile is not None
-        data = self._dir("profile")
-        for name in ("first", "recrawl"):
-            run_together([Crawl(["listwatch", str(self.sources[0]), "--data-dir", str(data),
-                                 "--profile", f"{self.profile}-{name}.prof"], None)])
-        run_together([Crawl(["bare", self.sites[1].url, "--data-dir", str(self._dir("profile-bare")),
-                             "--profile", f"{self.profile}-bare.prof"], None)])
+    def listwatch(self, side: int, data: Path) -> list[str]:
+        return ["listwatch", str(self.sources[side]), "--data-dir", str(data)]
 
     def stop(self) -> None:
         for site in self.sites:
             site.stop()
 
 
-def _overlap(x: dict[str, Any], y: dict[str, Any]) -> float:
-    both = min(x["ended"], y["ended"]) - max(x["started"], y["started"])
-    return max(0.0, both) / max(x["ended"] - x["started"], y["ended"] - y["started"])
+def bare_round(weight: Weight, r: int) -> None:
+    """listwatch first crawl || bare Scrapy; then its unchanged re-crawl || a fresh listwatch first crawl."""
+    core_a, core_b = _cores(r)
+    data, bare_dir = weight.dir("listwatch"), weight.dir("bare")
+    print(f"  round {r + 1}: listwatch on core {core_a}, bare Scrapy on core {core_b}", flush=True)
+    lw, bare = weight.together(r, weight.listwatch(0, data), ["bare", weight.sites[1].url, "--data-dir", str(bare_dir)])
+    weight.firsts.append((lw, bare))
+    print(crawl_line("listwatch first crawl", lw,
+                     f"  WARC {lw['warc_bytes']:,} B  items.jsonl {lw['items_bytes']:,} B"))
+    print(crawl_line("bare Scrapy", bare))
+    print(f"    ratios: CPU/page {lw['cpu'] / bare['cpu']:.3f}, pages/s {bare['seconds'] / lw['seconds']:.3f}, "
+          f"peak RSS {lw['rss_kb'] / bare['rss_kb']:.3f}; both crawling for {overlap(lw, bare):.0%} of the longer")
+    print(weight.last_phase, flush=True)
+    fresh = weight.dir("listwatch-2")
+    again, first = weight.together(r, weight.listwatch(0, data), weight.listwatch(1, fresh))
+    weight.seconds.append((again, first))
+    for path in (data, bare_dir, fresh):
+        shutil.rmtree(path, ignore_errors=True)
+    print(crawl_line("unchanged re-crawl", again, f"  WARC {again['warc_bytes']:,} B, floor {again['floor']:,} B "
+                                                  f"({again['warc_bytes'] / max(1, again['floor']):.3f})"))
+    print(crawl_line("listwatch first crawl", first))
+    print(f"    ratio: re-crawl CPU / first crawl CPU {again['cpu'] / first['cpu']:.3f}")
+    print(weight.last_phase, flush=True)
 
 
-def _spread(values: list[float]) -> tuple[float, str]:
-    return statistics.median(values), f"median of {len(values)}, range {min(values):.3f}-{max(values):.3f}"
+def ab_round(weight: Weight, r: int, other: Path) -> None:
+    """This checkout's listwatch || the other checkout's: first crawls, then their unchanged re-crawls."""
+    core_a, core_b = _cores(r)
+    mine, theirs = weight.dir("this"), weight.dir("other")
+    print(f"  round {r + 1}: this checkout on core {core_a}, {other} on core {core_b}", flush=True)
+    for phase, kept in (("first crawl", weight.firsts), ("unchanged re-crawl", weight.seconds)):
+        x, y = weight.together(r, weight.listwatch(0, mine), weight.listwatch(1, theirs), code_b=other)
+        kept.append((x, y))
+        for label, res in ((f"{phase}, this", x), (f"{phase}, other", y)):
+            print(crawl_line(label, res, f"  WARC {res['warc_bytes']:,} B"))
+        print(f"    ratios this / other: CPU/page {x['cpu'] / y['cpu']:.3f}, WARC bytes "
+              f"{x['warc_bytes'] / max(1, y['warc_bytes']):.3f}")
+        print(weight.last_phase, flush=True)
+    shutil.rmtree(mine, ignore_errors=True)
+    shutil.rmtree(theirs, ignore_errors=True)
 
 
-def _ratio_line(name: str, values: list[float], target: float, lower_is_better: bool) -> str:
-    value, spread = _spread(values)
-    ok = value <= target if lower_is_better else value >= target
-    return (f"  RATIO {name:<44} = {value:6.3f}  target {'<=' if lower_is_better else '>='} {target}: "
-            f"{'PASS' if ok else 'FAIL'}  ({spread})")
+def ab_summary(weight: Weight) -> None:
+    x, y = weight.firsts[0]
+    print(f"  listwatch imported from: this {x['code']}, other {y['code']}")
+    for phase, pairs in (("first crawl", weight.firsts), ("unchanged re-crawl", weight.seconds)):
+        print(ratio_line(f"{phase}: this / other CPU per page", [x["cpu"] / y["cpu"] for x, y in pairs], None))
+        print(ratio_line(f"{phase}: this / other WARC bytes",
+                         [x["warc_bytes"] / max(1, y["warc_bytes"]) for x, y in pairs], None))
+    print(ratio_line("first crawl: this / other peak RSS", [x["rss_kb"] / y["rss_kb"] for x, y in weight.firsts], None))
+
+
+def profiles(weight: Weight, profile: Path) -> None:
+    """Extra crawls under cProfile, alone and not counted in any figure."""
+    data = weight.dir("profile")
+    for name in ("first", "recrawl"):
+        run_together([Crawl([*weight.listwatch(0, data), "--profile", f"{profile}-{name}.prof"], None)])
+    run_together([Crawl(["bare", weight.sites[1].url, "--data-dir", str(weight.dir("profile-bare")),
+                         "--profile", f"{profile}-bare.prof"], None)])
 
 
 def wget_bytes(url: str, work: Path) -> tuple[int, float] | None:
@@ -197,50 +212,56 @@ def wget_bytes(url: str, work: Path) -> tuple[int, float] | None:
     return sum(p.stat().st_size for p in target.glob("site*.warc.gz")), seconds
 
 
-def summary(weight: Weight) -> None:
-    lw = [p[0] for p in weight.pairs]
-    bare = [p[1] for p in weight.pairs]
+def bare_summary(weight: Weight) -> None:
+    lw, bare = [p[0] for p in weight.firsts], [p[1] for p in weight.firsts]
     print(f"  medians: listwatch {PAGES / statistics.median(r['seconds'] for r in lw):.1f} pages/s, "
           f"{1000 * statistics.median(r['cpu'] for r in lw) / PAGES:.2f} ms CPU/page; bare Scrapy "
           f"{PAGES / statistics.median(r['seconds'] for r in bare):.1f} pages/s, "
           f"{1000 * statistics.median(r['cpu'] for r in bare) / PAGES:.2f} ms CPU/page")
-    print(_ratio_line("listwatch / bare Scrapy pages/s", [b["seconds"] / a["seconds"] for a, b in weight.pairs],
-                      TARGETS["pages/s"], False))
+    print(ratio_line("listwatch / bare Scrapy pages/s", [b["seconds"] / a["seconds"] for a, b in weight.firsts],
+                     TARGETS["pages/s"], False))
     # Time spent runnable while another process (or the crawl's own site) held the core is not the crawl's.
-    unloaded = [(b["seconds"] - b["cpu_wait"]) / (a["seconds"] - a["cpu_wait"]) for a, b in weight.pairs]
-    print(f"  (same, not counting time spent waiting for a CPU: {_spread(unloaded)[0]:.3f}, {_spread(unloaded)[1]})")
-    print(_ratio_line("listwatch / bare Scrapy CPU per page", [a["cpu"] / b["cpu"] for a, b in weight.pairs],
-                      TARGETS["cpu/page"], True))
-    print(_ratio_line("listwatch / bare Scrapy peak RSS", [a["rss_kb"] / b["rss_kb"] for a, b in weight.pairs],
-                      TARGETS["rss"], True))
+    print(ratio_line("(same, not counting time waiting for a CPU)",
+                     [(b["seconds"] - b["cpu_wait"]) / (a["seconds"] - a["cpu_wait"]) for a, b in weight.firsts],
+                     None))
+    print(ratio_line("listwatch / bare Scrapy CPU per page", [a["cpu"] / b["cpu"] for a, b in weight.firsts],
+                     TARGETS["cpu/page"]))
+    print(ratio_line("listwatch / bare Scrapy peak RSS", [a["rss_kb"] / b["rss_kb"] for a, b in weight.firsts],
+                     TARGETS["rss"]))
     first_bytes = statistics.median(r["warc_bytes"] for r in lw)
     wget = wget_bytes(weight.sites[0].url, weight.work / f"w{weight.kb}")
     if wget is not None:
         print(f"  wget --warc-file: {wget[0]:,} B in {wget[1]:.1f} s ({PAGES / wget[1]:.0f} pages/s); "
               f"listwatch first crawl {first_bytes:,.0f} B")
-        print(_ratio_line("listwatch / wget WARC bytes", [first_bytes / wget[0]], TARGETS["wget bytes"], True))
+        print(ratio_line("listwatch / wget WARC bytes", [first_bytes / wget[0]], TARGETS["wget bytes"]))
     else:
         print("  wget not installed: WARC bytes vs wget not measured")
-    again = [p[0] for p in weight.recrawls]
+    again = [p[0] for p in weight.seconds]
     print(f"  unchanged re-crawl (medians): {statistics.median(r['warc_bytes'] for r in again):,.0f} B, floor "
           f"(request + revisit per page) {statistics.median(r['floor'] for r in again):,.0f} B; "
           f"{1000 * statistics.median(r['cpu'] for r in again) / PAGES:.2f} ms CPU/page")
-    print(_ratio_line("re-crawl WARC bytes / floor", [r["warc_bytes"] / max(1, r["floor"]) for r in again],
-                      TARGETS["floor"], True))
-    print(_ratio_line("re-crawl CPU / simultaneous first crawl CPU", [a["cpu"] / f["cpu"] for a, f in weight.recrawls],
-                      TARGETS["recrawl cpu"], True))
+    print(ratio_line("re-crawl WARC bytes / floor", [r["warc_bytes"] / max(1, r["floor"]) for r in again],
+                     TARGETS["floor"]))
+    print(ratio_line("re-crawl CPU / simultaneous first crawl CPU", [a["cpu"] / f["cpu"] for a, f in weight.seconds],
+                     TARGETS["recrawl cpu"]))
 
 
-def bench_weight(kb: int, rounds: int, work: Path, profile: Path | None) -> None:
+def bench_weight(kb: int, rounds: int, work: Path, profile: Path | None, other: Path | None) -> None:
     print(f"\n== {PAGES} pages ({LISTING_PAGES} listing + {LISTING_PAGES * PER_PAGE} detail) at {kb} KB, "
           f"concurrency 16 ==", flush=True)
-    weight = Weight(kb, work, profile)
+    weight = Weight(kb, work)
     try:
         for r in range(rounds):
-            weight.round(r)
+            if other is None:
+                bare_round(weight, r)
+            else:
+                ab_round(weight, r, other)
         if profile is not None:
-            weight.profiles()
-        summary(weight)
+            profiles(weight, profile)
+        if other is None:
+            bare_summary(weight)
+        else:
+            ab_summary(weight)
     finally:
         weight.stop()
 
@@ -260,15 +281,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--profile", type=Path,
                         help="also profile a first crawl, a re-crawl and the bare spider's crawl (extra, uncounted): "
                              "PATH-KB-first.prof, PATH-KB-recrawl.prof, PATH-KB-bare.prof")
+    parser.add_argument("--ab", type=Path, metavar="CHECKOUT",
+                        help="instead of bare Scrapy, race this checkout's listwatch against another checkout's "
+                             "(e.g. /work/main), first crawls and unchanged re-crawls, and print this / other ratios")
     args = parser.parse_args(argv)
-    print(f"listwatch crawl benchmark: {os.cpu_count()} CPUs, load average "
+    if args.ab is not None and not (args.ab / "crawlers" / "run.py").is_file():
+        parser.error(f"--ab {args.ab}: not a listwatch checkout (no crawlers/run.py there)")
+    versus = "bare Scrapy" if args.ab is None else f"listwatch at {args.ab.resolve()}"
+    print(f"listwatch crawl benchmark against {versus}: {os.cpu_count()} CPUs, load average "
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}; rounds {args.rounds}, two crawls at a time, "
           f"each pinned to its own core, cores swapped every round; {_pmu()}", flush=True)
     work = Path(tempfile.mkdtemp(prefix="lw-bench-crawl-"))
     try:
         for kb in args.kb:
             prof = args.profile.with_name(f"{args.profile.name}-{kb}") if args.profile else None
-            bench_weight(kb, args.rounds, work, prof)
+            bench_weight(kb, args.rounds, work, prof, args.ab.resolve() if args.ab else None)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -16,19 +16,25 @@ from typing import IO, Any
 from tests.benchmarks.crawl_workers import RESULT_MARK
 
 ROOT = Path(__file__).resolve().parents[2]
+WORKER = Path(__file__).resolve().with_name("crawl_workers.py")
 
 
 class Crawl:
-    """A crawl worker started and waiting for its go (``READY`` printed), pinned to ``core`` unless None."""
+    """A crawl worker started and waiting for its go (``READY`` printed), pinned to ``core`` unless None.
 
-    def __init__(self, args: list[str], core: int | None, timeout: float = 1800) -> None:
-        command = [sys.executable, "-m", "tests.benchmarks.crawl_workers", *args]
+    The worker script is always this checkout's; ``code`` is the checkout whose listwatch it imports (first on
+    ``PYTHONPATH``, ahead of the virtualenv's editable install), so that two versions can be compared at once.
+    """
+
+    def __init__(self, args: list[str], core: int | None, code: Path = ROOT, timeout: float = 1800) -> None:
+        command = [sys.executable, str(WORKER), *args]
         if core is not None:
             command += ["--core", str(core)]
         self.timeout = timeout
         self.stderr: IO[str] = tempfile.TemporaryFile("w+")  # noqa: SIM115 - read in result(), closed there
-        self.process = subprocess.Popen(command, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        stderr=self.stderr, text=True, env={**os.environ, "PYTHONHASHSEED": "0"})
+        env = {**os.environ, "PYTHONHASHSEED": "0", "PYTHONPATH": str(code)}
+        self.process = subprocess.Popen(command, cwd=code, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=self.stderr, text=True, env=env)
         self.ready, self.start_cpu = False, 0.0
 
     def wait_ready(self) -> None:

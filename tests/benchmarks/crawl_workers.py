@@ -1,6 +1,6 @@
 """The crawls ``bench_crawl`` times, each in a process of its own: listwatch's and a bare Scrapy spider's.
 
-``python -m tests.benchmarks.crawl_workers KIND TARGET --data-dir DIR [--core N] [--profile P] [--no-freeze]``
+``python tests/benchmarks/crawl_workers.py KIND TARGET --data-dir DIR [--core N] [--profile P] [--no-freeze]``
 (KIND ``listwatch`` with a source file, or ``bare`` with the site's URL). The worker pins itself to ``--core``,
 builds its crawler, prints ``READY`` and waits for a line on stdin, so that the parent can start two crawls at
 the same moment; then it crawls and prints ``BENCH-RESULT {json}``. Each crawl measures itself from its first
@@ -83,6 +83,15 @@ def _peak_rss_kb() -> int:
     return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")))
 
 
+def _freeze() -> None:
+    """What ``crawlers.run.run_crawls`` does before crawling; a checkout older than it (``--ab``) did nothing."""
+    try:
+        from crawlers.run import freeze_startup_objects
+    except ImportError:
+        return
+    freeze_startup_objects()
+
+
 def _start(process: Any, profile: Path | None) -> None:
     """Tell the parent we are ready, wait for its go, and crawl (under cProfile when asked)."""
     print("READY", flush=True)
@@ -105,7 +114,7 @@ def listwatch_worker(source_path: Path, data_dir: Path, profile: Path | None, fr
     from archive.indexer import register_warc
     from crawlers import settings as defaults
     from crawlers.report import CrawlReport
-    from crawlers.run import CrawlOptions, crawl_settings, freeze_startup_objects, new_run_id, run_paths
+    from crawlers.run import CrawlOptions, crawl_settings, new_run_id, run_paths
     from crawlers.sources import load_source
     from crawlers.spiders.listing import ListingSpider
 
@@ -125,7 +134,7 @@ def listwatch_worker(source_path: Path, data_dir: Path, profile: Path | None, fr
     meter.connect(crawler)
     process.crawl(crawler, source=source, run_id=run_id)
     if freeze:
-        freeze_startup_objects()   # as crawlers.run.run_crawls does
+        _freeze()
     _start(process, profile)
     _, run_dir = run_paths(options, source.id, run_id)
     report = CrawlReport.load(run_dir / "run.json")
@@ -202,7 +211,7 @@ def bare_worker(url: str, data_dir: Path, profile: Path | None = None) -> dict[s
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m tests.benchmarks.crawl_workers", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python tests/benchmarks/crawl_workers.py", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("kind", choices=["listwatch", "bare"])
     parser.add_argument("target", help="listwatch: the source file; bare: the site's URL")
@@ -218,6 +227,9 @@ def main() -> None:
         result = listwatch_worker(Path(args.target), args.data_dir, args.profile, freeze=not args.no_freeze)
     else:
         result = bare_worker(args.target, args.data_dir, args.profile)
+    import crawlers
+
+    result["code"] = str(Path(crawlers.__file__).parents[1])   # which checkout's listwatch ran
     print(RESULT_MARK + json.dumps(result), flush=True)
 
 
