@@ -121,15 +121,24 @@ def _quiet_offline_lookups() -> None:
     logging.getLogger("tldextract").setLevel(logging.ERROR)
 
 
+YOUNG_GC_THRESHOLD = 10_000
+
+
 def freeze_startup_objects() -> None:
     """Put what start-up allocated out of the cyclic garbage collector's reach (``gc.freeze``).
 
     A crawl process holds ~160,000 tracked objects before its first request (modules, SQLAlchemy, pydantic,
     Scrapy), and every full collection walked them all again: 0.6-0.7 s of CPU in a 2,000-page crawl, 10-15 % of
     an unchanged re-crawl. They live as long as the process anyway, so freezing them loses nothing.
+
+    The youngest generation is then collected every 10,000 net allocations instead of 700: a page's work
+    allocates thousands of short-lived objects (responses, selectors, Deferreds), and at 700 the collector ran
+    several times a page over objects about to die anyway. Measured (both crawls at once, each on its own
+    core, 4 rounds): CPU/page -5 % at 6 KB and -8 % at 40 KB pages, same peak RSS; 50,000 gained nothing more.
     """
     gc.collect()
     gc.freeze()
+    gc.set_threshold(YOUNG_GC_THRESHOLD, 10, 10)   # older generations: Python's defaults
 
 
 def run_crawls(jobs: list[CrawlJob], options: CrawlOptions,
