@@ -2,37 +2,42 @@
 
 Run from the repository root (one command; about 10 minutes on 2 cores)::
 
-    .venv/bin/python -m tests.benchmarks.bench_crawl [--rounds 4] [--kb 6 40] [--profile PATH] [--ab CHECKOUT]
+    .venv/bin/python -m tests.benchmarks.bench_crawl [--rounds 4] [--kb 6 40] [--swap 0.2] [--profile PATH]
+                                                     [--ab CHECKOUT]
 
 The site (``crawl_site``): 2,000 pages (100 listing pages x 19 items, 1,900 detail pages; ETag and
 Last-Modified on every page, 304 to conditional GETs) at each page weight (default 6 KB and 40 KB), served from
 memory by two identical server processes, one per side. The crawls (``crawl_workers``) run in their own
 processes at concurrency 16 and measure themselves from their first request to ``spider_closed``.
 
-**Method: the two crawls of a ratio run at the same time, each pinned to its own core.** On this machine (a
-2-vCPU KVM guest without hardware performance counters) the CPU time of the same work drifts by up to 1.6x
-between runs minutes apart, with the CPU other processes take (their preemptions refill our caches) and with the
-host (an unpreemptable fixed loop ran 57-61 ms, sometimes 100-110 ms, with no steal time reported). Run one
-after the other, even a bare spider against itself differed by 1.75-3.1 ms/page. Run together, both crawls
-live through the same moments, so what slows one slows the other: bare Scrapy against itself gave CPU ratios
-of 0.97-1.01 (6 rounds, load 5-10) and listwatch against itself 0.93-1.05 at 40 KB (4 rounds, load 5-12),
-while their absolute CPU/page moved by 25 % and 65 %. Each round:
+**Method: the two crawls of a ratio run at the same time, each pinned to a core with its own copy of the site,
+and the two trade cores every 0.2 s (``--swap``).** On this machine (a 2-vCPU KVM guest without hardware
+performance counters) the CPU time of the same work drifts by up to 1.7x between runs minutes apart: bare Scrapy
+alone gave 1.75-3.1 ms/page, and 2.16-3.61 ms/page in one run of 12 pairs. Measured causes: the CPU other
+processes take (their preemptions refill our caches; CPU/page rises with their share, correlation 0.6 at
+40 KB), and the host: a vCPU can run 5-25 % slower than the other for seconds, with no steal time reported and
+nothing else of ours on it (an unpreemptable SCHED_FIFO loop ran 57-61 ms, at times 100-110 ms; two identical
+crawls pinned under SCHED_FIFO differed by 24 %). Not the causes: steal (< 1 %), GC (a steady 3 % of
+listwatch's CPU, 13-15 % of the bare spider's), the site (old threaded server and new asyncio one alike),
+connections (16 keep-alive connections for 2,001 responses on both sides), disk (system time ~1 %). Run together,
+both crawls live through the same moments, and trading cores gives each the same share of each vCPU. Bare Scrapy
+against itself (6 rounds, load 7-11): CPU ratio 0.981-1.019 trading cores every 0.2 s, 0.827-1.204 pinned for
+the whole crawl, while its CPU/page moved between 2.2 and 3.6 ms. Each round:
 
-1. listwatch first crawl (``ListingSpider``, WARC capture on, dedup against an empty catalog) on core A with its
-   site on core A, and at the same moment the bare Scrapy spider (same pages, fields, concurrency and
-   ``CONCURRENT_ITEMS``, robots.txt obeyed, items to a jsonl feed) on core B with its own site on core B.
-   Both start together: each builds its crawler, says ``READY`` and waits for the parent's go.
+1. listwatch first crawl (``ListingSpider``, WARC capture on, dedup against an empty catalog) and, at the same
+   moment, the bare Scrapy spider (same pages, fields, concurrency and ``CONCURRENT_ITEMS``, robots.txt obeyed,
+   items to a jsonl feed). Both start together: each builds its crawler, says ``READY`` and waits for the
+   parent's go.
 2. listwatch unchanged full re-crawl of step 1's data (its WARCs indexed into the catalog first, as the
-   pipeline does) on core A, at the same moment as a second listwatch first crawl (fresh data) on core B.
-   The re-crawl's CPU is compared with that simultaneous first crawl's.
+   pipeline does), at the same moment as a second listwatch first crawl (fresh data). The re-crawl's CPU is
+   compared with that simultaneous first crawl's.
 
-Cores A and B swap every round, so a core that is busier or slower (other processes pinned there, a noisier
-host) favours each side in turn: run an even number of rounds. Each round prints its ratios, and the summary
-gives their median, range and per-round values. For every phase the run prints the steal time
-(``/proc/stat``), the CPU that processes other than the bench used meanwhile and the load average; each crawl
-prints the seconds it waited for a CPU and the share of its CPU spent in the cyclic garbage collector.
-Hardware instruction counts would be steadier than CPU time, but this VM exposes no PMU (``perf stat -e
-instructions``: not supported), so only CPU time is compared; the header line says which.
+The starting cores swap every round (with ``--swap 0`` that is the only swap: run an even number of rounds).
+Each round prints its ratios, and the summary gives their median, range and per-round values. For every phase
+the run prints the steal time (``/proc/stat``), the CPU that processes other than the bench used meanwhile and
+the load average; each crawl prints the seconds it waited for a CPU and the share of its CPU spent in the cyclic
+garbage collector. Hardware instruction counts would be steadier than CPU time, but this VM exposes no PMU
+(``perf stat -e instructions``: not supported), so only CPU time is compared; the header line says which.
 
 Figures also printed: peak RSS (VmHWM) ratio; WARC bytes of a listwatch first crawl vs ``wget --warc-file`` of
 the same site (when wget exists, run alone at the end); unchanged re-crawl WARC bytes vs the floor of one
@@ -58,7 +63,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.benchmarks.crawl_report import crawl_line, overlap, phase_line, ratio_line
-from tests.benchmarks.crawl_run import Crawl, run_together
+from tests.benchmarks.crawl_run import Crawl, pin, run_together
 from tests.benchmarks.crawl_site import LISTING_PAGES, PAGES, PER_PAGE, Site
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -106,8 +111,8 @@ def _cores(r: int) -> tuple[int, int]:
 class Weight:
     """One page weight: two identical sites (one per side), their source files, and what the rounds measured."""
 
-    def __init__(self, kb: int, work: Path) -> None:
-        self.kb, self.work = kb, work
+    def __init__(self, kb: int, work: Path, swap: float) -> None:
+        self.kb, self.work, self.swap = kb, work, swap
         self.sites = (Site(kb), Site(kb))
         self.site_pids = tuple(site.process.pid for site in self.sites)
         self.sources = []
@@ -124,9 +129,10 @@ class Weight:
     def together(self, r: int, a: list[str], b: list[str], code_b: Path = ROOT) -> tuple[Result, Result]:
         """Crawl worker arguments ``a`` (on side A's core, against site 0) and ``b`` (side B's, site 1) at once."""
         core_a, core_b = _cores(r)
-        for site, core in zip(self.sites, (core_a, core_b), strict=True):
-            site.pin(core)
-        (x, y), use = run_together([Crawl(a, core_a), Crawl(b, core_b, code=code_b)], self.site_pids)
+        for pid, core in zip(self.site_pids, (core_a, core_b), strict=True):
+            pin(pid, core)
+        (x, y), use = run_together([Crawl(a, core_a), Crawl(b, core_b, code=code_b)], self.site_pids,
+                                   (core_a, core_b), self.swap)
         self.last_phase = phase_line(use)
         return x, y
 
@@ -246,12 +252,13 @@ def bare_summary(weight: Weight) -> None:
                      TARGETS["recrawl cpu"]))
 
 
-def bench_weight(kb: int, rounds: int, work: Path, profile: Path | None, other: Path | None) -> None:
+def bench_weight(kb: int, args: argparse.Namespace, work: Path, profile: Path | None) -> None:
     print(f"\n== {PAGES} pages ({LISTING_PAGES} listing + {LISTING_PAGES * PER_PAGE} detail) at {kb} KB, "
           f"concurrency 16 ==", flush=True)
-    weight = Weight(kb, work)
+    other = args.ab.resolve() if args.ab else None
+    weight = Weight(kb, work, args.swap)
     try:
-        for r in range(rounds):
+        for r in range(args.rounds):
             if other is None:
                 bare_round(weight, r)
             else:
@@ -281,21 +288,25 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--profile", type=Path,
                         help="also profile a first crawl, a re-crawl and the bare spider's crawl (extra, uncounted): "
                              "PATH-KB-first.prof, PATH-KB-recrawl.prof, PATH-KB-bare.prof")
+    parser.add_argument("--swap", type=float, default=0.2, metavar="SECONDS",
+                        help="the two crawls (with their sites) trade cores this often (default 0.2; 0: each keeps "
+                             "its core for the whole crawl, cores swapped between rounds only)")
     parser.add_argument("--ab", type=Path, metavar="CHECKOUT",
                         help="instead of bare Scrapy, race this checkout's listwatch against another checkout's "
                              "(e.g. /work/main), first crawls and unchanged re-crawls, and print this / other ratios")
     args = parser.parse_args(argv)
     if args.ab is not None and not (args.ab / "crawlers" / "run.py").is_file():
         parser.error(f"--ab {args.ab}: not a listwatch checkout (no crawlers/run.py there)")
+    swapping = f"trading cores every {args.swap:g} s" if args.swap > 0 else "cores swapped every round"
     versus = "bare Scrapy" if args.ab is None else f"listwatch at {args.ab.resolve()}"
     print(f"listwatch crawl benchmark against {versus}: {os.cpu_count()} CPUs, load average "
-          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}; rounds {args.rounds}, two crawls at a time, "
-          f"each pinned to its own core, cores swapped every round; {_pmu()}", flush=True)
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}; rounds {args.rounds}, two crawls at a time, each "
+          f"pinned to its own core, {swapping}; {_pmu()}", flush=True)
     work = Path(tempfile.mkdtemp(prefix="lw-bench-crawl-"))
     try:
         for kb in args.kb:
             prof = args.profile.with_name(f"{args.profile.name}-{kb}") if args.profile else None
-            bench_weight(kb, args.rounds, work, prof, args.ab.resolve() if args.ab else None)
+            bench_weight(kb, args, work, prof)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

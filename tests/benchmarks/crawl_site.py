@@ -128,7 +128,7 @@ async def _serve(size: int) -> None:
 
 
 class Site:
-    """A site process started by the parent: its URL, pin() and stop()."""
+    """A site process started by the parent: its URL and stop()."""
 
     def __init__(self, kb: int, core: int | None = None) -> None:
         args = [sys.executable, "-m", "tests.benchmarks.crawl_site", "--kb", str(kb)]
@@ -141,11 +141,6 @@ class Site:
             self.stop()
             raise RuntimeError(f"the bench site did not start (exit {self.process.poll()}): {line!r}")
         self.url = f"http://127.0.0.1:{int(line.split()[1])}"
-
-    def pin(self, core: int) -> None:
-        """Move the server (all its threads) to ``core``."""
-        for task in Path(f"/proc/{self.process.pid}/task").iterdir():
-            os.sched_setaffinity(int(task.name), {core})
 
     def stop(self) -> None:
         if self.process.stdin is not None:

@@ -28,7 +28,7 @@ class Meter:
 
     def __init__(self) -> None:
         self.marks: dict[str, dict[str, float]] = {}
-        self.responses = 0
+        self.responses, self.go = 0, 0.0
         self.gc_cpu, self.gc_runs, self._gc_started = 0.0, 0, 0.0
         gc.callbacks.append(self._gc)
 
@@ -65,7 +65,7 @@ class Meter:
                 "cpu_wait": delta["wait"], "gc_cpu": delta["gc"], "gc_runs": delta["gc_runs"],
                 "minflt": delta["minflt"], "voluntary_switches": delta["nvcsw"],
                 "involuntary_switches": delta["nivcsw"], "responses": self.responses, "rss_kb": _peak_rss_kb(),
-                "started": first["wall"], "ended": closed["wall"], **extra}
+                "started": first["wall"], "ended": closed["wall"], "go": self.go, **extra}
 
 
 def _run_queue_wait() -> float:
@@ -92,10 +92,11 @@ def _freeze() -> None:
     freeze_startup_objects()
 
 
-def _start(process: Any, profile: Path | None) -> None:
+def _start(process: Any, profile: Path | None, meter: Meter) -> None:
     """Tell the parent we are ready, wait for its go, and crawl (under cProfile when asked)."""
     print("READY", flush=True)
     sys.stdin.readline()
+    meter.go = time.perf_counter()
     if profile is not None:
         import cProfile
 
@@ -135,7 +136,7 @@ def listwatch_worker(source_path: Path, data_dir: Path, profile: Path | None, fr
     process.crawl(crawler, source=source, run_id=run_id)
     if freeze:
         _freeze()
-    _start(process, profile)
+    _start(process, profile, meter)
     _, run_dir = run_paths(options, source.id, run_id)
     report = CrawlReport.load(run_dir / "run.json")
     result = meter.result(pages_ok=report.pages_ok, items=report.items, warc_bytes=report.warc_bytes,
@@ -206,7 +207,7 @@ def bare_worker(url: str, data_dir: Path, profile: Path | None = None) -> dict[s
     meter = Meter()
     meter.connect(crawler)
     process.crawl(crawler)
-    _start(process, profile)
+    _start(process, profile, meter)
     return meter.result()
 
 
