@@ -45,6 +45,17 @@ def next_pages(rules: Pagination, *, start_url: str, url: str, number: int, doc:
     return []
 
 
+def reads_page(rules: Pagination, number: int) -> bool:
+    """Whether :func:`next_pages` and :func:`expected_page_count` read listing page ``number`` itself (a page
+    with items): a page count on the first page, a next link or a total on every page. Otherwise the next pages
+    follow from the rules and the page number alone, and an unchanged page need not be parsed again."""
+    if rules.kind == "none" or number >= rules.max_pages:
+        return False
+    if rules.kind in ("reverse_numbered", "template") and rules.total is not None:
+        return number == 1
+    return rules.kind == "next_link" or (rules.kind == "param" and rules.total is not None)
+
+
 def expected_page_count(rules: Pagination, doc: Node, url: str) -> int | None:
     """How many listing pages the first page says exist, when the source can tell."""
     if rules.total is None or rules.kind not in ("reverse_numbered", "template"):

@@ -85,6 +85,35 @@ def test_template_and_param_paging_stop_on_an_empty_page() -> None:
                       item_count=5)[0].url == "http://x/api?s=5&p=2"
 
 
+@pytest.mark.parametrize("rules", [
+    Pagination(kind="template", template="index_{n}.html", total=Rule(regex=r"共(\d+)页", type="int")),
+    Pagination(kind="reverse_numbered", template="list_{n}.html", total=Rule(regex=r"共(\d+)页", type="int")),
+    Pagination(kind="template", template="index_{n}.html"),
+    Pagination(kind="param", param="p"),
+    Pagination(kind="param", param="p", total=Rule(regex=r"共(\d+)页", type="int")),
+    Pagination(kind="next_link", next=Rule(css="a.next::attr(href)")),
+    Pagination(kind="none"),
+])
+def test_pages_not_read_again_give_the_same_next_pages_unread(rules: Pagination) -> None:
+    """An unchanged listing page whose pagination does not read it (``reads_page``) is not parsed again: its
+    next pages computed without the page must be the ones computed from it, on every page number."""
+    from crawlers.pagination import expected_page_count, reads_page
+
+    doc = parse_document('<p>共4页</p><a class="next" href="index_9.html">next</a>', "html")
+    unread = parse_document("<p>a page that says nothing</p>", "html")
+    for number in (1, 2, 3, 4):
+        if reads_page(rules, number):
+            continue
+        url = "http://x/l/index.html" if number == 1 else f"http://x/l/index_{number - 1}.html"
+        given = [[(p.url, p.number) for p in next_pages(rules, start_url="http://x/l/index.html", url=url,
+                                                         number=number, doc=page, item_count=10)]
+                 for page in (doc, unread)]
+        assert given[0] == given[1], (rules.kind, number)
+        if number == 1:  # the spider asks the first page how many there are
+            assert expected_page_count(rules, doc, url) == expected_page_count(rules, unread, url)
+    assert reads_page(rules, 1) == (rules.kind != "none" and (rules.total is not None or rules.kind == "next_link"))
+
+
 @pytest.mark.parametrize(("status", "headers", "body", "name"), [
     (412, {}, "<script>document.cookie=('__jsl_clearance_s=1');location.href=location.pathname</script>", "jiasule"),
     (503, {"cf-mitigated": "challenge"}, "<title>Just a moment...</title>", "cloudflare"),

@@ -36,7 +36,7 @@ from crawlers.extractor import EMPTY_FIELD_MIN_ITEMS, PageResult, decode, extrac
 from crawlers.fetch_policy import FetchPolicy
 from crawlers.gone import gone_reason
 from crawlers.hooks import Hook, load_hook
-from crawlers.pagination import expected_page_count, next_pages
+from crawlers.pagination import expected_page_count, next_pages, reads_page
 from crawlers.report import CrawlReport
 from crawlers.sources import Source, load_source
 from crawlers.urls import is_fetchable
@@ -100,7 +100,8 @@ class ListingSpider(Spider):
                                 number=number, start_url=start_url)
         if not self.source.hook:  # a hook is code the rules digest does not name: its pages are read again
             request.meta["listwatch_rules"] = self.listing_rules  # an unchanged listing may reuse what they gave
-            request.meta["listwatch_page_needed"] = True  # its pagination is read from the page itself
+            # Read again only when its pagination reads the page itself (a next link, a page count).
+            request.meta["listwatch_page_needed"] = reads_page(self.source.pagination, number)
         return request
 
     def _request(self, url: str, role: str, callback: Callable[..., Any], render: bool,
@@ -321,10 +322,11 @@ class ListingSpider(Spider):
 
     def _reused_listing(self, response: Response, data: dict[str, Any]) -> PageResult:
         """An unchanged listing page (304) whose items, by the same rules, are archived: those items, and the
-        page parsed only for what pagination reads from it (``doc``)."""
+        page parsed only when its pagination reads it (``doc``; else the 304 itself came, with no payload)."""
         result = PageResult("listing", items=list(data["items"]), decoding=dict(data.get("decoding") or {}))
         result.found = len(result.items)  # reused only when it had items (all keyed: no problems)
-        result.doc = listing_document(self.source, scrapy_headers(response.headers), self._decoded(response))
+        if response.meta.get("listwatch_page_needed"):
+            result.doc = listing_document(self.source, scrapy_headers(response.headers), self._decoded(response))
         return result
 
     @staticmethod
