@@ -6,15 +6,15 @@ them on another core while the reactor parses the next page. Records are still s
 thread (pure Python, which would hold the GIL anyway); only compression and I/O move.
 
 Groups are written in the order given, each as one write + flush as :class:`RollingWarcWriter` does. The
-queue is bounded, so a crawl that outruns the disk waits instead of holding pages in memory. What a process
-killed -9 can lose: the groups still queued (at most ``QUEUE_GROUPS``, well under a second of crawling), on
-top of what the synchronous writer loses (nothing already written).
+queue is bounded in groups and in bytes (large attachments), so a crawl that outruns the disk waits instead of
+holding pages in memory. What a process killed -9 can lose: the groups still queued (at most ``QUEUE_GROUPS``,
+well under a second of crawling), on top of what the synchronous writer loses (nothing already written).
 """
 
 from __future__ import annotations
 
-import queue
 import threading
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from warcio.recordloader import ArcWarcRecord
 from archive.writer import RollingWarcWriter
 
 QUEUE_GROUPS = 64
-_CLOSE = object()
+QUEUE_BYTES = 16 << 20   # a group larger than this is still taken, alone
 
 
 class ThreadedWarcWriter(RollingWarcWriter):
@@ -35,7 +35,9 @@ class ThreadedWarcWriter(RollingWarcWriter):
 
     def __init__(self, directory: Path, **kwargs: Any) -> None:
         super().__init__(directory, **kwargs)
-        self._queue: queue.Queue[Any] = queue.Queue(QUEUE_GROUPS)
+        self._room = threading.Condition()
+        self._groups: deque[tuple[list[tuple[bytes, ArcWarcRecord]], int] | None] = deque()  # None: close
+        self._queued_bytes = 0   # counts the group being written too: it is still held in memory
         self._error: BaseException | None = None
         self._reported = False
         self._thread: threading.Thread | None = None
@@ -46,12 +48,21 @@ class ThreadedWarcWriter(RollingWarcWriter):
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name=f"warc-writer {self.prefix}", daemon=True)
             self._thread.start()
-        self._queue.put([(self.builder.to_bytes(r), r) for r in records])
+        group = [(self.builder.to_bytes(r), r) for r in records]
+        size = sum(len(data) for data, _ in group)
+        with self._room:
+            while self._groups and (len(self._groups) >= QUEUE_GROUPS or self._queued_bytes + size > QUEUE_BYTES):
+                self._room.wait()
+            self._groups.append((group, size))
+            self._queued_bytes += size
+            self._room.notify_all()
 
     def close(self) -> list[Path]:
         thread, self._thread = self._thread, None
         if thread is not None:
-            self._queue.put(_CLOSE)
+            with self._room:
+                self._groups.append(None)
+                self._room.notify_all()
             thread.join()
         closed = super().close()
         if not self._reported:
@@ -59,12 +70,24 @@ class ThreadedWarcWriter(RollingWarcWriter):
         return closed
 
     def _run(self) -> None:
-        while (group := self._queue.get()) is not _CLOSE:
+        while True:
+            with self._room:
+                while not self._groups:
+                    self._room.wait()
+                queued = self._groups[0]
+                if queued is None:
+                    self._groups.popleft()
+                    return
+            group, size = queued
             if self._error is None:   # after a failure, drain the queue so the caller never blocks on it
                 try:
                     self._write_serialised(group)
                 except BaseException as exc:  # handed to the caller's thread, raised there
                     self._error = exc
+            with self._room:
+                self._groups.popleft()
+                self._queued_bytes -= size
+                self._room.notify_all()
 
     def _raise_pending(self) -> None:
         if self._error is not None:

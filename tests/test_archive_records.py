@@ -150,10 +150,15 @@ def _records_by_file(files: list[Path]) -> list[list[tuple[str, list[tuple[str, 
     return out
 
 
-def test_threaded_writer_writes_what_the_synchronous_one_does_in_order(tmp_path: Path) -> None:
+@pytest.mark.parametrize("budget", [16 << 20, 1])
+def test_threaded_writer_writes_what_the_synchronous_one_does_in_order(tmp_path: Path, budget: int,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """Compression and writes on the writer's thread: same records, same order, same rollover, all on disk
-    when close returns."""
+    when close returns; with a byte budget smaller than any group, each waits for the one before."""
+    from archive import background
     from archive.background import ThreadedWarcWriter
+
+    monkeypatch.setattr(background, "QUEUE_BYTES", budget)
 
     def crawl(writer: RollingWarcWriter, builder: RecordBuilder) -> list[Path]:
         for i in range(40):
