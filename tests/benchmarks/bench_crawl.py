@@ -2,27 +2,33 @@
 
 Run from the repository root (one command; about 10 minutes on 2 cores)::
 
-    .venv/bin/python -m tests.benchmarks.bench_crawl [--rounds 4] [--kb 6 40] [--swap 0.2] [--profile PATH]
-                                                     [--ab CHECKOUT]
+    .venv/bin/python -m tests.benchmarks.bench_crawl [--rounds 4] [--kb 6 40] [--profile PATH] [--ab CHECKOUT]
+                                                     [--split [--swap 0.2]]
 
 The site (``crawl_site``): 2,000 pages (100 listing pages x 19 items, 1,900 detail pages; ETag and
 Last-Modified on every page, 304 to conditional GETs) at each page weight (default 6 KB and 40 KB), served from
 memory by two identical server processes, one per side. The crawls (``crawl_workers``) run in their own
 processes at concurrency 16 and measure themselves from their first request to ``spider_closed``.
 
-**Method: the two crawls of a ratio run at the same time, each pinned to a core with its own copy of the site,
-and the two trade cores every 0.2 s (``--swap``).** On this machine (a 2-vCPU KVM guest without hardware
-performance counters) the CPU time of the same work drifts by up to 1.7x between runs minutes apart: bare Scrapy
-alone gave 1.75-3.1 ms/page, and 2.16-3.61 ms/page in one run of 12 pairs. Measured causes: the CPU other
-processes take (their preemptions refill our caches; CPU/page rises with their share, correlation 0.6 at
-40 KB), and the host: a vCPU can run 5-25 % slower than the other for seconds, with no steal time reported and
-nothing else of ours on it (an unpreemptable SCHED_FIFO loop ran 57-61 ms, at times 100-110 ms; two identical
-crawls pinned under SCHED_FIFO differed by 24 %). Not the causes: steal (< 1 %), GC (a steady 3 % of
-listwatch's CPU, 13-15 % of the bare spider's), the site (old threaded server and new asyncio one alike),
-connections (16 keep-alive connections for 2,001 responses on both sides), disk (system time ~1 %). Run together,
-both crawls live through the same moments, and trading cores gives each the same share of each vCPU. Bare Scrapy
-against itself (6 rounds, load 7-11): CPU ratio 0.981-1.019 trading cores every 0.2 s, 0.827-1.204 pinned for
-the whole crawl, while its CPU/page moved between 2.2 and 3.6 ms. Each round:
+**Method: the two crawls of a ratio run at the same time, pinned together to one core** (the other core each
+round), their sites on the other core. On this machine (a 2-vCPU KVM guest without hardware performance
+counters) the CPU time of the same work drifts by up to 1.7x between runs minutes apart: bare Scrapy alone gave
+1.75-3.1 ms/page, and 2.16-3.61 ms/page in one run of 12 pairs. Measured causes: the CPU other processes take
+(their preemptions refill our caches; CPU/page rises with their share, correlation 0.6 at 40 KB), and the host:
+a vCPU can run 5-25 % slower than the other for seconds, with no steal time reported and nothing else of ours on
+it (an unpreemptable SCHED_FIFO loop ran 57-61 ms, at times 100-110 ms; two identical crawls pinned to the two
+cores under SCHED_FIFO differed by 24 %). Not the causes: steal (< 1 %), GC (steady: 0-3 % of listwatch's CPU,
+13-17 % of the bare spider's), the site (old threaded server and new asyncio one alike), connections (16
+keep-alive connections for 2,001 responses on both sides), disk (system time ~1 %).
+Crawls sharing a core live through the same moments on the same vCPU with the same neighbours. Bare Scrapy
+against itself, 4 rounds at load 5-6: CPU ratio 0.991-1.009 (listwatch against itself 0.988-1.002), while
+runs minutes apart differ by 25 % or more. ``--split`` gives each crawl its own core instead, trading cores every
+``--swap`` seconds (0.2): as steady for identical crawls (0.981-1.019), but on a busy machine the kernel's load
+balancer sends other processes to the core of the crawl with fewer threads (listwatch has a WARC writer thread,
+bare Scrapy none), so bare Scrapy waited 3-4x longer for a CPU, the crawls overlapped for 34-73 % of their time
+and the 6 KB CPU ratio spread 0.98-1.40 over 4 rounds (shared core, same load: 1.237-1.282). Each crawl's extra
+threads share its core in both layouts: a crawl alone on an idle machine could also use the second core, which
+this benchmark does not measure. Each round:
 
 1. listwatch first crawl (``ListingSpider``, WARC capture on, dedup against an empty catalog) and, at the same
    moment, the bare Scrapy spider (same pages, fields, concurrency and ``CONCURRENT_ITEMS``, robots.txt obeyed,
@@ -32,12 +38,13 @@ the whole crawl, while its CPU/page moved between 2.2 and 3.6 ms. Each round:
    pipeline does), at the same moment as a second listwatch first crawl (fresh data). The re-crawl's CPU is
    compared with that simultaneous first crawl's.
 
-The starting cores swap every round (with ``--swap 0`` that is the only swap: run an even number of rounds).
-Each round prints its ratios, and the summary gives their median, range and per-round values. For every phase
-the run prints the steal time (``/proc/stat``), the CPU that processes other than the bench used meanwhile and
-the load average; each crawl prints the seconds it waited for a CPU and the share of its CPU spent in the cyclic
-garbage collector. Hardware instruction counts would be steadier than CPU time, but this VM exposes no PMU
-(``perf stat -e instructions``: not supported), so only CPU time is compared; the header line says which.
+The cores swap every round (run an even number of rounds). Each round prints its ratios, and the summary gives
+their median, range and per-round values. For every phase the run prints the steal time (``/proc/stat``), the
+CPU that processes other than the bench used meanwhile and the load average; each crawl prints the seconds it
+waited for a CPU (sharing a core, each waits while the other runs: pages/s compares the two at half a core
+each) and the share of its CPU spent in the cyclic garbage collector. Hardware instruction counts would be
+steadier than CPU time, but this VM exposes no PMU (``perf stat -e instructions``: not supported), so only CPU
+time is compared; the header line says which.
 
 Figures also printed: peak RSS (VmHWM) ratio; WARC bytes of a listwatch first crawl vs ``wget --warc-file`` of
 the same site (when wget exists, run alone at the end); unchanged re-crawl WARC bytes vs the floor of one
@@ -45,9 +52,9 @@ request + one revisit record per page. ``--profile PATH`` adds uncounted crawls 
 (``PATH-KB-first.prof``, ``PATH-KB-recrawl.prof``, ``PATH-KB-bare.prof``).
 
 ``--ab CHECKOUT`` (e.g. ``/work/main``) measures a change instead: this checkout's listwatch against the other
-checkout's (imported from there, same virtualenv), first crawls then unchanged re-crawls, same pinning and
-swapping; it prints this / other ratios of CPU/page, WARC bytes and peak RSS. A change of a few per cent, lost in
-the noise of a ratio to bare Scrapy, shows there.
+checkout's (imported from there, same virtualenv), first crawls then unchanged re-crawls, same pinning; it
+prints this / other ratios of CPU/page, WARC bytes and peak RSS. A change of a few per cent, lost in the noise
+of a ratio to bare Scrapy, shows there.
 """
 
 from __future__ import annotations
@@ -100,19 +107,29 @@ limits: {{max_pages: 100000}}
 Result = dict[str, Any]
 
 
-def _cores(r: int) -> tuple[int, int]:
-    """The two cores of round ``r`` (side A's, side B's), swapped every round; one core twice if we have one."""
+def _cores(r: int, shared: bool = False) -> tuple[int, int]:
+    """The two crawls' cores in round ``r`` (side A's, side B's), swapped every round; with ``shared``, one core
+    for both, the other one in turn. One core twice if we have only one."""
     allowed = sorted(os.sched_getaffinity(0))
     if len(allowed) < 2:
         return allowed[0], allowed[0]
+    if shared:
+        return allowed[r % 2], allowed[r % 2]
     return (allowed[0], allowed[1]) if r % 2 == 0 else (allowed[1], allowed[0])
+
+
+def _site_cores(r: int, shared: bool) -> tuple[int, int]:
+    """Each site sits with its crawl; with ``shared``, both on the core the crawls leave free."""
+    if not shared:
+        return _cores(r)
+    return _cores(r + 1, shared=True)
 
 
 class Weight:
     """One page weight: two identical sites (one per side), their source files, and what the rounds measured."""
 
-    def __init__(self, kb: int, work: Path, swap: float) -> None:
-        self.kb, self.work, self.swap = kb, work, swap
+    def __init__(self, kb: int, work: Path, swap: float, shared: bool = False) -> None:
+        self.kb, self.work, self.swap, self.shared = kb, work, swap, shared
         self.sites = (Site(kb), Site(kb))
         self.site_pids = tuple(site.process.pid for site in self.sites)
         self.sources = []
@@ -128,8 +145,8 @@ class Weight:
 
     def together(self, r: int, a: list[str], b: list[str], code_b: Path = ROOT) -> tuple[Result, Result]:
         """Crawl worker arguments ``a`` (on side A's core, against site 0) and ``b`` (side B's, site 1) at once."""
-        core_a, core_b = _cores(r)
-        for pid, core in zip(self.site_pids, (core_a, core_b), strict=True):
+        core_a, core_b = _cores(r, self.shared)
+        for pid, core in zip(self.site_pids, _site_cores(r, self.shared), strict=True):
             pin(pid, core)
         (x, y), use = run_together([Crawl(a, core_a), Crawl(b, core_b, code=code_b)], self.site_pids,
                                    (core_a, core_b), self.swap)
@@ -146,7 +163,7 @@ class Weight:
 
 def bare_round(weight: Weight, r: int) -> None:
     """listwatch first crawl || bare Scrapy; then its unchanged re-crawl || a fresh listwatch first crawl."""
-    core_a, core_b = _cores(r)
+    core_a, core_b = _cores(r, weight.shared)
     data, bare_dir = weight.dir("listwatch"), weight.dir("bare")
     print(f"  round {r + 1}: listwatch on core {core_a}, bare Scrapy on core {core_b}", flush=True)
     lw, bare = weight.together(r, weight.listwatch(0, data), ["bare", weight.sites[1].url, "--data-dir", str(bare_dir)])
@@ -171,7 +188,7 @@ def bare_round(weight: Weight, r: int) -> None:
 
 def ab_round(weight: Weight, r: int, other: Path) -> None:
     """This checkout's listwatch || the other checkout's: first crawls, then their unchanged re-crawls."""
-    core_a, core_b = _cores(r)
+    core_a, core_b = _cores(r, weight.shared)
     mine, theirs = weight.dir("this"), weight.dir("other")
     print(f"  round {r + 1}: this checkout on core {core_a}, {other} on core {core_b}", flush=True)
     for phase, kept in (("first crawl", weight.firsts), ("unchanged re-crawl", weight.seconds)):
@@ -256,7 +273,7 @@ def bench_weight(kb: int, args: argparse.Namespace, work: Path, profile: Path | 
     print(f"\n== {PAGES} pages ({LISTING_PAGES} listing + {LISTING_PAGES * PER_PAGE} detail) at {kb} KB, "
           f"concurrency 16 ==", flush=True)
     other = args.ab.resolve() if args.ab else None
-    weight = Weight(kb, work, args.swap)
+    weight = Weight(kb, work, args.swap, shared=not args.split)
     try:
         for r in range(args.rounds):
             if other is None:
@@ -288,20 +305,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--profile", type=Path,
                         help="also profile a first crawl, a re-crawl and the bare spider's crawl (extra, uncounted): "
                              "PATH-KB-first.prof, PATH-KB-recrawl.prof, PATH-KB-bare.prof")
+    parser.add_argument("--split", action="store_true",
+                        help="give each crawl a core of its own (with its site) instead of one shared core; skewed on "
+                             "a busy machine (see above)")
     parser.add_argument("--swap", type=float, default=0.2, metavar="SECONDS",
-                        help="the two crawls (with their sites) trade cores this often (default 0.2; 0: each keeps "
-                             "its core for the whole crawl, cores swapped between rounds only)")
+                        help="with --split: the crawls trade cores this often (default 0.2; 0: each keeps its core)")
     parser.add_argument("--ab", type=Path, metavar="CHECKOUT",
                         help="instead of bare Scrapy, race this checkout's listwatch against another checkout's "
                              "(e.g. /work/main), first crawls and unchanged re-crawls, and print this / other ratios")
     args = parser.parse_args(argv)
     if args.ab is not None and not (args.ab / "crawlers" / "run.py").is_file():
         parser.error(f"--ab {args.ab}: not a listwatch checkout (no crawlers/run.py there)")
-    swapping = f"trading cores every {args.swap:g} s" if args.swap > 0 else "cores swapped every round"
+    layout = f"each on its own core, trading cores every {args.swap:g} s" if args.split and args.swap > 0 else \
+        "each on its own core" if args.split else "sharing one core (the other one each round), sites on the other"
     versus = "bare Scrapy" if args.ab is None else f"listwatch at {args.ab.resolve()}"
     print(f"listwatch crawl benchmark against {versus}: {os.cpu_count()} CPUs, load average "
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}; rounds {args.rounds}, two crawls at a time, each "
-          f"pinned to its own core, {swapping}; {_pmu()}", flush=True)
+          f"pinned, {layout}; {_pmu()}", flush=True)
     work = Path(tempfile.mkdtemp(prefix="lw-bench-crawl-"))
     try:
         for kb in args.kb:
