@@ -57,6 +57,12 @@ class ThreadedWarcWriter(RollingWarcWriter):
             self._queued_bytes += size
             self._room.notify_all()
 
+    @property
+    def queued(self) -> int:
+        """Groups submitted and not yet written: what a kill -9 now would lose."""
+        with self._room:
+            return sum(1 for group in self._groups if group is not None)
+
     def close(self) -> list[Path]:
         thread, self._thread = self._thread, None
         if thread is not None:

@@ -92,6 +92,11 @@ class RollingWarcWriter:
         returns before they are written)."""
         self.write(*records)
 
+    @property
+    def queued(self) -> int:
+        """Groups submitted and not yet written (always 0 here: :meth:`submit` writes before it returns)."""
+        return 0
+
     def _write_serialised(self, group: list[tuple[bytes, ArcWarcRecord]]) -> list[WrittenRecord]:
         """Compress and write records already serialised (``to_bytes``): the part that releases the GIL."""
         records = [r for _, r in group]

@@ -78,24 +78,31 @@ def test_refuses_a_closed_file(tmp_path: Path) -> None:
         salvage(closed)
 
 
-def test_records_written_before_a_kill_survive_it(tmp_path: Path) -> None:
+@pytest.mark.parametrize("threaded", [False, True], ids=["writer", "threaded-writer"])
+def test_records_written_before_a_kill_survive_it(tmp_path: Path, threaded: bool) -> None:
     """A process killed without clean-up (no close, no exit handlers, no buffer flush) after writing records:
-    salvage keeps every one of them. Small records used to sit in Python's write buffer and die with it."""
+    salvage keeps every one of them. Small records used to sit in Python's write buffer and die with it.
+    The crawls' writer (threaded) is killed once its queue is empty: what it wrote survives as well."""
     import os
     import signal
+    import time
 
+    from archive.background import ThreadedWarcWriter
     from archive.records import RecordBuilder
     from archive.writer import RollingWarcWriter
 
     pid = os.fork()
     if pid == 0:   # the "crawl": write 5 small response/request groups, then die as kill -9 would
         builder = RecordBuilder()
-        writer = RollingWarcWriter(tmp_path, prefix="killed", warcinfo={})
+        kind = ThreadedWarcWriter if threaded else RollingWarcWriter
+        writer = kind(tmp_path, prefix="killed", warcinfo={})
         for i in range(5):
             response = builder.response(f"http://example.org/{i}", 200, [], b"<p>%d</p>" % i)
             request = builder.request(f"http://example.org/{i}", "GET", [], date=builder.now(),
                                       concurrent_to=str(response.rec_headers.get_header("WARC-Record-ID")))
-            writer.write(response, request)
+            writer.submit(response, request)
+        while writer.queued:
+            time.sleep(0.01)
         os.kill(os.getpid(), signal.SIGKILL)
     _, status = os.waitpid(pid, 0)
     assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
