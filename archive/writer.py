@@ -6,6 +6,8 @@ flushed to disk, so a crawl that dies never leaves a truncated file under a clos
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import socket
 from dataclasses import dataclass
@@ -16,6 +18,8 @@ import deflate
 from warcio.recordloader import ArcWarcRecord
 
 from archive.records import RecordBuilder, record_id
+
+log = logging.getLogger(__name__)
 
 OPEN_SUFFIX = ".open"
 DEFAULT_MAX_SIZE = 1_000_000_000
@@ -102,6 +106,13 @@ class RollingWarcWriter:
         records = [r for _, r in group]
         blobs = [gzip_member(data) for data, _ in group]
         current = self._file_for(sum(len(b) for b in blobs))
+        try:
+            return self._append(current, records, blobs)
+        except OSError:   # disk full, file too large: this file may end in a torn record
+            self._abandon(current)
+            raise
+
+    def _append(self, current: _OpenFile, records: list[ArcWarcRecord], blobs: list[bytes]) -> list[WrittenRecord]:
         written = []
         for record, blob in zip(records, blobs, strict=True):
             current.handle.write(blob)
@@ -121,6 +132,23 @@ class RollingWarcWriter:
         current.handle.flush()
         self.bytes_written += sum(len(b) for b in blobs)
         return written
+
+    def _abandon(self, failed: _OpenFile) -> None:
+        """After a failed write: keep the file's complete records (salvage) and start the next group in a new
+        file, so no closed WARC ever holds a torn record. If salvage cannot write either (the disk is still
+        full), the file stays ``.open``: the runner salvages a run's open files when its crawl ends."""
+        from archive.salvage import salvage
+
+        self._current = None
+        with contextlib.suppress(OSError):
+            failed.handle.close()
+        try:
+            kept = salvage(failed.path).kept
+        except OSError as exc:
+            log.warning("WARC %s left open after a failed write (salvage failed too: %s)", failed.path.name, exc)
+            return
+        if kept is not None:
+            self.closed_files.append(kept)
 
     def close(self) -> list[Path]:
         """Close the open file (if any); returns every file closed by this writer."""

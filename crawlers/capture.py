@@ -92,6 +92,8 @@ class WarcCapture:
         self.last_date = ""  # WARC-Date of the last response or revisit written
         self.last_original: Earlier | None = None  # the capture that last revisit refers to (None: a full response)
         self.secret_headers = secret_headers  # request headers whose values are written as [redacted]
+        self.write_error: OSError | None = None  # why writing stopped (disk full…), for the run's report
+        self._closed = False
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> WarcCapture:
@@ -121,12 +123,27 @@ class WarcCapture:
         return extension
 
     def spider_closed(self, spider: Spider) -> None:
-        files = self.writer.close()
+        files = self.close()
         spider.crawler.stats.set_value("listwatch/warc_files", [str(f) for f in files])
         spider.crawler.stats.set_value("listwatch/warc_bytes", self.writer.bytes_written)
 
+    def close(self) -> list[Path]:
+        """Close the writer once (this extension and the spider both ask, in either order); returns the closed
+        files. A failed write is kept in ``write_error`` rather than raised, so the run's report names it."""
+        if not self._closed:
+            self._closed = True
+            try:
+                self.writer.close()
+            except OSError as exc:
+                self.write_error = exc
+        return list(self.writer.closed_files)
+
     def write(self, *records: Any) -> None:
-        self.writer.submit(*records)
+        try:
+            self.writer.submit(*records)
+        except OSError as exc:   # this page's capture fails; the run's report says why writing stopped
+            self.write_error = self.write_error or exc
+            raise
 
     def exchange(
         self,

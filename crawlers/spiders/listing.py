@@ -37,7 +37,7 @@ from crawlers.fetch_policy import FetchPolicy
 from crawlers.gone import gone_reason
 from crawlers.hooks import Hook, load_hook
 from crawlers.pagination import expected_page_count, next_pages, reads_page
-from crawlers.report import CrawlReport
+from crawlers.report import CrawlReport, Problem
 from crawlers.sources import Source, load_source
 from crawlers.urls import is_fetchable
 
@@ -419,8 +419,12 @@ class ListingSpider(Spider):
         report.finished = _now()
         report.stop_reason = reason
         if self.capture is not None:
-            report.warc_files = [str(p) for p in self.capture.writer.close()]
+            report.warc_files = [str(p) for p in self.capture.close()]
             report.warc_bytes = self.capture.writer.bytes_written
+            error = self.capture.write_error
+            if error is not None:   # disk full: the records before it were kept
+                report.stop_reason = "WARC writing failed"
+                report.problems.append(Problem("", "listing", "warc-write", f"WARC writing failed: {error}"))
         run_dir = self.settings.get("LISTWATCH_RUN_DIR")
         if run_dir:
             report.items_path = str(Path(run_dir) / "items.jsonl")
