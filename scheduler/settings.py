@@ -171,9 +171,14 @@ class Settings(BaseSettings):
         return self.storage.path or self.data_dir / "archive"
 
 
+def catalog_backend(settings: Settings) -> str:
+    """The catalog's database kind, read from its URL: ``sqlite`` or ``postgresql``."""
+    return settings.catalog.split(":", 1)[0].split("+", 1)[0]
+
+
 def require_distributed(settings: Settings, command: str) -> None:
     """Raise SettingsError unless distributed mode can work: enabled, with a PostgreSQL catalog."""
-    backend = settings.catalog.split(":", 1)[0].split("+", 1)[0]
+    backend = catalog_backend(settings)
     if not settings.distributed.enabled:
         raise SettingsError(f"`{command}` needs distributed mode: set `distributed: {{enabled: true}}` in the settings "
                             "file (or LISTWATCH_DISTRIBUTED__ENABLED=true) and a PostgreSQL catalog_url")

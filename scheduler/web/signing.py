@@ -21,7 +21,7 @@ from urllib.parse import unquote, urlsplit
 
 from itsdangerous import BadSignature, TimestampSigner, URLSafeTimedSerializer
 
-from scheduler.settings import Settings
+from scheduler.settings import Settings, catalog_backend
 
 SIG_PARAM = "sig"
 SALT = "listwatch-link"
@@ -38,7 +38,7 @@ def link_secret(settings: Settings) -> str:
     else the key in the data directory (created on first use, never overwritten)."""
     if settings.api.link_secret is not None:
         return settings.api.link_secret.get_secret_value()
-    if settings.catalog.split(":", 1)[0].split("+", 1)[0] == "postgresql":
+    if catalog_backend(settings) == "postgresql":
         return _catalog_key(settings)
     return _local_key(settings) or _new_local_key(settings)
 
