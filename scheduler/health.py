@@ -42,6 +42,7 @@ from sqlalchemy import select
 
 from archive.catalog import Catalog
 from archive.catalog.models import CrawlRun, Event
+from archive.catalog.runs import report_of
 from scheduler.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -61,11 +62,11 @@ class Verdict:
 
 
 def _blocked(run: CrawlRun) -> bool:
-    return bool((run.report or {}).get("challenges"))
+    return bool(report_of(run).get("challenges"))
 
 
 def _listing_ok(run: CrawlRun) -> bool:
-    return int(((run.report or {}).get("pages_ok") or {}).get("listing", 0)) > 0
+    return int((report_of(run).get("pages_ok") or {}).get("listing", 0)) > 0
 
 
 def _shutdown(run: CrawlRun) -> bool:
@@ -84,7 +85,7 @@ def assess(runs: Sequence[CrawlRun], settings: Settings, now: datetime) -> list[
     head = counted[:PERSIST]
     blocked = len(head) == PERSIST and all(_blocked(r) for r in head)
     verdicts.append(Verdict("blocked", blocked, f"a challenge page in each of the last {PERSIST} runs: "
-                            f"{(head[0].report or {}).get('challenges', [{}])[0].get('url', '')}" if blocked else "",
+                            f"{(report_of(head[0]).get('challenges') or [{}])[0].get('url', '')}" if blocked else "",
                             latest))
 
     fulls = [r for r in counted if r.kind == "full" and r.status != "failed" and _listing_ok(r)]
@@ -101,7 +102,7 @@ def assess(runs: Sequence[CrawlRun], settings: Settings, now: datetime) -> list[
     if not degraded and len(doubtful) == PERSIST and all(r.status == "degraded" for r in doubtful):
         degraded = True
         detail = f"the last {PERSIST} full crawls were degraded: " + "; ".join(
-            (doubtful[0].report or {}).get("degraded") or ["see the run report"])
+            report_of(doubtful[0]).get("degraded") or ["see the run report"])
     verdicts.append(Verdict("degraded", degraded, detail, latest))
 
     complete = [r for r in runs if r.status in ("complete", "degraded") and r.finished_at is not None]

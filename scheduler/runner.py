@@ -61,7 +61,7 @@ import psutil
 
 from archive.catalog import Catalog
 from archive.catalog.models import CrawlRun
-from archive.catalog.runs import finish
+from archive.catalog.runs import finish, report_of
 from archive.salvage import Salvaged, open_files, salvage
 from crawlers.report import run_dir as run_directory
 from crawlers.run import new_run_id
@@ -349,7 +349,6 @@ class CrawlRunner:
     def _finish(self, source_id: str, run_id: str, kind: str, returncode: int | None, cause: str,
                 log_path: Path, started: float) -> RunResult:
         salvaged = salvage_run(self.settings.spool_dir, source_id, run_id)
-        tail = log_tail(log_path)
         with self.catalog.session() as session:
             run = session.get(CrawlRun, run_id)
             assert run is not None, run_id
@@ -362,9 +361,10 @@ class CrawlRunner:
                 run.reason = "; ".join(filter(None, [cause, run.reason]))
             if salvaged:
                 run.reason = "; ".join(filter(None, [run.reason, f"{len(salvaged)} open WARC file(s) salvaged"]))
-            run.log_tail = tail
+            if run.status != "complete":   # a complete run's log is in its run directory, not worth a row
+                run.log_tail = log_tail(log_path)
             result = RunResult(source_id, run_id, kind, run.status, run.reason, returncode,
                                time.monotonic() - started, log_path, salvaged, run.items or 0,
-                               run.warc_bytes or 0, dict(run.report or {}))
+                               run.warc_bytes or 0, report_of(run, session, self.settings.data_dir))
         log.info("crawl %s: %s", result.status, result.reason or "ok", extra={"run_id": run_id, "source": source_id})
         return result

@@ -27,6 +27,7 @@ from warcio.archiveiterator import ArchiveIterator
 
 from archive.catalog.db import Catalog
 from archive.catalog.models import CrawlRun, Event, Outbox, Program, ProgramVersion, WarcFile
+from archive.catalog.runs import report_of
 from archive.programs.diff import DIFF_KINDS, GUARD_SUMMARY, SOURCE_HEALTH
 from archive.programs.store import apply_crawl
 from archive.records import ITEMS_URN
@@ -298,7 +299,7 @@ def _stored_runs(catalog: Catalog, source_id: str) -> dict[str, CrawlRun]:
 def _report(run: ArchivedRun, stored: CrawlRun | None, data_dir: Path | None, source_id: str,
             problems: list[str]) -> dict[str, Any]:
     if stored is not None and stored.report:
-        return dict(stored.report)
+        return report_of(stored, data_dir=data_dir)
     path = run_dir(data_dir, source_id, run.run_id) / "run.json" if data_dir else None
     if path is not None and path.is_file():
         return dict(json.loads(path.read_text(encoding="utf-8")))
