@@ -7,7 +7,12 @@ Java servlet default) never fails to decode and would turn every title into moji
 charset is otherwise trusted only if the body decodes under it without errors: the common real case
 is a header saying ``utf-8`` over a GBK body. Each declaration the bytes contradict is kept in
 ``conflict`` (a problem for the crawl report and the page's metadata), never silently.
-GB2312 and GBK are decoded as GB18030, their superset, so rare characters survive.
+Declared names are read as browsers read them (the WHATWG Encoding Standard): each legacy label decodes
+with its superset (GB2312/GBK as GB18030, ISO-8859-1 and ASCII as windows-1252, Shift_JIS as windows-31j,
+EUC-KR as windows-949), so rare characters and curly quotes survive. A Latin single-byte declaration
+(ISO-8859-1/windows-1252) is weak evidence: any byte string "decodes" under it, and it is what a servlet
+container sends when nobody configured the charset, over GBK or Big5 pages. So it loses to the other
+declaration and to a detected multi-byte CJK encoding that decodes the body strictly (the conflict noted).
 """
 
 from __future__ import annotations
@@ -20,8 +25,15 @@ from charset_normalizer import from_bytes
 
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
 _BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
-_SUPERSETS = {"gb2312": "gb18030", "gbk": "gb18030", "cp936": "gb18030", "x-gbk": "gb18030",
-              "ascii": "utf-8", "iso-8859-1": "cp1252", "latin-1": "cp1252"}
+# Keyed by Python's canonical codec name (codecs.lookup(label).name), as normalise() looks them up.
+_SUPERSETS = {"gb2312": "gb18030", "gbk": "gb18030", "ascii": "utf-8", "iso8859-1": "cp1252",
+              "shift_jis": "cp932", "euc_kr": "cp949", "big5": "big5hkscs"}
+_LABELS = {"x-gbk": "gb18030", "x-sjis": "cp932", "windows-31j": "cp932", "x-euc-jp": "euc_jp",
+           "ks_c_5601-1987": "cp949", "x-big5": "big5hkscs"}     # WHATWG labels Python does not know
+_WEAK = "cp1252"
+# Multi-byte encodings whose strict decode of a non-ASCII body is real evidence (a Latin text rarely decodes).
+_CJK = frozenset({"gb18030", "big5hkscs", "cp950", "cp932", "euc_jp", "euc_jis_2004", "euc_jisx0213",
+                  "cp949", "johab", "iso2022_jp", "iso2022_kr", "hz"})
 
 
 @dataclass(frozen=True)
@@ -52,11 +64,23 @@ class Decoded:
 def normalise(name: str | None) -> str | None:
     if not name:
         return None
+    label = name.strip().strip("\"'").lower()
     try:
-        canonical = codecs.lookup(name.strip().strip("\"'")).name
+        canonical = codecs.lookup(_LABELS.get(label, label)).name
     except LookupError:
         return None
+    if not _is_text_codec(canonical):
+        return None
     return _SUPERSETS.get(canonical, canonical)
+
+
+def _is_text_codec(name: str) -> bool:
+    """Python also registers bytes-to-bytes codecs (hex, base64, zlib…) that no page can be written in."""
+    try:
+        "".encode(name)
+    except LookupError:
+        return False
+    return True
 
 
 def header_charset(content_type: str | None) -> str | None:
@@ -91,12 +115,19 @@ def decode_body(body: bytes, content_type: str | None = None, override: str | No
     proven = _utf8_proven(body, declarations)
     if proven is not None:
         return proven
-    notes = []
-    for how, declared in declarations:
+    notes: list[str] = []
+    # A weak (Latin single-byte) declaration is tried after the other one: stable sort keeps http before meta.
+    for how, declared in sorted(declarations, key=lambda d: normalise(d[1]) == _WEAK):
         normalised = normalise(declared)
         if declared and not normalised:
             notes.append(f"{how} charset {declared!r} is unknown")
             continue
+        if normalised == _WEAK and not body.isascii():
+            cjk = _cjk_detected(body)
+            if cjk is not None:
+                notes.append(f"{how} charset says {declared} but the bytes are {cjk.encoding} text: "
+                             f"decoded as {cjk.encoding}")
+                return Decoded(cjk.text, cjk.encoding, "detected", "; ".join(notes))
         text = _strict(body, normalised)
         if text is not None:
             return Decoded(text, str(normalised), how, "; ".join(notes))
@@ -107,6 +138,16 @@ def decode_body(body: bytes, content_type: str | None = None, override: str | No
         detected = normalise(best.encoding) or best.encoding
         return Decoded(body.decode(detected, errors="replace"), detected, "detected", "; ".join(notes))
     return Decoded(body.decode("utf-8", errors="replace"), "utf-8", "fallback", "; ".join(notes))
+
+
+def _cjk_detected(body: bytes) -> Decoded | None:
+    """The detected encoding when it is a multi-byte CJK one that decodes the whole body strictly."""
+    best = from_bytes(body[:200_000]).best()
+    encoding = normalise(best.encoding) if best is not None else None
+    if encoding not in _CJK:
+        return None
+    text = _strict(body, encoding)
+    return Decoded(text, str(encoding), "detected") if text is not None else None
 
 
 def _utf8_proven(body: bytes, declarations: tuple[tuple[str, str | None], ...]) -> Decoded | None:

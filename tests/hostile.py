@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -30,6 +31,7 @@ class HostileSite:
         self.pages: dict[str, Page] = {}
         self.hits: collections.Counter[str] = collections.Counter()
         self.requests: list[dict[str, str]] = []   # the headers of every request, in order
+        self.raws: dict[str, Callable[[BaseHTTPRequestHandler], None]] = {}
         self._server: ThreadingHTTPServer | None = None
 
     def page(self, path: str, body: str | bytes, status: int = 200,
@@ -39,6 +41,11 @@ class HostileSite:
 
     def redirect(self, path: str, target: str, status: int = 302) -> None:
         self.pages[path] = Page(b"", status, [("Location", target)])
+
+    def raw(self, path: str, answer: Callable[[BaseHTTPRequestHandler], None]) -> None:
+        """Answer ``path`` by hand: ``answer(handler)`` writes whatever it likes to ``handler.wfile`` (a lying
+        Content-Length, a reset mid-body, an endless or dripping body); the connection closes after it."""
+        self.raws[path] = answer
 
     @property
     def url(self) -> str:
@@ -54,6 +61,13 @@ class HostileSite:
             def do_GET(self) -> None:
                 site.hits[self.path] += 1
                 site.requests.append({k.lower(): v for k, v in self.headers.items()})
+                if self.path in site.raws:
+                    self.close_connection = True
+                    try:
+                        site.raws[self.path](self)
+                    except OSError:
+                        pass  # the client gave up (a timeout, a size cap): what the hostile answer wanted
+                    return
                 page = site.pages.get(self.path, Page(b"not here", 404, [("Content-Type", "text/plain")]))
                 self.send_response(page.status)
                 for name, value in page.headers:
