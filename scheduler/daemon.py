@@ -13,7 +13,8 @@ unlimited ``misfire_grace_time`` make the runs missed while the daemon was down 
 - housekeeping jobs (in memory, not persisted): alert delivery every ``deliver_interval`` s; every
   ``maintenance_interval`` s recovery of dead runs, queueing of events a killed crawl never queued, a spool sync
   retry when WARCs wait, and the health checks;
-  a look at ``sources_dir`` every few seconds (and on SIGHUP) that adds, changes and removes jobs.
+  a look at ``sources_dir`` every few seconds (and on SIGHUP) that adds, changes and removes jobs
+  (:mod:`scheduler.jobs`).
 
 Distributed mode (``distributed.enabled``, PostgreSQL catalog): a due check is *queued* instead of run
 (:mod:`scheduler.queue`; ``listwatch worker`` processes run it), and every ``distributed.heartbeat`` seconds the
@@ -34,7 +35,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -42,15 +43,13 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from archive.catalog import open_catalog
 from crawlers.run import new_run_id
-from crawlers.source_checks import interval_seconds
-from crawlers.sources import Source, SourceError, load_source
+from crawlers.sources import Source
 from scheduler import health, logs
+from scheduler.jobs import JOB_TABLE, SourceJobs
 from scheduler.metrics import Metrics
 from scheduler.recovery import recover, source_busy, sync_spool
 from scheduler.runner import CrawlRunner
@@ -58,32 +57,7 @@ from scheduler.settings import Settings, require_distributed
 from scheduler.singleton import SchedulerHeld, SchedulerLock, hold, scheduler_lock
 
 log = logging.getLogger(__name__)
-JOB_TABLE = "listwatch_jobs"
-KINDS = ("quick", "full")
 WATCH_SOURCES = 2.0
-
-
-def make_trigger(spec: str, jitter: int) -> BaseTrigger:
-    """An interval (``20s``, ``15m``, ``6h``) or a five-field cron expression, with jitter (UTC).
-
-    Raises ValueError for a spec the source validator (``crawlers.source_checks.check_schedule``) would refuse.
-    """
-    seconds = interval_seconds(spec)
-    if seconds is not None:
-        return IntervalTrigger(seconds=seconds, jitter=min(jitter, seconds // 4) or None, timezone=UTC)
-    minute, hour, day, month, dow = spec.split()
-    return CronTrigger(minute=minute, hour=hour, day=day, month=month, day_of_week=dow, jitter=jitter or None,
-                       timezone=UTC)
-
-
-def schedules(source: Source, settings: Settings) -> dict[str, str]:
-    """kind → schedule spec; a source file without a ``schedule`` section gets the settings' defaults."""
-    if "schedule" not in source.model_fields_set:
-        return {"quick": f"{settings.scheduler.quick_interval}s", "full": f"{settings.scheduler.full_interval}s"}
-    if not source.schedule.enabled:
-        return {}
-    specs = {"quick": source.schedule.quick, "full": source.schedule.full}
-    return {kind: spec for kind, spec in specs.items() if spec}
 
 
 def scheduled_crawl(source_id: str, kind: str, signature: str = "") -> None:
@@ -110,13 +84,9 @@ class Daemon:
         self.slots = threading.BoundedSemaphore(settings.scheduler.max_crawls)
         self.metrics = Metrics()
         self.runner = CrawlRunner(settings, self.catalog, stopping=self.stopping, stop_deadline=lambda: self.stop_at)
-        self.sources: dict[str, tuple[Source, Path]] = {}
         self.active: dict[str, str] = {}            # run id → source id
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
-        self._sources_seen: tuple[tuple[str, int, int], ...] | None = None
-        self.skipped: dict[str, str] = {}           # source file name → why it is not scheduled
-        self.reload_requested = threading.Event()
         self.distributed = settings.distributed.enabled
         self.queue: Any = None                      # the Procrastinate app jobs are queued with (distributed mode)
         workers = settings.scheduler.max_crawls * 2 + 2
@@ -126,6 +96,7 @@ class Daemon:
             executors={"default": ThreadPoolExecutor(workers),
                        "internal": ThreadPoolExecutor(2 + settings.scheduler.deliver_passes)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None}, timezone=UTC)
+        self.jobs = SourceJobs(self.scheduler, settings, scheduled_crawl)
 
     # -- life cycle ---------------------------------------------------------------------------------
 
@@ -142,26 +113,26 @@ class Daemon:
             log.warning("closed %d run(s) left running by a dead process: %s", len(closed), ", ".join(closed))
             self.sync_spool()
         self.scheduler.start(paused=True)
-        self.reload_sources()
+        self.jobs.reload()
         s = self.settings.scheduler
         # Overlapping delivery passes: a pass busy with a slow endpoint does not hold the others' alerts back
         # (a subscription being sent to is left to the pass that has it; see alerts.outbox).
         self._internal(self.deliver_alerts, s.deliver_interval, "deliver", instances=s.deliver_passes)
         self._internal(self.maintenance, s.maintenance_interval, "maintenance")
-        self._internal(self.watch_sources, WATCH_SOURCES, "watch-sources")
+        self._internal(self.jobs.watch, WATCH_SOURCES, "watch-sources")
         if self.distributed:
             d = self.settings.distributed   # a lost worker is noticed within stalled_after + a third of it
             self._internal(self.watch_workers, max(d.heartbeat, d.stalled_after / 3), "watch-workers")
         if s.metrics_port:
             self.metrics.serve(s.metrics_port)
         self.scheduler.resume()
-        log.info("scheduler running: %d source(s), %s", len(self.sources),
+        log.info("scheduler running: %d source(s), %s", len(self.jobs.sources),
                  "crawls queued for `listwatch worker`s" if self.distributed else f"{s.max_crawls} crawl slot(s)")
-        if not self.sources:
+        if not self.jobs.sources:
             log.warning("no sources to schedule: %s holds no valid *.yaml source file%s; add one (`listwatch "
                         "sources new URL` writes one) and it is crawled within a few seconds",
                         self.settings.sources_dir.resolve(),
-                        f" ({len(self.skipped)} skipped, see above)" if self.skipped else "")
+                        f" ({len(self.jobs.skipped)} skipped, see above)" if self.jobs.skipped else "")
 
     def _internal(self, func: Callable[[], Any], seconds: float, name: str, instances: int = 1) -> None:
         self.scheduler.add_job(func, IntervalTrigger(seconds=seconds, timezone=UTC), id=name, jobstore="internal",
@@ -195,7 +166,7 @@ class Daemon:
         stop = self.stop_requested
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         signal.signal(signal.SIGINT, lambda *_: stop.set())
-        signal.signal(signal.SIGHUP, lambda *_: self.reload_requested.set())
+        signal.signal(signal.SIGHUP, lambda *_: self.jobs.reload_requested.set())
         try:
             self.start()
             while not stop.wait(0.5):
@@ -204,85 +175,6 @@ class Daemon:
             self.stop()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-
-    # -- sources and jobs ----------------------------------------------------------------------------
-
-    def _dir_state(self) -> tuple[tuple[str, int, int], ...]:
-        directory = self.settings.sources_dir
-        files = sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")]) if directory.is_dir() else []
-        states = []
-        for path in files:
-            try:
-                stat = path.stat()
-            except OSError:
-                continue
-            states.append((path.name, stat.st_mtime_ns, stat.st_size))
-        return tuple(states)
-
-    def watch_sources(self) -> None:
-        if self.reload_requested.is_set() or self._dir_state() != self._sources_seen:
-            self.reload_requested.clear()
-            self.reload_sources()
-
-    def reload_sources(self) -> None:
-        """Read ``sources_dir``; add, change and remove jobs so they match (a broken file keeps its old jobs)."""
-        self._sources_seen = self._dir_state()
-        found: dict[str, tuple[Source, Path]] = {}
-        broken: dict[str, str] = {}
-        for name, _, _ in self._sources_seen:
-            path = self.settings.sources_dir / name
-            try:
-                source = load_source(path)
-                for spec in schedules(source, self.settings).values():
-                    make_trigger(spec, 0)   # what validation let through must also make a trigger
-            except (SourceError, ValueError) as exc:
-                broken[name] = str(exc)
-                continue
-            found.setdefault(source.id, (source, path))
-        for name, reason in broken.items():
-            if self.skipped.get(name) != reason:   # once per change of the file, not every few seconds
-                log.error("source file skipped (its other sources keep running): %s", reason)
-        self.skipped = broken
-        keep = {job_id for job_id in self._job_ids() for sid, (_, p) in self.sources.items()
-                if job_id.endswith(f":{sid}") and p.name in broken}
-        self.sources = {**{sid: v for sid, v in self.sources.items() if v[1].name in broken}, **found}
-        wanted = set(keep)
-        for source_id, (source, path) in found.items():
-            jitter = source.schedule.jitter if source.schedule.jitter is not None else self.settings.scheduler.jitter
-            specs = schedules(source, self.settings)
-            first = self._first_kind(source_id, specs)
-            for kind, spec in specs.items():
-                job_id = f"{kind}:{source_id}"
-                wanted.add(job_id)
-                signature = f"{spec}|{jitter}|{path.resolve()}"
-                job = self.scheduler.get_job(job_id, jobstore="default")
-                if job is not None and job.kwargs.get("signature") == signature:
-                    continue    # unchanged: keep its stored next run time (a missed run is caught up)
-                # A source the scheduler has never had runs its first crawl (the full one) at the next tick,
-                # not one whole interval later; its other schedule starts counting from now.
-                when = {"next_run_time": datetime.now(UTC)} if kind == first else {}
-                try:
-                    self.scheduler.add_job(scheduled_crawl, make_trigger(spec, jitter), id=job_id,
-                                           name=f"{kind} check of {source_id}", replace_existing=True,
-                                           kwargs={"source_id": source_id, "kind": kind, "signature": signature},
-                                           **when)
-                except Exception as exc:   # one source must never stop the others from being scheduled
-                    log.error("%s not scheduled: %s", job_id, exc)
-                    self.skipped[path.name] = f"{path}: {job_id}: {exc}"
-                    continue
-                log.info("scheduled %s: %s%s", job_id, spec, " (first crawl of a new source: now)" if when else "")
-        for job_id in self._job_ids() - wanted:
-            self.scheduler.remove_job(job_id, jobstore="default")
-            log.info("unscheduled %s", job_id)
-
-    def _first_kind(self, source_id: str, specs: dict[str, str]) -> str | None:
-        """The kind to run now when no job of ``source_id`` is stored (a new source): full if it has one."""
-        if not specs or any(self.scheduler.get_job(f"{k}:{source_id}", jobstore="default") for k in KINDS):
-            return None
-        return "full" if "full" in specs else next(iter(specs))
-
-    def _job_ids(self) -> set[str]:
-        return {job.id for job in self.scheduler.get_jobs(jobstore="default")}
 
     # -- crawls --------------------------------------------------------------------------------------
 
@@ -301,7 +193,7 @@ class Daemon:
 
     def crawl(self, source_id: str, kind: str) -> None:
         """One scheduled check: per-source lock, DB check, a crawl slot, the subprocess, then health."""
-        entry = self.sources.get(source_id)
+        entry = self.jobs.sources.get(source_id)
         if entry is None or self.stopping.is_set():
             return
         source, path = entry
@@ -415,7 +307,7 @@ class Daemon:
                 from scheduler.queue import prune_finished
 
                 prune_finished(self.settings)
-            health.check_sources(self.catalog, self.settings, list(self.sources))
+            health.check_sources(self.catalog, self.settings, list(self.jobs.sources))
         except Exception:
             log.exception("maintenance pass failed")
         self.metrics.spool_backlog.set(spool_backlog(self.settings)["closed"])

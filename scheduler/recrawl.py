@@ -28,8 +28,8 @@ def request_recrawl(catalog: Catalog, source_id: str, now: datetime | None = Non
     from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
     from sqlalchemy.exc import SQLAlchemyError
 
-    # imported here: the daemon module is heavy, and reading a job imports it anyway (its function)
-    from scheduler.daemon import JOB_TABLE
+    # imported here: reading a job imports the daemon module anyway (its function), a heavy import
+    from scheduler.jobs import JOB_TABLE
 
     store = SQLAlchemyJobStore(engine=catalog.engine, tablename=JOB_TABLE)
     try:
