@@ -13,7 +13,6 @@ import hashlib
 import json
 import os
 import sys
-from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,23 +21,22 @@ from typing import Any
 from scrapy import Request, Spider, signals
 from scrapy.crawler import Crawler
 from scrapy.http import Response
-from scrapy_playwright.page import PageMethod
 from twisted.python.failure import Failure
 
-from crawlers.browser import Navigation, PageCapture, wait_for_content
 from crawlers.capture import WarcCapture, scrapy_headers
-from crawlers.challenge import detect_challenge
 from crawlers.encoding import Decoded
 from crawlers.errors import describe_failure
 from crawlers.expect import NO_ITEMS, end_matches, listing_problem
 from crawlers.extract import outlinks
-from crawlers.extractor import EMPTY_FIELD_MIN_ITEMS, PageResult, decode, extract_page, listing_document
+from crawlers.extractor import PageResult, decode, extract_page, listing_document
 from crawlers.fetch_policy import FetchPolicy
 from crawlers.gone import gone_reason
 from crawlers.hooks import Hook, load_hook
 from crawlers.pagination import expected_page_count, next_pages, reads_page
 from crawlers.report import CrawlReport, Problem
 from crawlers.sources import Source, load_source
+from crawlers.spiders.problems import PageProblems
+from crawlers.spiders.rendered import abandon, render_meta, settle
 from crawlers.urls import is_fetchable
 
 __all__ = ["Hook", "ListingSpider", "load_hook"]
@@ -59,8 +57,7 @@ class ListingSpider(Spider):
         self.report = CrawlReport(self.source.id, run_id, kind=kind, started=_now())
         self.policy = FetchPolicy.for_source(self.source)
         self.capture: WarcCapture | None = None
-        self.detail_misses: Counter[str] = Counter()  # detail field → detail pages where it matched nothing
-        self.details_read = 0
+        self.problems = PageProblems(self.source, self.report, self.logger)
         self.rules = rules_digest(self.source)
         self.listing_rules = rules_digest(self.source, listing=True)  # a detail rule edit leaves listings alone
 
@@ -108,21 +105,7 @@ class ListingSpider(Spider):
                  **cb_kwargs: Any) -> Request:
         meta: dict[str, Any] = {"role": role}
         if render:
-            rules = self.source.render
-            wait_for = rules.wait_for if role == "listing" else (self.source.detail.wait_for if self.source.detail
-                                                                  else None)
-            page_capture = PageCapture(self.capture, url, self.policy) if self.capture is not None else None
-            navigation = page_capture.navigation if page_capture is not None else Navigation()
-            methods = [PageMethod(wait_for_content, navigation, wait_for, rules.timeout * 1000)] if wait_for else []
-            meta.update(
-                playwright=True,
-                playwright_include_page=True,
-                playwright_page_goto_kwargs={"wait_until": rules.wait_until, "timeout": rules.timeout * 1000},
-                playwright_page_methods=methods,
-                playwright_page_event_handlers={"response": (page_capture or navigation).on_response},
-            )
-            if page_capture is not None:
-                meta["listwatch_page_capture"] = page_capture
+            meta.update(render_meta(self.source, url, role, self.capture, self.policy))
         return Request(url, callback=callback, errback=self.failed, cb_kwargs=cb_kwargs, meta=meta,
                        dont_filter=role == "listing")
 
@@ -132,7 +115,7 @@ class ListingSpider(Spider):
         record = await self._settle(response)
         reused = response.meta.get("listwatch_reused")
         result = self._reused_listing(response, reused[1]) if reused else self._extract(response, "listing")
-        if not self._usable(response, result, record):
+        if not self.problems.usable(response, result, record):
             self.report.pagination_finished = False
             return
         doc = result.doc
@@ -201,8 +184,8 @@ class ListingSpider(Spider):
             self.report.detail_gone += 1
         else:
             result = self._extract(response, "detail", decoded)
-            if self._usable(response, result, record):
-                self._count_misses(result.fields)
+            if self.problems.usable(response, result, record):
+                self.problems.count_misses(result.fields)
                 item["fields"].update(result.fields)  # the page text stays in its capture (detail.record)
                 self.report.pages_ok["detail"] += 1
                 item["attachments"] = result.attachments
@@ -222,7 +205,7 @@ class ListingSpider(Spider):
         metadata record when that extraction is the one archived with the capture the revisit refers to."""
         item["detail"] = {"url": response.url, "status": 200, "record": record, "gone": None}  # the page stands
         fields = data.get("fields") or {}
-        self._count_misses(fields)
+        self.problems.count_misses(fields)
         item["fields"].update(fields)
         attachments = list(data.get("attachments") or [])
         item["attachments"] = attachments
@@ -250,14 +233,15 @@ class ListingSpider(Spider):
         record = request.meta.get("warc_record_id")  # plain HTTP: the capture middleware's response record
         page = request.meta.get("playwright_page")
         if page is not None:  # keep what the page fetched (evidence) before reporting it
-            record = await self._abandon(page, request.meta.get("listwatch_page_capture")) or record
+            capture = request.meta.get("listwatch_page_capture")
+            record = await abandon(page, capture, self.source.render.screenshot) or record
         kind, message = describe_failure(failure)
         if role == "listing" and self._is_end_of_template(request, kind):
             return
         response = getattr(failure.value, "response", None)
         status = response.status if response is not None else None
         gone = f"http-{status}" if status in (404, 410) and role != "listing" else None
-        if response is not None and self._challenge(response, role, record=record):
+        if response is not None and self.problems.challenge(response, role, self._text(response), record):
             kind = "challenge"
         elif gone is None:
             self.report.problem(request.url, role, kind, message, record=record)
@@ -285,22 +269,8 @@ class ListingSpider(Spider):
     # -- helpers -------------------------------------------------------------------------------
 
     async def _settle(self, response: Response) -> str | None:
-        """Finish browser capture (DOM, screenshot) and close the page; returns the record id."""
-        page = response.meta.get("playwright_page")
-        if page is None:
-            return response.meta.get("warc_record_id")
-        return await self._abandon(page, response.meta.get("listwatch_page_capture"))
-
-    async def _abandon(self, page: Any, page_capture: PageCapture | None) -> str | None:
-        """Keep what a rendered page fetched (evidence: DOM, screenshot), then close it; returns the navigation
-        response's record id."""
-        if page_capture is None:
-            await page.close()
-            return None
-        try:
-            return await page_capture.finish(page, screenshot=self.source.render.screenshot)
-        finally:
-            await page_capture.close(page)
+        """The page's record id, once a rendered page's capture is finished and the page closed."""
+        return await settle(response, self.source.render.screenshot)
 
     def _decoded(self, response: Response) -> Decoded:
         """The page as text, decoded once the way every step here needs it (never trusting a lying charset)."""
@@ -339,44 +309,6 @@ class ListingSpider(Spider):
         captured = original.warc_date if original is not None else response.meta.get("warc_date")
         return datetime.fromisoformat(captured.replace("Z", "+00:00")) if captured else datetime.now(UTC)
 
-    def _usable(self, response: Response, result: PageResult, record: str | None) -> bool:
-        """Report a page's problems; False when it gave nothing (challenge, unparseable)."""
-        role = result.role
-        for message in result.problems:
-            kind = message.partition(":")[0] if message.startswith(("charset:", "charset-conflict:", "date:")) \
-                else ("empty-field" if message.startswith("field ") else "extraction")
-            self.report.warn(response.url, role, kind, message)
-        if result.decoding.get("conflict"):
-            self.logger.info("%s: %s", response.url, result.decoding["conflict"])
-        if result.challenge is not None:
-            message = f"{result.challenge} challenge page (HTTP {response.status}) archived as evidence, not parsed"
-            self.report.problem(response.url, role, "challenge", message, record=record)
-            self.logger.warning("%s: %s", response.url, message)
-            return False
-        if response.meta.get("listwatch_body_problem"):
-            self.report.problem(response.url, role, "corrupt-body", response.meta["listwatch_body_problem"])
-        if result.problem is not None:
-            self.report.problem(response.url, role, "parse", result.problem)
-            return False
-        return True
-
-    def _count_misses(self, fields: dict[str, Any]) -> None:
-        detail = self.source.detail
-        assert detail is not None
-        names = [*detail.fields, *(detail.table.labels.values() if detail.table else [])]
-        self.details_read += 1
-        self.detail_misses.update(name for name in names if fields.get(name) in (None, "", []))
-
-    def _report_misses(self) -> None:
-        """A detail field (or table label) that matched nothing on most detail pages: a rule that does not fit."""
-        if self.details_read < EMPTY_FIELD_MIN_ITEMS:
-            return
-        for name, missing in sorted(self.detail_misses.items()):
-            if missing * 2 > self.details_read:
-                self.report.warn(self.source.start_urls[0], "detail", "empty-field",
-                                 f"detail field {name!r} matched nothing on {missing} of {self.details_read} "
-                                 "detail pages")
-
     @staticmethod
     def _moment(response: Response) -> dict[str, Any]:
         """The page's capture date and, for an unchanged page (a revisit), the capture it repeats."""
@@ -385,18 +317,6 @@ class ListingSpider(Spider):
     def _gone(self, response: Response, text: str) -> str | None:
         redirects = response.meta.get("redirect_urls") or [response.url]
         return gone_reason(response.status, redirects[0], response.url, text, self.source.start_urls)
-
-    def _challenge(self, response: Response, role: str, text: str | None = None, *, record: str | None = None) -> bool:
-        if text is None:
-            text = self._text(response)
-        headers = {k.decode(): v[0].decode("latin-1") for k, v in response.headers.items() if v}
-        name = detect_challenge(response.status, headers, text)
-        if name is None:
-            return False
-        message = f"{name} challenge page (HTTP {response.status}) archived as evidence, not parsed"
-        self.report.problem(response.url, role, "challenge", message, record=record)
-        self.logger.warning("%s: %s", response.url, message)
-        return True
 
     def _item(self, entry: dict[str, Any], url: str, number: int, record: str | None) -> dict[str, Any]:
         return {"source": self.source.id, "key": entry["key"], "fields": entry["fields"], "listing_url": url,
@@ -415,7 +335,7 @@ class ListingSpider(Spider):
 
     def _closed(self, spider: Spider, reason: str) -> None:
         report = self.report
-        self._report_misses()
+        self.problems.report_misses()
         report.finished = _now()
         report.stop_reason = reason
         if self.capture is not None:
