@@ -60,6 +60,9 @@ def body_problem(response: Response, max_size: int = 30_000_000) -> str | None:
     must not become gigabytes here (a body that large is refused by Scrapy's decompression cap anyway).
     """
     encoding = header_text(response, "Content-Encoding").lower().encode()
+    if encoding in (b"", b"identity") and "partial" in response.flags and _unfinished_html(response):
+        return ("the connection closed mid-page (the server sent no Content-Length) and the HTML stops before "
+                "its end: only part of the page arrived")
     if encoding not in (b"gzip", b"x-gzip", b"deflate") or not response.body:
         return None
     inflater = zlib.decompressobj(47 if encoding != b"deflate" else zlib.MAX_WBITS)
@@ -78,6 +81,20 @@ def body_problem(response: Response, max_size: int = 30_000_000) -> str | None:
 
 
 _INFLATE_STEP = 1 << 20
+_HTML_ENDS = tuple(end.encode(codec) for end in ("</html", "</body") for codec in ("ascii", "utf-16-le", "utf-16-be"))
+
+
+def _unfinished_html(response: Response) -> bool:
+    """An HTML body whose last bytes close neither ``<body>`` nor ``<html>``.
+
+    Only asked of a body the connection's close delimited (Scrapy flags it ``partial``: no Content-Length, not
+    chunked), which is also how a reset mid-page looks; a listing cut in half would otherwise be a whole page
+    holding half the programmes, and the other half would be declared removed.
+    """
+    if "html" not in header_text(response, "Content-Type").lower():
+        return False
+    tail = response.body[-4096:].lower()
+    return not any(end in tail for end in _HTML_ENDS)
 
 
 class WarcCapture:

@@ -1,7 +1,13 @@
-"""Failed requests described in words an operator understands."""
+"""Failed requests described in words an operator understands.
+
+Scrapy (2.13+) wraps Twisted's download errors in its own exceptions (``CannotResolveHostError``,
+``DownloadFailedError``, ``ResponseDataLossError``…); both forms are recognised, so a report says "the host
+name does not resolve", not ``CannotResolveHostError: DNS lookup failed: …``.
+"""
 
 from __future__ import annotations
 
+from scrapy import exceptions as scrapy_errors
 from scrapy.exceptions import IgnoreRequest
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.internet import error as net
@@ -17,12 +23,17 @@ def describe_failure(failure: Failure) -> tuple[str, str]:
     if isinstance(exc, HttpError):
         status = exc.response.status
         return f"http-{status}", f"the server answered HTTP {status}"
-    if isinstance(exc, net.DNSLookupError):
+    if isinstance(exc, net.DNSLookupError | scrapy_errors.CannotResolveHostError):
         return "dns", "the host name does not resolve"
-    if isinstance(exc, net.ConnectionRefusedError):
+    if isinstance(exc, net.ConnectionRefusedError | scrapy_errors.DownloadConnectionRefusedError):
         return "connection", "the server refused the connection"
-    if isinstance(exc, net.TimeoutError | net.TCPTimedOutError):
+    if isinstance(exc, net.TimeoutError | net.TCPTimedOutError | scrapy_errors.DownloadTimeoutError):
         return "timeout", "no complete response before the download timeout"
+    if isinstance(exc, scrapy_errors.ResponseDataLossError):
+        return "truncated", ("the connection closed before the whole response arrived (fewer bytes than its "
+                             "Content-Length, or an unfinished chunked body): the part received is not used")
+    if isinstance(exc, scrapy_errors.UnsupportedURLSchemeError):
+        return REFUSED, f"not an http(s) URL, never fetched ({exc})"
     if isinstance(exc, FetchRefused):
         return REFUSED, f"refused by the fetch policy: {exc}"
     if isinstance(exc, IgnoreRequest):
@@ -34,12 +45,19 @@ def describe_failure(failure: Failure) -> tuple[str, str]:
         if "DOWNLOAD_MAXSIZE" in text:  # Scrapy's decompression cap: a gzip bomb, or simply too large
             return "too-large", f"the response inflates past the size limit and was not kept ({text})"
         return "ignored", text or "request dropped by a crawl rule"
-    if isinstance(exc, ResponseFailed):
-        reasons = "; ".join(str(r.value) for r in exc.reasons) or "connection lost"
-        return "connection", f"the response was cut off: {reasons}"
+    if isinstance(exc, ResponseFailed | scrapy_errors.DownloadFailedError):
+        return "connection", f"the response was cut off: {_reasons(exc)}"
     text = (str(exc) or type(exc).__name__).strip().splitlines()[0]
-    if "download max size" in text or "maxsize" in text.lower() or type(exc).__name__ == "CancelledError":
+    if "download max size" in text or "maxsize" in text.lower() or type(exc).__name__ in ("CancelledError",
+                                                                                      "DownloadCancelledError"):
         return "too-large", f"the response exceeds the size limit and was not kept ({text})"
     if "Timeout" in type(exc).__name__:
         return "timeout", f"timed out: {text}"
     return "error", f"{type(exc).__name__}: {text}"
+
+
+def _reasons(exc: BaseException) -> str:
+    """Why Twisted gave up on a response, from the ``ResponseFailed`` itself or the one Scrapy wrapped."""
+    failed = exc if isinstance(exc, ResponseFailed) else exc.__cause__
+    reasons = getattr(failed, "reasons", None) or []
+    return "; ".join(str(r.value) for r in reasons) or "the connection was lost"

@@ -1,0 +1,76 @@
+"""A listing that arrives in part is a failed page, never a shorter list: real ``listwatch crawl`` runs against
+a hostile server on loopback that cuts its answer in each way a network does (a Content-Length larger than the
+body, a reset mid-body, a close mid-page with no Content-Length), then no programme may be declared missing."""
+
+from __future__ import annotations
+
+import socket
+import struct
+from collections import Counter
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+
+from sqlalchemy import select
+
+from archive.catalog.models import Event
+from scheduler.health import CONDITIONS
+from tests.conftest import crawl_sources
+from tests.hostile import HostileSite, listing_html, source_yaml
+from tests.programs_support import pipeline_catalog
+
+
+def _events(data_dir: Path, run_id: str) -> Counter[str]:
+    catalog = pipeline_catalog(data_dir)
+    try:
+        with catalog.session() as session:
+            return Counter(e.kind for e in session.scalars(
+                select(Event).where(Event.run_id == run_id, Event.kind.not_in(CONDITIONS))))
+    finally:
+        catalog.dispose()
+
+
+class Cutter:
+    """Answers one listing page whole, or cut at half its bytes in the way ``mode`` names."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+        self.mode = "whole"
+
+    def __call__(self, handler: BaseHTTPRequestHandler) -> None:
+        body, mode = self.body, self.mode
+        sent = body if mode in ("whole", "close-whole") else body[:len(body) // 2]
+        length = "" if mode.startswith("close") else f"Content-Length: {len(body)}\r\n"
+        handler.wfile.write(f"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n{length}"
+                            "Connection: close\r\n\r\n".encode() + sent)
+        handler.wfile.flush()
+        if mode == "reset":  # RST instead of FIN
+            handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            handler.connection.close()
+
+
+def test_a_listing_cut_mid_body_is_a_failed_page_and_declares_no_removals(tmp_path: Path) -> None:
+    data, modes = tmp_path / "data", ("short", "reset", "close-half", "close-whole")
+    with HostileSite() as site:
+        cutters, paths = {}, []
+        for mode in modes:
+            items = [(f"{site.url}/{mode}/{n}.html", f"Programme {mode} {n}") for n in range(10)]
+            cutters[mode] = Cutter(listing_html(items).encode())
+            site.raw(f"/{mode}.html", cutters[mode])
+            paths.append(tmp_path / f"{mode}.yaml")
+            paths[-1].write_text(source_yaml(site.url, mode, f"/{mode}.html"), encoding="utf-8")
+        first = crawl_sources(paths, data_dir=data)
+        assert all(c.report["complete"] and len(c.items) == 10 for c in first.values()), first
+
+        for mode in modes:
+            cutters[mode].mode = mode
+        cut = crawl_sources(paths, data_dir=data)
+
+    whole = cut.pop("close-whole")  # a close-delimited body that is all there is the page, as before
+    assert whole.report["complete"] and len(whole.items) == 10, whole.report
+    for mode, crawl in cut.items():
+        assert not crawl.report["complete"], (mode, crawl.report)
+        assert crawl.report["pages_failed"]["listing"] == 1, (mode, crawl.report)
+        message = crawl.report["problems"][0]["message"]
+        assert "Error" not in message and ("closed" in message or "cut off" in message), (mode, message)
+        events = _events(data, crawl.report["run_id"])
+        assert not events.keys() & {"missing", "removed"}, (mode, events)
