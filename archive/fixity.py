@@ -18,7 +18,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from archive.catalog import Catalog
-from archive.catalog.models import WarcFile
+from archive.catalog.models import Source, WarcFile
+from archive.reindex import stored_warcs
+from archive.retention import pruned_objects
 from archive.storage.base import Storage, StorageError, StorageUnavailable, digest_object
 
 log = logging.getLogger(__name__)
@@ -42,6 +44,7 @@ class FixityReport:
     verified: list[str] = field(default_factory=list)
     problems: list[FixityProblem] = field(default_factory=list)
     unavailable: str | None = None     # the audit stopped: the store could not be reached
+    orphans: list[str] = field(default_factory=list)   # stored WARCs the catalog knows nothing of (a full audit)
 
     @property
     def ok(self) -> bool:
@@ -116,8 +119,15 @@ def object_error(storage: Storage, key: str, error: StorageUnavailable) -> tuple
 def verify(catalog: Catalog, storage: Storage, *, sample: int | None = None, older_than_days: float | None = None,
            now: datetime | None = None, progress: Progress | None = None,
            rng: random.Random | None = None) -> FixityReport:
-    """Re-hash stored WARCs (all, a random ``sample``, or those unverified for ``older_than_days``)."""
+    """Re-hash stored WARCs (all, a random ``sample``, or those unverified for ``older_than_days``).
+
+    A full audit (neither option) also re-hashes the WARCs whose rows retention pruned, against the list it kept
+    (``check_days.warcs``; their state is not recorded: they have no row), and lists the stored WARCs of each
+    source that neither a row nor that list names as ``orphans``."""
     files = select_files(catalog, sample=sample, older_than_days=older_than_days, now=now, rng=rng)
+    full = sample is None and older_than_days is None
+    if full:
+        files += [WarcFile(id=None, key=key, size=size, sha256=sha256) for key, size, sha256 in pruned_objects(catalog)]
     report = FixityReport(selected=len(files))
     for done, warc in enumerate(files):
         if progress:
@@ -130,15 +140,38 @@ def verify(catalog: Catalog, storage: Storage, *, sample: int | None = None, old
             break
         report.checked += 1
         report.bytes_read += size
-        _record(catalog, warc.id, state, problem)
+        if warc.id is not None:   # a pruned WARC has no row to mark
+            _record(catalog, warc.id, state, problem)
         if state == "verified":
             report.verified.append(warc.key)
         else:
             report.problems.append(FixityProblem(warc.key, state, problem))
             log.error("fixity: %s is %s: %s", warc.key, state, problem)
+    if full and report.unavailable is None:
+        try:
+            report.orphans = orphans(catalog, storage)
+        except StorageError as exc:   # the audit itself is done; only the look for strays failed
+            log.warning("fixity: could not list the store for WARCs the catalog does not know: %s", exc)
+        for key in report.orphans:
+            log.warning("fixity: %s is in the store but not in the catalog (`archive reindex` adds it)", key)
     if progress:
         progress(report.checked, len(files), "done")
     return report
+
+
+def orphans(catalog: Catalog, storage: Storage) -> list[str]:
+    """Stored WARCs under each known source's folder that no ``warc_files`` row and no retention list names."""
+
+    with catalog.read_session() as session:
+        sources = list(session.scalars(select(Source.id).order_by(Source.id)))
+    found: list[str] = []
+    for source_id in sources:
+        with catalog.read_session() as session:
+            known = set(session.scalars(select(WarcFile.key).where(WarcFile.source_id == source_id)))
+        known |= {key for key, _size, _sha in pruned_objects(catalog, source_id)}
+        prefix = getattr(storage, "prefix", "")
+        found += [o.key for o in stored_warcs(storage, prefix=prefix, source_id=source_id) if o.key not in known]
+    return found
 
 
 def _record(catalog: Catalog, warc_id: int, state: str, problem: str) -> None:

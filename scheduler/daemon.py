@@ -12,7 +12,8 @@ unlimited ``misfire_grace_time`` make the runs missed while the daemon was down 
   their own, e.g. a browser source);
 - housekeeping jobs (in memory, not persisted): alert delivery every ``deliver_interval`` s; every
   ``maintenance_interval`` s recovery of dead runs, queueing of events a killed crawl never queued, a spool sync
-  retry when WARCs wait, and the health checks;
+  retry when WARCs wait, and the health checks; every ``retention.interval`` s the rows of old unchanged checks
+  are pruned (:mod:`archive.retention`);
   a look at ``sources_dir`` every few seconds (and on SIGHUP) that adds, changes and removes jobs
   (:mod:`scheduler.jobs`).
 
@@ -120,6 +121,8 @@ class Daemon:
         self._internal(self.deliver_alerts, s.deliver_interval, "deliver", instances=s.deliver_passes)
         self._internal(self.maintenance, s.maintenance_interval, "maintenance")
         self._internal(self.jobs.watch, WATCH_SOURCES, "watch-sources")
+        if self.settings.retention.unchanged_days:
+            self._internal(self.prune_unchanged, self.settings.retention.interval, "retention")
         if self.distributed:
             d = self.settings.distributed   # a lost worker is noticed within stalled_after + a third of it
             self._internal(self.watch_workers, max(d.heartbeat, d.stalled_after / 3), "watch-workers")
@@ -311,6 +314,21 @@ class Daemon:
         except Exception:
             log.exception("maintenance pass failed")
         self.metrics.spool_backlog.set(spool_backlog(self.settings)["closed"])
+
+
+    def prune_unchanged(self) -> None:
+        """Retention (archive/retention.py): old unchanged checks' rows go, their WARCs stay in the store."""
+        from archive.retention import prune_unchanged
+
+        try:
+            result = prune_unchanged(self.catalog, older_than_days=self.settings.retention.unchanged_days)
+        except Exception:
+            log.exception("retention pass failed")
+            return
+        if result.checks:
+            log.info("retention: deleted the rows of %d unchanged check(s) older than %d days (%d captures, %d WARC "
+                     "files; the WARCs stay in the store)", result.checks, self.settings.retention.unchanged_days,
+                     result.captures, result.warc_files)
 
 
 def run_daemon(settings: Settings, standby: bool = False) -> None:

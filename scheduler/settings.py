@@ -114,6 +114,17 @@ class SchedulerSettings(_Section):
         60.0, gt=0, description="Seconds between `run`'s housekeeping: health, spool sync retry, source reload.")
 
 
+class RetentionSettings(_Section):
+    """How long the catalog keeps every row of checks that changed nothing (``archive/retention.py``); their
+    WARCs always stay in the store."""
+
+    unchanged_days: int = Field(
+        30, ge=0, description="Days after which the catalog rows of complete quick checks that changed nothing are "
+        "deleted (the first and last check of each day stay; a daily count and the WARC list are kept; "
+        "`archive reindex` restores the rows from the WARCs); 0 keeps them all.")
+    interval: int = Field(3600, ge=1, description="Seconds between the scheduler's retention passes.")
+
+
 class DistributedSettings(_Section):
     """Several machines: ``listwatch run`` queues crawl jobs in PostgreSQL (Procrastinate) and any number of
     ``listwatch worker`` processes run them (each with ``scheduler.max_crawls`` crawls at once)."""
@@ -149,6 +160,7 @@ class Settings(BaseSettings):
     replay: ReplaySettings = ReplaySettings()
     scheduler: SchedulerSettings = SchedulerSettings()
     distributed: DistributedSettings = DistributedSettings()
+    retention: RetentionSettings = RetentionSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -18,6 +18,7 @@ from archive.catalog import Catalog, open_catalog
 from archive.catalog.models import CrawlRun, Outbox, Program
 from archive.catalog.models import Source as SourceRow
 from archive.catalog.types import as_utc
+from archive.retention import pruned_counts
 from archive.salvage import open_files
 from crawlers.sources import SourceError, load_sources
 from scheduler.health import current_state
@@ -84,6 +85,9 @@ def gather(settings: Settings, catalog: Catalog | None = None) -> dict[str, Any]
             running = list(session.scalars(runs.where(CrawlRun.status == "running")))
             counts = dict(session.execute(select(CrawlRun.status, func.count()).where(
                 CrawlRun.source_id == source_id).group_by(CrawlRun.status)).all())
+            pruned = pruned_counts(session, source_id)   # complete checks whose rows retention deleted
+            if pruned:
+                counts["pruned"] = pruned
             items = session.scalar(select(func.count()).select_from(Program).where(
                 Program.source_id == source_id, Program.status != "removed")) or 0
             sources[source_id] = {

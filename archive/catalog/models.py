@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from archive.catalog.types import UtcDateTime
@@ -234,3 +234,20 @@ class SharedSecret(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime]
+
+
+class CheckDay(Base):
+    """What retention (``archive/retention.py``) pruned of one source's unchanged checks of one UTC day: their
+    count and totals (for charts and ``listwatch status``) and the WARC objects they wrote, which stay in the
+    store: ``warcs`` is ``[[key, size, sha256], …]``, so audits know them and ``archive reindex`` restores them."""
+
+    __tablename__ = "check_days"
+
+    source_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)      # YYYY-MM-DD, UTC
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)     # quick
+    checks: Mapped[int] = mapped_column(Integer, default=0)
+    pages: Mapped[int] = mapped_column(Integer, default=0)
+    warc_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    warcs: Mapped[list[Any]] = mapped_column(default=list)

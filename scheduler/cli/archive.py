@@ -4,6 +4,7 @@
     listwatch archive verify --sample 20        # re-hash 20 random stored WARCs; exit 1 on any problem
     listwatch archive reindex --source mofcom   # rebuild captures from the stored WARCs
     listwatch archive status                    # WARC files per state, bytes, oldest unsynced
+    listwatch archive prune --dry-run           # what retention would delete of old unchanged checks' rows
 """
 
 from __future__ import annotations
@@ -111,6 +112,9 @@ def verify(
     console.print(f"{report.checked} of {report.selected} checked, {len(report.verified)} verified, "
                   f"{len(report.missing)} missing, {len(report.corrupt)} corrupt, {len(report.unreadable)} unreadable",
                   soft_wrap=True)
+    for key in report.orphans:
+        console.print(f"[yellow]orphan[/] {key}: in the store, not in the catalog (`listwatch archive reindex` adds "
+                      "it)", soft_wrap=True, highlight=False)
     if report.unavailable:
         err.print(f"[red]verify stopped:[/] {report.unavailable}")
     catalog.dispose()
@@ -140,6 +144,43 @@ def reindex(source: Annotated[str | None, typer.Option(help="Only this source's 
         err.print(f"[red]unreadable:[/] {key}: {problem}")
     catalog.dispose()
     raise typer.Exit(1 if result.corrupt or result.failed else 0)
+
+
+@app.command()
+def prune(
+    older_than_days: Annotated[int | None, typer.Option(
+        min=1, help="Prune checks older than N days (default: retention.unchanged_days).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print what would be deleted; delete nothing.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
+) -> None:
+    """Delete the catalog rows of old unchanged quick checks (their WARCs stay in the store; see retention).
+
+    Example: listwatch archive prune --dry-run
+    """
+    settings = settings_or_exit()
+    days = older_than_days if older_than_days is not None else settings.retention.unchanged_days
+    if not days:
+        err.print("[red]prune:[/] retention is off (retention.unchanged_days: 0); pass --older-than-days N to "
+                  "prune once")
+        raise typer.Exit(2)
+    catalog = opened_catalog(settings)
+    from archive.retention import prune_unchanged
+
+    result = prune_unchanged(catalog, older_than_days=days, dry_run=dry_run)
+    catalog.dispose()
+    verb = "would delete" if dry_run else "deleted"
+    if as_json:
+        print_json({"dry_run": dry_run, "older_than_days": days, "checks": result.checks,
+                    "captures": result.captures, "warc_files": result.warc_files, "kept": result.kept,
+                    "days": [{"source": s, "day": d, "checks": n} for (s, d), n in sorted(result.days.items())]})
+        return
+    for (source, day), count in sorted(result.days.items()):
+        console.print(f"{source} {day}: {verb} {count} unchanged check(s)", soft_wrap=True, highlight=False)
+    console.print(f"{verb} the rows of {result.checks} unchanged check(s) older than {days} days: "
+                  f"{result.checks} crawl_runs, {result.captures} captures, {result.warc_files} warc_files "
+                  f"({result.kept} older complete quick checks kept: first/last of a day, or referenced); "
+                  "their WARCs stay in the store (`listwatch archive reindex` restores the rows)",
+                  soft_wrap=True, highlight=False)
 
 
 @app.command()

@@ -10,6 +10,12 @@ time in threads: one full crawl of each source, then ``--rounds`` rounds of quic
 Output, per unchanged check: rows added and on-disk growth of each table (heap + TOAST + indexes, from
 ``pg_total_relation_size`` after ``VACUUM``), then the average stored size of each column of those rows
 (``pg_column_size``), so the largest parts are named. Not a timing: the figures do not depend on the load.
+
+Then retention (``archive/retention.py``): the checks' rows are moved 40 days back and pruned as the scheduler's
+retention pass prunes them; printed: what was pruned and kept, what a pruned check leaves (its share of the
+``check_days`` row), and the steady daily growth of a source checked every 15 minutes (96 checks a day, the
+first and last kept whole). Deleted rows free space PostgreSQL reuses for new rows (``VACUUM``), so the tables do
+not shrink on disk: what retention bounds is the growth.
 """
 
 from __future__ import annotations
@@ -22,7 +28,8 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from archive.catalog import open_catalog
+from archive.catalog import Catalog, open_catalog
+from archive.retention import prune_unchanged
 from crawlers.sources import load_source
 from scheduler.runner import CrawlRunner
 from scheduler.settings import load_settings
@@ -130,8 +137,30 @@ def main() -> None:
         finally:
             runner.close()
         report(before, after, len(runs), r, runs)
+        retention(r, catalog, before, after, runs)
         catalog.dispose()
 
+
+def retention(r: Rig, catalog: Catalog, before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]],
+              runs: list[str]) -> None:
+    """Prune the measured checks as ``retention.unchanged_days: 30`` would 40 days on; print what is left."""
+    with r.engine.begin() as conn:
+        conn.execute(text("UPDATE crawl_runs SET started_at = started_at - interval '40 days', "
+                          "finished_at = finished_at - interval '40 days'"))
+    result = prune_unchanged(catalog, older_than_days=30)
+    pruned = table_sizes(r.engine)
+    per_check = sum(size - before.get(name, (0, 0))[1] for name, (_rows, size) in after.items()) / len(runs)
+    on_disk = (pruned["check_days"][1] - after["check_days"][1]) / max(result.checks, 1)
+    entry = r.scalar_float("SELECT sum(length(e::text) + 1) FROM check_days, json_array_elements(warcs) e") / max(
+        result.checks, 1)
+    print(f"\nretention (40 days on, unchanged_days 30): {result.checks} checks pruned, {result.kept} kept (first and "
+          f"last of each source's day), {result.captures} captures and {result.warc_files} warc_files rows deleted")
+    print(f"  a pruned check leaves {on_disk:,.0f} B on disk in check_days here ({result.checks} checks in "
+          f"{pruned['check_days'][0]} source-day rows; at 94 a row the row's own part is shared more), of which "
+          f"{entry:,.0f} B of JSON are its WARC's key, size and SHA-256")
+    daily = 2 * per_check + 94 * on_disk
+    print(f"  a source checked every 15 min, per day: 2 checks kept x {per_check:,.0f} + 94 pruned x {on_disk:,.0f} "
+          f"= {daily:,.0f} B ({daily / 96:,.0f} B per check) instead of 96 x {per_check:,.0f} = {96 * per_check:,.0f}")
 
 if __name__ == "__main__":
     main()
