@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -51,16 +51,19 @@ class PruneResult:
     kept: int = 0                    # old complete quick checks kept: first/last of a day, or referenced
     days: dict[tuple[str, str], int] = field(default_factory=dict)   # (source, day) → checks pruned
     dry_run: bool = False
+    stopped: bool = False            # asked to stop before the end: a later pass goes on
 
 
 def prune_unchanged(catalog: Catalog, *, older_than_days: float, now: datetime | None = None,
-                    dry_run: bool = False) -> PruneResult:
-    """Delete the rows of old unchanged quick checks (see the module doc); ``dry_run`` only counts them."""
+                    dry_run: bool = False, stop: Callable[[], bool] = lambda: False) -> PruneResult:
+    """Delete the rows of old unchanged quick checks (see the module doc); ``dry_run`` only counts them.
+
+    ``stop`` is asked between batches (the scheduler stopping): what is done stays done, a later pass goes on."""
     cutoff = (as_utc(now or datetime.now(UTC)) - timedelta(days=older_than_days)).date()
     result = PruneResult(dry_run=dry_run)
     day = _first_day(catalog)
-    while day is not None and day < cutoff:
-        _prune_day(catalog, day, result)
+    while day is not None and day < cutoff and not result.stopped:
+        _prune_day(catalog, day, result, stop)
         day += timedelta(days=1)
     return result
 
@@ -76,13 +79,16 @@ def _first_day(catalog: Catalog) -> date | None:
     return as_utc(oldest).date() if oldest is not None else None
 
 
-def _prune_day(catalog: Catalog, day: date, result: PruneResult) -> None:
+def _prune_day(catalog: Catalog, day: date, result: PruneResult, stop: Callable[[], bool]) -> None:
     """One UTC day, a few sources at a time (a day of 10,000 sources is about a million checks), each batch its
     own transaction so the scheduler's writes never wait long."""
     start = datetime.combine(day, time(), UTC)
     with catalog.read_session() as session:
         sources = list(session.scalars(select(Source.id).order_by(Source.id)))
     for batch in _chunks(sources, SOURCES_PER_BATCH):
+        if stop():
+            result.stopped = True
+            return
         with catalog.session() as session:
             runs = list(session.execute(
                 select(CrawlRun.id, CrawlRun.source_id)

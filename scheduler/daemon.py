@@ -95,7 +95,9 @@ class Daemon:
             jobstores={"default": SQLAlchemyJobStore(engine=self.catalog.engine, tablename=JOB_TABLE),
                        "internal": MemoryJobStore()},
             executors={"default": ThreadPoolExecutor(workers),
-                       "internal": ThreadPoolExecutor(2 + settings.scheduler.deliver_passes)},
+                       # delivery passes, maintenance, watching sources, retention (a long pass must not
+                       # hold the others back)
+                       "internal": ThreadPoolExecutor(3 + settings.scheduler.deliver_passes)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None}, timezone=UTC)
         self.jobs = SourceJobs(self.scheduler, settings, scheduled_crawl)
 
@@ -321,7 +323,8 @@ class Daemon:
         from archive.retention import prune_unchanged
 
         try:
-            result = prune_unchanged(self.catalog, older_than_days=self.settings.retention.unchanged_days)
+            result = prune_unchanged(self.catalog, older_than_days=self.settings.retention.unchanged_days,
+                                     stop=self.stop_requested.is_set)
         except Exception:
             log.exception("retention pass failed")
             return

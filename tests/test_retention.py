@@ -89,6 +89,8 @@ def test_old_unchanged_checks_are_pruned_and_nothing_they_prove_is_lost(checks: 
         records = set(session.scalars(select(Capture.record_id).where(Capture.run_id.in_(pruned))))
     assert len(before) == 2 and len(records) == 2
 
+    halted = prune_unchanged(checks.catalog, older_than_days=30, stop=lambda: True)   # the scheduler stopping
+    assert halted.stopped and halted.checks == 0 and _rows(checks, CrawlRun, "id", pruned) == 2
     dry = prune_unchanged(checks.catalog, older_than_days=30, dry_run=True)
     assert (dry.checks, dry.captures, dry.warc_files) == (2, 2, 2)
     assert _rows(checks, CrawlRun, "id", pruned) == 2, "a dry run deleted rows"
