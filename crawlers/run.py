@@ -152,7 +152,7 @@ def run_crawls(jobs: list[CrawlJob], options: CrawlOptions,
     base = Settings()
     base.setmodule(defaults, priority="default")
     base.set("LOG_LEVEL", options.log_level, priority="cmdline")
-    install_reactor(defaults.TWISTED_REACTOR)
+    install_reactor(defaults.TWISTED_REACTOR, defaults.ASYNCIO_EVENT_LOOP)
     _quiet_offline_lookups()
     base.set("LOG_INSTALL_ROOT_HANDLER", not logging.getLogger().handlers, priority="cmdline")
     process = CrawlerProcess(base)

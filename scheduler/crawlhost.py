@@ -251,7 +251,7 @@ def main() -> None:
     settings = load_settings()
     out = os.fdopen(int(os.environ[FD_ENV]), "w", encoding="utf-8")
     router = RunLogRouter.install(settings.log_level)
-    install_reactor(crawl_defaults.TWISTED_REACTOR)
+    install_reactor(crawl_defaults.TWISTED_REACTOR, crawl_defaults.ASYNCIO_EVENT_LOOP)
     logging.getLogger("tldextract").setLevel(logging.ERROR)
     from twisted.internet.task import LoopingCall
 

@@ -167,7 +167,7 @@ def worker(source_path: Path, data_dir: Path, capture: bool, profile: Path | Non
     base = Settings()
     base.setmodule(defaults, priority="default")
     base.set("LOG_LEVEL", options.log_level, priority="cmdline")
-    install_reactor(defaults.TWISTED_REACTOR)
+    install_reactor(defaults.TWISTED_REACTOR, getattr(defaults, "ASYNCIO_EVENT_LOOP", None))
     process = CrawlerProcess(base)
     crawler = Crawler(_bench_spider(), crawl_settings(source, run_id, options))
     process.crawl(crawler, source=source, run_id=run_id)

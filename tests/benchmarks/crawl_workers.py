@@ -127,7 +127,7 @@ def listwatch_worker(source_path: Path, data_dir: Path, profile: Path | None, fr
     base = Settings()
     base.setmodule(defaults, priority="default")
     base.set("LOG_LEVEL", "WARNING", priority="cmdline")
-    install_reactor(defaults.TWISTED_REACTOR)
+    install_reactor(defaults.TWISTED_REACTOR, getattr(defaults, "ASYNCIO_EVENT_LOOP", None))
     process = CrawlerProcess(base)
     crawler = Crawler(ListingSpider, crawl_settings(source, run_id, options))
     crawler.listwatch_dedup = dedup  # type: ignore[attr-defined]
