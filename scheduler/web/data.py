@@ -110,11 +110,19 @@ _PROGRAMME_FILTERS: tuple[Filter, ...] = (
 )
 
 
+def live_url(p: Program) -> str | None:
+    """The programme's page on the watched site, absolute. Keys are site-relative (``/list/1.html``, so a
+    host change keeps the programme) and would resolve against listwatch's own server as a link; the detail
+    URL, else the item's ``url`` field, names the real page. None when the item has no absolute URL."""
+    url = p.detail_url or (p.fields or {}).get("url")
+    return url if isinstance(url, str) and url.startswith(("http://", "https://")) else None
+
+
 def _programme(p: Program) -> dict[str, Any]:
     return {"id": p.id, "source": p.source_id, "key": p.key, "title": p.title, "status": p.status,
             "posted": p.posted, "first_seen": iso(p.first_seen), "last_seen": iso(p.last_seen),
             "removed_at": iso(p.removed_at), "removal_reason": p.removal_reason, "fields": p.fields or {},
-            "detail_url": p.detail_url}
+            "detail_url": p.detail_url, "live_url": live_url(p)}
 
 
 def list_programmes(catalog: Catalog, query: ProgrammeQuery) -> tuple[list[dict[str, Any]], bool]:

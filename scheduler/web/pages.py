@@ -7,6 +7,7 @@ page live in ``pages_account``.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -157,7 +158,11 @@ def page_router(app: FastAPI, settings: Settings, catalog: Catalog, store: Stora
         feed = "/feeds/atom.xml" if not query.source else f"/feeds/{query.source}.atom"
         feed_link = access.links.sign_path(feed) if access.session(request) or access.bearer(request) else feed
         source_ids = data.source_ids(catalog)
-        return render(request, "changes.html", title="Changes", rows=rows, more=more, query=query,
+        # What this page holds at a glance, in the kinds' usual order, before the list itself.
+        counts = Counter(e["kind"] for e in rows)
+        tally = [(k, counts[k]) for k in (*data.EVENT_KINDS, *sorted(set(counts) - set(data.EVENT_KINDS)))
+                 if counts[k]]
+        return render(request, "changes.html", title="Changes", rows=rows, more=more, query=query, tally=tally,
                       kinds=data.EVENT_KINDS, source_ids=source_ids, feed_link=feed_link)
 
     @router.get("/captures")

@@ -1,0 +1,88 @@
+"""The web interface as a researcher meets it, in real Chromium, over the demo crawls of ``tests.web_support``:
+no link on a programme's page leads nowhere, the pages fit a phone's width, and the changes page says at a
+glance what its list holds.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import TYPE_CHECKING
+from urllib.parse import urljoin, urlsplit
+
+import pytest
+from sqlalchemy import select
+
+from archive.catalog.models import Program
+from tests.test_web_browser import changed, signed_in
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
+
+    from tests.web_support import Servers, WebArchive
+
+pytest_plugins = ("tests.web_support",)
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+PHONE = {"width": 390, "height": 844}
+
+
+def test_every_link_on_a_programme_page_opens_and_the_live_page_is_the_watched_site(
+        browser: Browser, servers: Servers, web_archive: WebArchive) -> None:
+    event = changed(web_archive)
+    with web_archive.catalog.session() as s:
+        programme = s.get(Program, event.program_id)
+        assert programme is not None and programme.detail_url
+        key, live = programme.key, programme.detail_url
+    assert key.startswith("/"), "keys are site-relative: a link to the key would land on listwatch itself"
+    watched = signed_in(browser, servers)
+    page = watched.page
+    page.goto(f"{servers.web}/programmes/{event.program_id}")
+    hrefs = page.eval_on_selector_all("main a[href]", "els => els.map(e => e.getAttribute('href'))")
+    assert live in hrefs and key not in hrefs
+    ours = {u for h in hrefs if urlsplit(u := urljoin(page.url, h)).netloc == urlsplit(servers.web).netloc}
+    assert len(ours) > 5
+    broken = {u: status for u in sorted(ours) if (status := page.request.get(u).status) >= 400}
+    assert broken == {}
+    page.goto(page.url)
+    page.locator("a", has_text="all captures of its page").click()
+    assert page.locator("ol.captures li").count() >= 2, "its detail page's captures, from several crawls"
+    assert live in page.locator("main").inner_text()
+    assert watched.errors == []
+    page.context.close()
+
+
+def test_the_main_pages_fit_a_phone_and_a_programme_title_is_not_squeezed(
+        browser: Browser, servers: Servers, web_archive: WebArchive) -> None:
+    event = changed(web_archive)
+    watched = signed_in(browser, servers)
+    page = watched.page
+    page.set_viewport_size(PHONE)
+    for path in ("/sources", "/programmes", f"/programmes/{event.program_id}", "/changes", "/charts", "/docs",
+                 "/captures", "/subscriptions"):
+        page.goto(servers.web + path)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= PHONE["width"], f"{path} scrolls sideways on a phone: {width} px wide"
+    page.goto(f"{servers.web}/programmes")
+    title = page.locator("table.list tbody td:first-child a").first.bounding_box()
+    assert title is not None and title["width"] > PHONE["width"] / 2, "a title gets the row's width"
+    assert watched.errors == []
+    page.context.close()
+
+
+def test_the_changes_page_counts_what_it_lists_and_each_count_filters(
+        browser: Browser, servers: Servers, web_archive: WebArchive) -> None:
+    watched = signed_in(browser, servers)
+    page = watched.page
+    page.goto(f"{servers.web}/changes")
+    listed = Counter(page.locator("ol.feed > li > p:first-child .badge").all_inner_texts())
+    shown = {a.split(" ", 1)[1]: int(a.split(" ", 1)[0])
+             for a in page.locator("p.summary a.badge").all_inner_texts()}
+    assert shown == dict(listed) and len(shown) >= 2
+    assert page.locator("ol.feed a", has_text="archived page before").count() > 0
+    page.locator("p.summary a.badge", has_text="missing").click()
+    page.wait_for_url("**/changes?kind=missing")
+    kinds = set(page.locator("ol.feed > li > p:first-child .badge").all_inner_texts())
+    assert kinds == {"missing"}
+    with web_archive.catalog.session() as s:
+        assert s.scalars(select(Program.id).where(Program.status == "missing")).first() is not None
+    assert watched.errors == []
+    page.context.close()
