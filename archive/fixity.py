@@ -65,7 +65,11 @@ class FixityReport:
 
 def select_files(catalog: Catalog, *, sample: int | None = None, older_than_days: float | None = None,
                  now: datetime | None = None, rng: random.Random | None = None) -> list[WarcFile]:
-    """Stored WARCs to audit: all, those not verified for ``older_than_days``, and/or a random ``sample``."""
+    """Stored WARCs to audit: all, those not verified for ``older_than_days``, and/or a random ``sample``.
+
+    Without ``older_than_days`` the WARCs whose rows retention pruned are among them (as rows not in the
+    session, ``id`` None: checked against the list retention kept, ``check_days.warcs``, their outcome not
+    recorded); with it they are not, having no time of their last audit."""
     now = now or datetime.now(UTC)
     with catalog.session() as session:
         files = list(session.scalars(select(WarcFile).where(WarcFile.state.in_(AUDITED_STATES))
@@ -73,6 +77,8 @@ def select_files(catalog: Catalog, *, sample: int | None = None, older_than_days
     if older_than_days is not None:
         cutoff = now - timedelta(days=older_than_days)
         files = [f for f in files if (f.verified_at or datetime.min.replace(tzinfo=UTC)) < cutoff]
+    else:
+        files += [WarcFile(id=None, key=key, size=size, sha256=sha256) for key, size, sha256 in pruned_objects(catalog)]
     if sample is not None and sample < len(files):
         files = sorted((rng or random.Random()).sample(files, max(sample, 0)), key=lambda f: f.key)
     return files
@@ -121,13 +127,11 @@ def verify(catalog: Catalog, storage: Storage, *, sample: int | None = None, old
            rng: random.Random | None = None) -> FixityReport:
     """Re-hash stored WARCs (all, a random ``sample``, or those unverified for ``older_than_days``).
 
-    A full audit (neither option) also re-hashes the WARCs whose rows retention pruned, against the list it kept
-    (``check_days.warcs``; their state is not recorded: they have no row), and lists the stored WARCs of each
-    source that neither a row nor that list names as ``orphans``."""
+    The WARCs whose rows retention pruned are audited too, against the list it kept (see :func:`select_files`).
+    A full audit (neither option) also lists the stored WARCs of each source that neither a row nor that list
+    names as ``orphans``."""
     files = select_files(catalog, sample=sample, older_than_days=older_than_days, now=now, rng=rng)
     full = sample is None and older_than_days is None
-    if full:
-        files += [WarcFile(id=None, key=key, size=size, sha256=sha256) for key, size, sha256 in pruned_objects(catalog)]
     report = FixityReport(selected=len(files))
     for done, warc in enumerate(files):
         if progress:

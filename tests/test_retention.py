@@ -117,6 +117,13 @@ def test_old_unchanged_checks_are_pruned_and_nothing_they_prove_is_lost(checks: 
     audit = verify(checks.catalog, storage)
     assert audit.ok and audit.orphans == [], (audit.problems, audit.orphans)
     assert set(before) <= set(audit.verified), "the pruned WARCs were not re-hashed"
+    damaged = Path(checks.settings.store_path, next(iter(before)))
+    intact = damaged.read_bytes()
+    damaged.write_bytes(intact[:-1] + bytes([intact[-1] ^ 1]))   # one bit of a pruned WARC flips in the store
+    sampled = verify(checks.catalog, storage, sample=100)         # a sample draws from the pruned WARCs too
+    assert [(p.key, p.state) for p in sampled.problems] == [(str(damaged.relative_to(checks.settings.store_path)),
+                                                             "corrupt")], sampled.problems
+    damaged.write_bytes(intact)
     planted = _plant_unknown_warc(checks, next(iter(before)))
     assert verify(checks.catalog, storage).orphans == [planted], "only the unknown object is an orphan"
     Path(checks.settings.store_path, planted).unlink()
