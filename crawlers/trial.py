@@ -10,8 +10,11 @@ is tried on its unrendered HTML, and the result says so).
 from __future__ import annotations
 
 import asyncio
+import http.client
+import time
 import urllib.error
 import urllib.request
+import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -46,21 +49,61 @@ class _PolicyRedirects(urllib.request.HTTPRedirectHandler):
 
 
 def fetch(url: str, source: Source) -> tuple[int, list[tuple[str, str]], bytes]:
-    """Status, headers and body (at most ``limits.max_response_bytes``); an HTTP error is a status, not raised.
-    The source's fetch policy (``crawlers.fetch_policy``) applies to the URL and every redirect."""
+    """Status, headers and body; an HTTP error is a status, not raised. The source's fetch policy
+    (``crawlers.fetch_policy``) applies to the URL and every redirect. Bounded as a crawl's download is:
+    ``limits.timeout`` for the whole answer (a server dripping a byte at a time cannot hold it open) and
+    ``limits.max_response_bytes`` inflated. Raises ValueError (or OSError) saying what went wrong."""
     policy = FetchPolicy.for_source(source)
     refused = asyncio.run(policy.refuse_resolved(url))
     if refused is not None:
         raise ValueError(f"refused by the fetch policy: {refused}")
     request = urllib.request.Request(url, headers={
         "User-Agent": source.politeness.user_agent or defaults.USER_AGENT, "Accept-Encoding": "identity"})
-    limit = source.limits.max_response_bytes
     opener = urllib.request.build_opener(_PolicyRedirects(policy))
+    deadline = time.monotonic() + source.limits.timeout
     try:
         with opener.open(request, timeout=source.limits.timeout) as response:
-            return response.status, list(response.headers.items()), response.read(limit)
+            return response.status, list(response.headers.items()), _body(response, source, deadline)
     except urllib.error.HTTPError as exc:
-        return exc.code, list(exc.headers.items()), exc.read(limit)
+        return exc.code, list(exc.headers.items()), _body(exc, source, deadline)
+    except urllib.error.URLError as exc:  # a refused redirect, DNS, connection: say why, not "<urlopen error …>"
+        raise ValueError(str(exc.reason)) from None
+    except http.client.HTTPException as exc:  # a malformed status line or header block
+        raise ValueError(f"not a valid HTTP answer ({type(exc).__name__}: {exc})") from None
+
+
+def _body(response: Any, source: Source, deadline: float) -> bytes:
+    """The whole body within the deadline and the size limit, inflated if the server compressed it anyway."""
+    limit, chunks, size = source.limits.max_response_bytes, [], 0
+    try:
+        while chunk := response.read1(1 << 16):
+            size += len(chunk)
+            if size > limit:
+                raise ValueError(f"the answer is larger than limits.max_response_bytes ({limit:,} bytes): not used")
+            if time.monotonic() > deadline:
+                raise ValueError(f"the answer did not arrive within limits.timeout ({source.limits.timeout:g} s)")
+            chunks.append(chunk)
+    except http.client.IncompleteRead:  # an unfinished chunked body
+        raise ValueError(f"the connection closed before the whole answer arrived (after {size:,} bytes): "
+                         "not used") from None
+    missing = getattr(response, "length", None)   # what a Content-Length still promised (read1 does not check)
+    if missing:
+        raise ValueError(f"the connection closed before the whole answer arrived ({size:,} of "
+                         f"{size + missing:,} bytes): not used")
+    body = b"".join(chunks)
+    encoding = (response.headers.get("Content-Encoding") or "identity").strip().lower()
+    if encoding in ("identity", ""):
+        return body
+    if encoding not in ("gzip", "x-gzip", "deflate"):
+        raise ValueError(f"the server compressed the answer with {encoding!r} though none was asked")
+    inflater = zlib.decompressobj(47 if encoding != "deflate" else zlib.MAX_WBITS)
+    try:
+        inflated = inflater.decompress(body, limit + 1)   # bounded: a 1 MiB bomb stops at the limit
+    except zlib.error as exc:
+        raise ValueError(f"the {encoding} answer is corrupt ({exc})") from None
+    if len(inflated) > limit:
+        raise ValueError(f"the answer inflates past limits.max_response_bytes ({limit:,} bytes): not used")
+    return inflated
 
 
 def try_source(source: Source, details: int = 3) -> Trial:

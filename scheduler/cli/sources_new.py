@@ -20,15 +20,38 @@ app = typer.Typer()
 
 
 def _fetch(url: str, settings: Settings) -> tuple[bytes, dict[str, str]]:
-    import httpx
+    """The page, fetched as a crawl would (``crawlers.trial.fetch``): the fetch policy on every redirect (the
+    typed URL's own origin is allowed, an internal address anything else redirects to is not), a total time
+    limit and a size limit (a gzip bomb or an endless body stops there)."""
+    from crawlers.sources import Source
+    from crawlers.trial import fetch
+
+    parts = urlsplit(url)
+    try:
+        host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as exc:
+        raise fail("sources new", f"{url!r} is not a valid URL ({exc})") from None
+    own = [] if host == "localhost" or _is_ip(host) else [f"{host}:{port}"]
+    probe = Source.model_validate({"id": "new", "name": "new", "start_urls": [url], "format": "feed",
+                                   "politeness": {"user_agent": settings.user_agent},
+                                   "fetch": {"internal": own}})
+    try:
+        status, headers, body = fetch(url, probe)
+    except (OSError, ValueError) as exc:
+        raise fail("sources new", f"could not fetch {url}: {exc}") from None
+    if status >= 400:
+        raise fail("sources new", f"{url} answered HTTP {status}")
+    return body, dict(headers)
+
+
+def _is_ip(host: str) -> bool:
+    import ipaddress
 
     try:
-        response = httpx.get(url, follow_redirects=True, timeout=30, headers={"User-Agent": settings.user_agent})
-    except httpx.HTTPError as exc:
-        raise fail("sources new", f"could not fetch {url}: {exc}") from None
-    if response.status_code >= 400:
-        raise fail("sources new", f"{url} answered HTTP {response.status_code}")
-    return response.content, dict(response.headers)
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def _render(url: str, settings: Settings) -> str:
