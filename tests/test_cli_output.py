@@ -74,6 +74,43 @@ def test_bad_choices_name_what_was_typed_and_what_is_valid(tmp_path: Any) -> Non
     assert when.exit_code == 2 and "2026-11-31" in when.output
 
 
+
+def test_bad_paths_and_ports_are_named_and_an_empty_answer_says_so(tmp_path: Any) -> None:
+    env = {"LISTWATCH_DATA_DIR": str(tmp_path / "data"), "LISTWATCH_SETTINGS": str(tmp_path / "none.yaml"),
+           "LISTWATCH_SOURCES_DIR": str(tmp_path / "sources")}
+    (tmp_path / "sources").mkdir()
+    (tmp_path / "sources" / "ministry.yaml").write_text(
+        "id: ministry\nname: M\nstart_urls: ['http://127.0.0.1:9/']\nitems: {selector: li, fields: {url: a}}\n",
+        encoding="utf-8")
+    into = tmp_path / "exports"
+    into.mkdir()
+    export = runner.invoke(app, ["export", "--source", "ministry", "-o", str(into)], env=env)
+    assert export.exit_code == 2 and "is a directory" in export.output and str(into / "ministry.wacz") in export.output
+    assert "Traceback" not in export.output and list(tmp_path.glob("*.part")) == []
+    empty = runner.invoke(app, ["captures", "http://127.0.0.1:9/nothing"], env=env)
+    assert empty.exit_code == 0 and "no captures of http://127.0.0.1:9/nothing" in empty.output
+    port = runner.invoke(app, ["replay", "--port", "99999"], env=env)
+    assert port.exit_code == 2 and "--port" in port.output
+
+
+def test_next_hints_name_listwatch_the_way_the_user_can_type_it(tmp_path: Any,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from scheduler.cli.common import command_name
+
+    bin_dir = tmp_path / ".venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    (bin_dir / "listwatch").write_text("#!/bin/sh\n", encoding="utf-8")
+    (bin_dir / "listwatch").chmod(0o755)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.argv", [".venv/bin/listwatch", "demo"])
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")             # right after set-up: not on PATH
+    assert command_name() == ".venv/bin/listwatch"
+    assert command_name(absolute=True) == str(bin_dir / "listwatch")
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin")       # an activated venv or an installed package
+    assert command_name() == "listwatch"
+    monkeypatch.setattr("sys.argv", ["/x/scheduler/__main__.py"])
+    assert command_name() == "listwatch"
+
 def test_iso_dates_become_cdx_timestamps() -> None:
     assert iso_digits("2026-11-30") == "20261130"
     assert iso_digits("2026-11") == "202611"

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import difflib
+import shutil
+import sys
 from collections.abc import Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
@@ -17,6 +20,19 @@ if TYPE_CHECKING:
 
 console = Console()
 err = Console(stderr=True)
+
+
+def command_name(absolute: bool = False) -> str:
+    """How to type listwatch again in a "Next:" hint: ``listwatch`` when that is on PATH, else the path the user
+    started it by (``.venv/bin/listwatch`` right after set-up, where a bare ``listwatch`` is not found);
+    ``absolute`` when the hint changes directory first."""
+    typed = sys.argv[0] if sys.argv and sys.argv[0] else "listwatch"
+    if Path(typed).name != "listwatch":         # python -m scheduler, a test runner
+        return "listwatch"
+    found = shutil.which("listwatch")
+    if found and Path(found).resolve() == Path(typed).resolve():
+        return "listwatch"
+    return str(Path(typed).absolute()) if absolute else typed
 
 
 def settings_or_exit() -> Settings:

@@ -20,7 +20,7 @@ from typing import Annotated, Any
 import typer
 
 from crawlers.sources import SourceError
-from scheduler.cli.common import console, err, fail
+from scheduler.cli.common import command_name, console, err, fail
 from scheduler.cli.common import settings_or_exit as _settings
 from scheduler.cli.crawl import DEMO_SOURCES, print_outcomes
 from scheduler.project import DEMO_PORT
@@ -66,8 +66,9 @@ def demo(
             return
         ok = _once(settings, site.url, day)
         if keep_serving:
-            console.print(f"Serving {site.url}/ until Ctrl-C: in another terminal, listwatch crawl demo-mofcom, "
-                          "listwatch run, listwatch serve.", highlight=False)
+            lw = command_name()
+            console.print(f"Serving {site.url}/ until Ctrl-C: in another terminal, {lw} crawl demo-mofcom, "
+                          f"{lw} run, {lw} serve.", highlight=False)
             with contextlib.suppress(KeyboardInterrupt):
                 threading.Event().wait()
     finally:
@@ -110,8 +111,10 @@ def _once(settings: Settings, url: str, day: int) -> bool:
     where = settings.sources_dir
     console.print(f"Project: {settings_path()} and {len(sources)} demo sources in {where}/.", highlight=False)
     if day < 4:
-        console.print(f"Next: listwatch programs list; listwatch demo --day {day + 1} (the site changes); "
-                      "listwatch demo --keep-serving, then listwatch crawl demo-mofcom.", highlight=False)
+        lw = command_name()
+        console.print(f"Next: {lw} demo --day {day + 1} (the site changes); {lw} programs list; {lw} serve "
+                      f"(the web interface, http://{settings.api.host}:{settings.api.port}/); {lw} demo "
+                      f"--keep-serving, then {lw} crawl demo-mofcom.", highlight=False)
     return all(o.report.pages_ok["listing"] for o in outcomes)
 
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from scheduler.cli.common import console, err
+from scheduler.cli.common import command_name, console, err
 
 app = typer.Typer()
 
@@ -39,5 +39,6 @@ def init(
         console.print(f"wrote {path}", highlight=False)
     for path in kept:
         err.print(f"kept {path} (not written by listwatch)", highlight=False)
+    lw = command_name(absolute=True)
     console.print(f"Next: cd {directory}; copy an example from sources/examples/ into sources/ (guide: "
-                  "crawlers/SOURCES.md), then listwatch sources check and listwatch crawl ID.", highlight=False)
+                  f"crawlers/SOURCES.md), then {lw} sources check and {lw} crawl ID.", highlight=False)

@@ -39,13 +39,23 @@ def _fail(exc: Exception) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _emit(data: bytes, out: Path | None) -> None:
+def _emit(data: bytes, out: Path | None, example: str) -> None:
     if out is None:
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
     else:
-        out.write_bytes(data)
+        try:
+            out.write_bytes(data)
+        except OSError as exc:
+            raise _unwritable(out, exc, example) from None
         err.print(f"wrote {len(data):,} bytes to {out}")
+
+
+def _unwritable(out: Path, exc: OSError, example: str) -> typer.Exit:
+    """-o names a directory or a place that cannot be written: say so in words, nothing half-written."""
+    if out.is_dir():
+        return fail("-o", f"{str(out)!r} is a directory; name the file to write in it, e.g. {out / example}")
+    return fail("-o", f"cannot write {str(out)!r}: {exc.strerror or exc}", code=1)
 
 
 @app.command()
@@ -66,12 +76,18 @@ def captures(
     output = "json" if as_json else output
     check_choice("--output", output, ("cdxj", "json", "text"))
     catalog, _ = _open()
+    lines = 0
     try:
         for line in format_entries(query_captures(catalog, url, match=match, from_=from_, to=to, limit=limit,
                                                   filters=filters or ()), output):
             print(line)
+            lines += 1
     except (QueryError, NotFound) as exc:
         raise _fail(exc) from None
+    if not lines:   # an empty answer is still an answer (exit 0), but say so rather than print nothing
+        err.print(f"no captures of {url} ({match} match{', in that time range' if from_ or to else ''}); "
+                  "a trailing * lists every URL under a prefix, e.g. 'http://host/path/*'", highlight=False,
+                  soft_wrap=True)
 
 
 @app.command()
@@ -86,7 +102,7 @@ def get(
         data = read_payload(catalog, storage, record_id).body if payload else read_record(catalog, storage, record_id)
     except (NotFound, RecordIntegrityError, StorageError) as exc:
         raise _fail(exc) from None
-    _emit(data, out)
+    _emit(data, out, "page.html" if payload else "record.warc")
 
 
 @app.command("screenshot")
@@ -98,7 +114,7 @@ def screenshot_cmd(
     """Save a rendered page's screenshot. Example: listwatch screenshot URL -o shot.png."""
     catalog, storage = _open()
     try:
-        _emit(screenshot(catalog, storage, url, at), out)
+        _emit(screenshot(catalog, storage, url, at), out, "shot.png")
     except (QueryError, NotFound, RecordIntegrityError, StorageError) as exc:
         raise _fail(exc) from None
 
@@ -119,17 +135,21 @@ def export(
     if source is None and url is None:
         raise fail("export", "give --source and/or --url")
     check_source(_settings(), source)
+    if out.is_dir():
+        raise _unwritable(out, IsADirectoryError(out), f"{source or 'export'}.wacz")
     catalog, storage = _open()
     try:
         path = export_wacz(catalog, storage, out, source_id=source, url_prefix=url, from_=from_, to=to, sign=sign)
     except (QueryError, ExportError, RecordIntegrityError, StorageError) as exc:
         raise _fail(exc) from None
+    except OSError as exc:
+        raise _unwritable(out, exc, f"{source or 'export'}.wacz") from None
     console.print(f"wrote [bold]{path}[/] ({path.stat().st_size:,} bytes)")
 
 
 @app.command()
 def replay(
-    port: Annotated[int | None, typer.Option(help="Port (default replay.port).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default replay.port).", min=1, max=65535)] = None,
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     refresh: Annotated[float, typer.Option(help="Regenerate the index every N seconds (0 = never).")] = 60.0,
 ) -> None:
@@ -148,7 +168,7 @@ def replay(
 
 @app.command()
 def serve(
-    port: Annotated[int | None, typer.Option(help="Port (default api.port).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default api.port).", min=1, max=65535)] = None,
     host: Annotated[str | None, typer.Option(help="Address (default api.host).")] = None,
 ) -> None:
     """Run the HTTP API (uvicorn). Example: LISTWATCH_API__TOKEN=… listwatch serve."""

@@ -13,7 +13,7 @@ import yaml
 from rich import box
 from rich.table import Table
 
-from scheduler.cli.common import console, err, fail, fit, settings_or_exit
+from scheduler.cli.common import command_name, console, err, fail, fit, settings_or_exit
 from scheduler.settings import Settings
 
 app = typer.Typer()
@@ -149,7 +149,8 @@ def sources_new(
     _table(result.items)
     for note in notes:
         console.print(f"  {note}", highlight=False, soft_wrap=True)
-    console.print(f"wrote {path}; next: listwatch sources check {path}, then listwatch crawl {source.id}",
+    lw = command_name()
+    console.print(f"wrote {path}; next: {lw} sources check {path}, then {lw} crawl {source.id}",
                   highlight=False, soft_wrap=True)
 
 
