@@ -87,8 +87,6 @@ def crawl_settings(source: Source, run_id: str, options: CrawlOptions) -> Settin
         "DOWNLOAD_TIMEOUT": limits.timeout,
         "RETRY_TIMES": limits.retries,
         "LOG_LEVEL": options.log_level,
-        "FEEDS": {str(run_dir / "items.jsonl"): {"format": "jsonlines", "encoding": "utf8",
-                                                 "overwrite": True}},
         "LISTWATCH_SECRET_HEADERS": sorted(source.headers),   # names only: values never enter settings
     }
     if not options.capture:

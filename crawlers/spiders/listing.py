@@ -32,6 +32,7 @@ from crawlers.extractor import PageResult, decode, extract_page, listing_documen
 from crawlers.fetch_policy import FetchPolicy
 from crawlers.gone import gone_reason
 from crawlers.hooks import Hook, load_hook
+from crawlers.items_file import ItemsFile
 from crawlers.pagination import expected_page_count, next_pages, reads_page
 from crawlers.report import CrawlReport, Problem
 from crawlers.sources import Source, load_source
@@ -60,6 +61,7 @@ class ListingSpider(Spider):
         self.problems = PageProblems(self.source, self.report, self.logger)
         self.rules = rules_digest(self.source)
         self.listing_rules = rules_digest(self.source, listing=True)  # a detail rule edit leaves listings alone
+        self.items_file: ItemsFile | None = None  # the run's items.jsonl, written here (crawlers.items_file)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> ListingSpider:
@@ -69,6 +71,9 @@ class ListingSpider(Spider):
             sys.stderr.flush()
             os._exit(2)
         spider = super().from_crawler(crawler, *args, **kwargs)
+        run_dir = crawler.settings.get("LISTWATCH_RUN_DIR")
+        if run_dir:
+            spider.items_file = ItemsFile(Path(run_dir) / "items.jsonl")
         crawler.signals.connect(spider._closed, signal=signals.spider_closed)
         crawler.signals.connect(spider._callback_error, signal=signals.spider_error)
         return spider
@@ -159,7 +164,8 @@ class ListingSpider(Spider):
                 yield request
             else:
                 self.report.items += 1
-                yield item
+                if self._handed_over(item):
+                    yield item
 
     def _quick(self, items: list[dict[str, Any]], following: Iterable[Any],
                number: int) -> tuple[list[dict[str, Any]], list[Any]]:
@@ -197,7 +203,8 @@ class ListingSpider(Spider):
                 for attachment in result.attachments:
                     yield self._attachment(attachment["url"])
         self.report.items += 1
-        yield item
+        if self._handed_over(item):
+            yield item
 
     def _reused_detail(self, response: Response, item: dict[str, Any], record: str | None, same_as: str | None,
                        data: dict[str, Any]) -> Iterator[Any]:
@@ -215,14 +222,17 @@ class ListingSpider(Spider):
         for attachment in attachments:
             yield self._attachment(attachment["url"])
         self.report.items += 1
-        yield item
+        if self._handed_over(item):
+            yield item
 
     async def parse_recheck(self, response: Response, key: str) -> AsyncIterator[dict[str, Any]]:
         record = await self._settle(response)
         self.report.pages_ok["recheck"] += 1
-        yield {"source": self.source.id, "key": key, "recheck": True,
-               "detail": {"url": response.url, "status": response.status, "record": record,
-                          "gone": self._gone(response, self._text(response))}}
+        recheck = {"source": self.source.id, "key": key, "recheck": True,
+                   "detail": {"url": response.url, "status": response.status, "record": record,
+                              "gone": self._gone(response, self._text(response))}}
+        if self._handed_over(recheck):
+            yield recheck
 
     def parse_attachment(self, response: Response) -> None:
         self.report.pages_ok["attachment"] += 1
@@ -261,12 +271,22 @@ class ListingSpider(Spider):
             item = request.cb_kwargs["item"]
             item["detail"] = failure_detail
             self.report.items += 1
-            yield item
+            if self._handed_over(item):
+                yield item
         elif role == "recheck":
-            yield {"source": self.source.id, "key": request.cb_kwargs["key"], "recheck": True,
-                   "detail": failure_detail}
+            recheck = {"source": self.source.id, "key": request.cb_kwargs["key"], "recheck": True,
+                       "detail": failure_detail}
+            if self._handed_over(recheck):
+                yield recheck
 
     # -- helpers -------------------------------------------------------------------------------
+
+    def _handed_over(self, item: dict[str, Any]) -> bool:
+        """Write an item to the run's ``items.jsonl`` here; True when there is none and Scrapy takes the item."""
+        if self.items_file is None:
+            return True
+        self.items_file.write(item)
+        return False
 
     async def _settle(self, response: Response) -> str | None:
         """The page's record id, once a rendered page's capture is finished and the page closed."""
@@ -338,6 +358,9 @@ class ListingSpider(Spider):
         self.problems.report_misses()
         report.finished = _now()
         report.stop_reason = reason
+        if self.items_file is not None:
+            self.items_file.close()
+            self.crawler.stats.set_value("item_scraped_count", self.items_file.count)  # as Scrapy counted them
         if self.capture is not None:
             report.warc_files = [str(p) for p in self.capture.close()]
             report.warc_bytes = self.capture.writer.bytes_written

@@ -2,7 +2,8 @@
 
 On a terminal, a small table on stderr redraws a few times a second and disappears when the crawls end
 (the results table follows). Elsewhere (a pipe, a log file, CI) one plain line per source is printed
-when its crawl finishes, so logs stay readable. Counts come from Scrapy's signals.
+when its crawl finishes, so logs stay readable. Pages and errors come from Scrapy's signals, items from the
+crawl's report (the spider writes its items itself: no ``item_scraped`` signal).
 """
 
 from __future__ import annotations
@@ -21,9 +22,13 @@ from scrapy import signals
 @dataclass
 class Counts:
     pages: int = 0
-    items: int = 0
     errors: int = 0
     done: bool = False
+    spider: Any = None   # the crawl's spider once open
+
+    @property
+    def items(self) -> int:
+        return self.spider.report.items if self.spider is not None else 0
 
 
 class CrawlProgress:
@@ -46,8 +51,8 @@ class CrawlProgress:
             if response.status >= 400:
                 counts.errors += 1
 
-        def item(**_: Any) -> None:
-            counts.items += 1
+        def opened(spider: Any, **_: Any) -> None:
+            counts.spider = spider
 
         def error(**_: Any) -> None:
             counts.errors += 1
@@ -57,7 +62,7 @@ class CrawlProgress:
             if self._live is None:
                 self.console.print(self.line(source_id), highlight=False, soft_wrap=True)
 
-        for handler, signal in ((page, signals.response_received), (item, signals.item_scraped),
+        for handler, signal in ((page, signals.response_received), (opened, signals.spider_opened),
                                 (error, signals.spider_error), (error, signals.item_error), (closed,
                                 signals.spider_closed)):
             self._handlers.append(handler)
