@@ -76,6 +76,8 @@ class HostileSite:
                 self.end_headers()
                 self.wfile.write(page.body)
 
+            do_POST = do_GET   # a webhook endpoint: a raw answer reads the request body itself
+
             def log_message(self, format: str, *args: object) -> None:
                 return
 

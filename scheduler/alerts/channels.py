@@ -103,21 +103,27 @@ class WebhookChannel:
         body = json.dumps(message.payload, ensure_ascii=False).encode("utf-8")
         headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": self.user_agent,
                    "Idempotency-Key": message.delivery_id}
-        async def post() -> httpx.Response:
-            async with httpx.AsyncClient(timeout=self.timeout, follow_redirects=False) as client:
-                return await client.post(target, content=body, headers=headers)
+        async def post() -> tuple[int, str]:
+            # Only the status line matters: the answer's body is never read, so an endpoint answering an endless
+            # body or a gzip bomb costs nothing (read whole, a 2 MiB bomb took the deliverer to 1.8 GiB RSS).
+            async with httpx.AsyncClient(timeout=self.timeout, follow_redirects=False) as client, \
+                    client.stream("POST", target, content=body, headers=headers) as answer:
+                return answer.status_code, answer.reason_phrase
 
         with scrubbed_logs(target) as secrets:
             try:
                 # httpx's timeouts are per connect/read/write: an endpoint trickling bytes would never hit them.
                 # wait_for bounds the whole attempt and cancels it (closing the connection) at the deadline.
-                response = asyncio.run(asyncio.wait_for(post(), self.timeout))
+                status, reason = asyncio.run(asyncio.wait_for(post(), self.timeout))
             except TimeoutError:
                 raise DeliveryError(f"{where}: no complete answer within {self.timeout:g} s") from None
             except httpx.HTTPError as exc:
                 raise DeliveryError(scrub(f"{where}: {type(exc).__name__}: {exc}", secrets)) from None
-            if not response.is_success:
-                raise DeliveryError(f"{where}: HTTP {response.status_code} {response.reason_phrase}")
+            if 300 <= status < 400:
+                raise DeliveryError(f"{where}: HTTP {status} {reason}: redirects are not followed (the hook may "
+                                    "have moved: update the subscription's URL)")
+            if not 200 <= status < 300:
+                raise DeliveryError(f"{where}: HTTP {status} {reason}")
 
 
 def default_channels(user_agent: str = "listwatch-alerts") -> dict[str, Channel]:
