@@ -86,3 +86,32 @@ def test_the_changes_page_counts_what_it_lists_and_each_count_filters(
         assert s.scalars(select(Program.id).where(Program.status == "missing")).first() is not None
     assert watched.errors == []
     page.context.close()
+
+
+def test_an_alert_links_the_programme_page_which_opens_without_the_token_with_its_diff_and_evidence(
+        browser: Browser, servers: Servers, web_archive: WebArchive) -> None:
+    from scheduler.alerts.messages import load_alerts, render_text
+    from scheduler.settings import Settings
+
+    settings = Settings(data_dir=web_archive.data_dir, api={"token": web_archive.token, "public_url": servers.web},
+                        replay={"public_url": servers.replay})
+    event = changed(web_archive)
+    old, new = event.changes["location"]
+    with web_archive.catalog.session() as s:
+        alert = load_alerts(s, settings, [event.id])[event.id]
+        live = s.get(Program, event.program_id).detail_url  # type: ignore[union-attr]
+    text = render_text(alert)
+    assert alert.page is not None and f"History and field diffs: {alert.page}" in text
+    assert f"Programme: {live}" in text, "the watched site's page, not the site-relative key"
+    page = browser.new_context().new_page()                 # a recipient: no token, no sign-in
+    assert "/login" in page.request.get(alert.page.split("?", 1)[0]).url, "unsigned, the page asks to sign in"
+    assert page.goto(alert.page).status == 200               # type: ignore[union-attr]
+    assert "/login" not in page.url
+    row = page.locator("li.event.kind-changed table.diff tr", has=page.locator("th", has_text="location"))
+    assert row.locator("td").nth(0).inner_text() == old and row.locator("td").nth(1).inner_text() == new
+    page.locator("li.event.kind-changed a[data-kind=before]").click()
+    page.wait_for_url(f"**/capture/{event.before_record_id.strip('<>')}?sig=*")
+    body = page.frame_locator("iframe.replay").locator("body")
+    body.wait_for(timeout=30_000)
+    assert old in body.inner_text()
+    page.context.close()

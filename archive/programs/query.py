@@ -21,6 +21,14 @@ class History:
     events: list[Event]
 
 
+def live_url(p: Program) -> str | None:
+    """The programme's page on the watched site, absolute. Keys are site-relative (``/list/1.html``, so a
+    host change keeps the programme) and would resolve against listwatch's own server as a link; the detail
+    URL, else the item's ``url`` field, names the real page. None when the item has no absolute URL."""
+    url = p.detail_url or (p.fields or {}).get("url")
+    return url if isinstance(url, str) and url.startswith(("http://", "https://")) else None
+
+
 def list_programs(catalog: Catalog, *, source: str | None = None, status: str | None = None,
                   text: str | None = None, limit: int | None = None) -> list[Program]:
     """Programmes, newest first seen first. ``text``: words that must all appear, case-insensitively, in the

@@ -57,6 +57,8 @@ def _entry(feed: ET.Element, alert: Alert) -> None:
     _sub(entry, "published", iso(alert.at))
     if alert.link:
         _sub(entry, "link", rel="alternate", type="text/html", href=alert.link)
+    if alert.page:
+        _sub(entry, "link", rel="related", type="text/html", href=alert.page, title="history and field diffs")
     for label, ev in (("after", alert.after), ("before", alert.before)):
         if ev is None:
             continue

@@ -5,7 +5,9 @@ rendered as text (Apprise, Atom) or as webhook JSON documents that follow ``webh
 Evidence for a record id is the ``captures`` row (URL and time, for a replay link) plus the raw
 record link, signed so that its recipient opens it without the API token for ``api.link_ttl`` seconds after
 the event (``scheduler/web/signing.py``; the same bytes on every retry); a record not (yet) indexed still
-gets its record link.
+gets its record link. Text and Atom also give the programme's page on the watched site and a signed link to
+its page in the web interface (every version, field diffs, each capture), which a researcher reads more
+easily than a raw record.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from sqlalchemy.orm import Session
 from archive.catalog.models import Capture, Event, Program
 from archive.catalog.types import as_utc
 from archive.links import record_link, replay_link
-from archive.programs.query import event_rows
+from archive.programs.query import event_rows, live_url
 from scheduler.alerts.subscriptions import kind_group
 from scheduler.settings import Settings
 from scheduler.web.signing import signed_link
@@ -62,6 +64,8 @@ class Alert:
     before: Evidence | None
     after: Evidence | None
     run_id: str | None = None
+    program_url: str | None = None     # the programme's page on the watched site
+    page: str | None = None            # its page in the web interface, signed
 
     @property
     def link(self) -> str | None:
@@ -121,7 +125,10 @@ def alert_from(event: Event, program: Program | None, captures: dict[str, Captur
                  summary=event.summary or "", program_key=program.key if program is not None else None,
                  changes=_changes(event.changes),
                  before=_evidence(event.before_record_id, captures, settings, event.at),
-                 after=_evidence(event.after_record_id, captures, settings, event.at), run_id=event.run_id)
+                 after=_evidence(event.after_record_id, captures, settings, event.at), run_id=event.run_id,
+                 program_url=live_url(program) if program is not None else None,
+                 page=signed_link(settings, f"{settings.api.public_url.rstrip('/')}/programmes/{program.id}",
+                                  event.at) if program is not None else None)
 
 
 # -- text ---------------------------------------------------------------------------------------------
@@ -156,7 +163,9 @@ def render_text(alert: Alert) -> str:
     """The body of a one-event message (and of an Atom entry)."""
     lines = [headline(alert), f"Source: {alert.source} · {alert.at:%Y-%m-%d %H:%M} UTC"]
     if alert.program_key:
-        lines.append(f"Programme: {alert.program_key}")
+        lines.append(f"Programme: {alert.program_url or alert.program_key}")
+    if alert.page:
+        lines.append(f"History and field diffs: {alert.page}")
     if alert.summary and alert.summary != alert.title:
         lines.append(alert.summary)
     if alert.changes:

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from archive.catalog import Catalog
 from archive.catalog.models import Capture, CrawlRun, Event, Program, Source
 from archive.catalog.types import as_utc
-from archive.programs.query import event_rows, timeline
+from archive.programs.query import event_rows, live_url, timeline
 from archive.programs.search import text_conditions
 
 STATUSES = ("active", "missing", "removed")
@@ -108,14 +108,6 @@ _PROGRAMME_FILTERS: tuple[Filter, ...] = (
     ("posted_from", lambda v: Program.posted >= v),
     ("posted_to", lambda v: Program.posted <= v),
 )
-
-
-def live_url(p: Program) -> str | None:
-    """The programme's page on the watched site, absolute. Keys are site-relative (``/list/1.html``, so a
-    host change keeps the programme) and would resolve against listwatch's own server as a link; the detail
-    URL, else the item's ``url`` field, names the real page. None when the item has no absolute URL."""
-    url = p.detail_url or (p.fields or {}).get("url")
-    return url if isinstance(url, str) and url.startswith(("http://", "https://")) else None
 
 
 def _programme(p: Program) -> dict[str, Any]:
