@@ -20,6 +20,7 @@ from typing import Any
 
 Role = str  # listing | detail | attachment | recheck
 ROLES = ("listing", "detail", "attachment", "recheck")
+PAGE_LIMIT = "page-limit"   # warning kind: the listing went on past pagination.max_pages (the crawl is incomplete)
 
 
 def runs_root(data_dir: Path) -> Path:

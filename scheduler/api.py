@@ -160,9 +160,12 @@ def create_app(settings: Settings, *, catalog: Catalog | None = None, storage: S
     @router.get("/records/{record_id:path}/payload", summary="The HTTP payload of a record (revisits resolved)")
     def payload_route(record_id: str) -> Response:
         payload = read_payload(catalog, store, _check_id(record_id))
+        # The archived bytes are a hostile site's, served on this app's origin: a browser must neither run their
+        # scripts here (they would act with the reader's session) nor sniff them into another type.
         headers = {"X-Archive-Record-Id": payload.source_record_id.strip("<>"),
                    "X-Archive-Status": str(payload.status or ""),
-                   "Memento-Datetime": rfc1123(_moment(payload.timestamp))}
+                   "Memento-Datetime": rfc1123(_moment(payload.timestamp)),
+                   "Content-Security-Policy": "sandbox", "X-Content-Type-Options": "nosniff"}
         encoding = payload.header("Content-Encoding")
         if encoding:
             headers["Content-Encoding"] = encoding

@@ -102,6 +102,8 @@ def test_records_payloads_and_screenshots(client: TestClient, archived: Archived
     assert body.status_code == 200 and body.content == read_payload(archived.catalog, archived.storage,
                                                                     entry.record_id).body
     assert "Memento-Datetime" in body.headers
+    # an archived page's scripts never run on the API's origin (with the reader's session)
+    assert body.headers["Content-Security-Policy"] == "sandbox" and body.headers["X-Content-Type-Options"] == "nosniff"
     shot = client.get("/screenshot", params={"url": archived.url("/academy/index.html")}, headers=AUTH)
     assert shot.status_code == 200 and shot.content.startswith(b"\x89PNG")
 

@@ -74,3 +74,26 @@ def test_a_listing_cut_mid_body_is_a_failed_page_and_declares_no_removals(tmp_pa
         assert "Error" not in message and ("closed" in message or "cut off" in message), (mode, message)
         events = _events(data, crawl.report["run_id"])
         assert not events.keys() & {"missing", "removed"}, (mode, events)
+
+
+def test_a_listing_whose_next_page_never_ends_stops_at_max_pages_and_says_why(tmp_path: Path) -> None:
+    from archive.catalog.models import CrawlRun
+
+    with HostileSite() as site:
+        for n in range(1, 12):  # every page links a next one: the trap stops at pagination.max_pages
+            site.page(f"/inf/{n}.html", listing_html([(f"/item/{n}.html", f"Item {n}")],
+                                                     extra=f'<a class="next" href="/inf/{n + 1}.html">next</a>'))
+        path = tmp_path / "endless.yaml"
+        path.write_text(source_yaml(site.url, "endless", "/inf/1.html", extra=(
+            "pagination: {kind: next_link, next: 'a.next::attr(href)', max_pages: 4}\n")), encoding="utf-8")
+        crawl = crawl_sources([path], data_dir=tmp_path / "d")["endless"]
+    assert len(crawl.items) == 4 and not crawl.report["complete"], crawl.report
+    assert "/inf/5.html" not in site.hits
+    catalog = pipeline_catalog(tmp_path / "d")
+    try:
+        with catalog.session() as session:
+            run = session.get(CrawlRun, crawl.report["run_id"])
+            assert run is not None and run.status == "incomplete"
+            assert "stopped at pagination.max_pages (4)" in run.reason, run.reason
+    finally:
+        catalog.dispose()

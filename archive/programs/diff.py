@@ -19,6 +19,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from crawlers.report import PAGE_LIMIT
+
 ACTIVE, MISSING, REMOVED = "active", "missing", "removed"
 NEW, CHANGED, REAPPEARED = "new", "changed", "reappeared"
 SOURCE_HEALTH = "source_health"
@@ -122,7 +124,8 @@ def report_problems(report: Mapping[str, Any], *, quick: bool = False) -> list[s
     if quick:
         return reasons
     if not report.get("pagination_finished", True):
-        reasons.append("pagination unfinished")
+        limit = [str(w.get("message")) for w in report.get("warnings") or [] if w.get("kind") == PAGE_LIMIT]
+        reasons.append(limit[0] if limit else "pagination unfinished")
     stop = report.get("stop_reason") or ""
     if stop not in ("", "finished"):
         reasons.append(f"crawl stopped early ({stop})")

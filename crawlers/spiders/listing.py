@@ -34,7 +34,7 @@ from crawlers.gone import gone_reason
 from crawlers.hooks import Hook, load_hook
 from crawlers.items_file import ItemsFile
 from crawlers.pagination import expected_page_count, next_pages, reads_page
-from crawlers.report import CrawlReport, Problem
+from crawlers.report import PAGE_LIMIT, CrawlReport, Problem
 from crawlers.sources import Source, load_source
 from crawlers.spiders.problems import PageProblems
 from crawlers.spiders.rendered import abandon, render_meta, settle
@@ -150,6 +150,10 @@ class ListingSpider(Spider):
                                number=number, doc=doc, item_count=result.found)
         if number >= self.source.pagination.max_pages and result.found and self.source.pagination.kind != "none":
             self.report.pagination_finished = False  # stopped by the page limit, more may exist
+            self.report.warn(response.url, "listing", PAGE_LIMIT,
+                             f"stopped at pagination.max_pages ({number}) with the listing still going: the crawl is "
+                             "incomplete, so nothing is declared removed (raise pagination.max_pages if the "
+                             "listing really is longer; a listing whose next page never ends is a trap)")
         if self.kind == "quick":
             items, following = self._quick(items, following, number)
         for page in following:
