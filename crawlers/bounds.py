@@ -3,7 +3,8 @@
 A JSON listing nested thousands of levels deep makes Python's parser (and every JSONPath walk over the
 result) recurse until it fails somewhere uncontrolled; a page claiming 999,999,999 listing pages must not
 make the crawler build a list of them (pagination generates page references lazily, and
-``pagination.max_pages`` is bounded by ``crawlers.source_checks.MAX_PAGES``).
+``pagination.max_pages`` is bounded by ``crawlers.source_checks.MAX_PAGES``); a page of a million links
+must not become a million items (each one a dict, a WARC metadata entry, a feed line and a catalog row).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 from typing import Any
 
 MAX_JSON_DEPTH = 64            # real listing APIs nest a handful of levels
+MAX_ITEMS_PER_PAGE = 10_000    # real listing pages show tens, an API page a few thousand at most
 
 
 class TooDeep(ValueError):

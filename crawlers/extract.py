@@ -22,7 +22,7 @@ from jsonpath_ng.ext import parse as jsonpath_parse
 from parsel import Selector
 from w3lib.url import safe_url_string
 
-from crawlers.bounds import TooDeep, load_json
+from crawlers.bounds import MAX_ITEMS_PER_PAGE, TooDeep, load_json
 from crawlers.dates import parse_date
 from crawlers.sources import Items, Rule
 from crawlers.urls import parses, resolve
@@ -184,10 +184,12 @@ def extract_items(doc: Node, items: Items, base: str | Context) -> list[dict[str
     if items.fragment is not None:
         fragments = [node_text(v) for v in select(doc, Rule(jsonpath=items.fragment))]
         doc = Selector(text="".join(fragments) or "<html></html>", type="html")
-    return [
-        {name: apply_rule(node, rule, ctx) for name, rule in items.fields.items()}
-        for node in select(doc, items.selector)
-    ]
+    nodes = select(doc, items.selector)
+    if len(nodes) > MAX_ITEMS_PER_PAGE:
+        raise ExtractionError(f"the item selector matched {len(nodes):,} nodes, more than the {MAX_ITEMS_PER_PAGE:,} "
+                              "a listing page may hold: the page is not read (a trap, or a selector matching far "
+                              "too much)")
+    return [{name: apply_rule(node, rule, ctx) for name, rule in items.fields.items()} for node in nodes]
 
 
 def extract_fields(doc: Node, fields: dict[str, Rule], base: str | Context) -> dict[str, Any]:

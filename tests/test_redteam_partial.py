@@ -97,3 +97,16 @@ def test_a_listing_whose_next_page_never_ends_stops_at_max_pages_and_says_why(tm
             assert "stopped at pagination.max_pages (4)" in run.reason, run.reason
     finally:
         catalog.dispose()
+
+
+def test_a_listing_of_a_million_links_is_a_failed_page_not_a_million_items(tmp_path: Path) -> None:
+    from crawlers.bounds import MAX_ITEMS_PER_PAGE
+
+    with HostileSite() as site:
+        site.page("/trap.html", listing_html([(f"/m/{n}", f"M{n}") for n in range(MAX_ITEMS_PER_PAGE + 1)]))
+        path = tmp_path / "trap.yaml"
+        path.write_text(source_yaml(site.url, "trap", "/trap.html"), encoding="utf-8")
+        crawl = crawl_sources([path], data_dir=tmp_path / "d")["trap"]
+    assert crawl.items == [] and not crawl.report["complete"], crawl.report
+    [problem] = crawl.report["problems"]
+    assert f"matched {MAX_ITEMS_PER_PAGE + 1:,} nodes" in problem["message"], problem
