@@ -150,12 +150,22 @@ def _cjk_detected(body: bytes) -> Decoded | None:
     return Decoded(text, str(encoding), "detected") if text is not None else None
 
 
+def _cjk_declared_and_plausible(body: bytes, utf8: str, declarations: tuple[tuple[str, str | None], ...]) -> bool:
+    """A short GBK/Big5/Shift_JIS text can be valid UTF-8 by chance (「通知」 in GBK is two 2-byte UTF-8
+    sequences: U+0368 U+05AA). UTF-8 proves itself over a multi-byte CJK declaration that also decodes the body
+    only when most of its non-ASCII characters are 3-byte ones (CJK, punctuation), as real UTF-8 CJK text is."""
+    if not any(normalise(d) in _CJK and _strict(body, normalise(d)) is not None for _, d in declarations):
+        return False
+    wide = [c >= "\u0800" for c in utf8 if c >= "\x80"]
+    return sum(wide) * 2 < len(wide)
+
+
 def _utf8_proven(body: bytes, declarations: tuple[tuple[str, str | None], ...]) -> Decoded | None:
     """Non-ASCII bytes that decode strictly as UTF-8: UTF-8, with each contrary declaration noted."""
     if body.isascii():
         return None
     text = _strict(body, "utf-8")
-    if text is None:
+    if text is None or _cjk_declared_and_plausible(body, text, declarations):
         return None
     how = next((h for h, d in declarations if normalise(d) == "utf-8"), "utf-8")
     contrary = [f"{h} charset says {d}" for h, d in declarations if d and normalise(d) != "utf-8"]

@@ -1,7 +1,8 @@
 """Charset traps a browser reads right, through a real ``listwatch crawl`` of a hostile site on loopback.
 
 Each page's declarations lie or are missing in a different way (a servlet container's ISO-8859-1 over GBK,
-a ``<meta>`` after 5 KB of comments, a label Python does not know, a BOM against the header); the titles
+a ``<meta>`` after 5 KB of comments, a label Python does not know, a BOM against the header, a short GBK
+text that happens to be valid UTF-8); the titles
 that reach the items (and so the programmes, alerts and feeds) must be the text, never mojibake.
 """
 
@@ -31,6 +32,8 @@ PAGES = [
     ("/x-gbk.html", "gb18030", "text/html", '<meta charset="x-gbk">', ZH + "（二）"),
     ("/unknown.html", "gb18030", "text/html; charset=x-klingon", "", ZH + "（三）"),
     ("/bom16.html", "utf-16", "text/html; charset=gbk", "", ZH + "（四）"),
+    # 「通知」 in GBK is also valid UTF-8 (U+0368 U+05AA): a right declaration must not lose to that accident
+    ("/short-gbk.html", "gb18030", "text/html; charset=GBK", '<meta charset="gbk">', "通知"),
 ]
 
 
