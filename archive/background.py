@@ -9,6 +9,11 @@ Groups are written in the order given, each as one write + flush as :class:`Roll
 queue is bounded in groups and in bytes (large attachments), so a crawl that outruns the disk waits instead of
 holding pages in memory. What a process killed -9 can lose: the groups still queued (at most ``QUEUE_GROUPS``,
 well under a second of crawling), on top of what the synchronous writer loses (nothing already written).
+
+An idle writer is woken once ``WAKE_GROUPS`` groups or ``WAKE_BYTES`` wait, and otherwise looks every
+``WAKE_SECONDS`` by itself; a busy one drains the queue without being told. Waking it for every group (two small
+records per unchanged page on a re-crawl) cost the reactor a futex call and the process a thread switch per page:
+~2 % of a re-crawl's CPU on the reactor thread alone. Groups still leave in order, at most ``WAKE_SECONDS`` late.
 """
 
 from __future__ import annotations
@@ -24,6 +29,9 @@ from archive.writer import RollingWarcWriter
 
 QUEUE_GROUPS = 64
 QUEUE_BYTES = 16 << 20   # a group larger than this is still taken, alone
+WAKE_GROUPS = 16
+WAKE_BYTES = 256 << 10
+WAKE_SECONDS = 0.1
 
 
 class ThreadedWarcWriter(RollingWarcWriter):
@@ -41,6 +49,7 @@ class ThreadedWarcWriter(RollingWarcWriter):
         self._error: BaseException | None = None
         self._reported = False
         self._thread: threading.Thread | None = None
+        self._idle = False   # the thread waits for groups: wake it only when enough have come
 
     def submit(self, *records: ArcWarcRecord) -> None:
         """Queue records to be written as one group (a group never straddles two files)."""
@@ -55,7 +64,8 @@ class ThreadedWarcWriter(RollingWarcWriter):
                 self._room.wait()
             self._groups.append((group, size))
             self._queued_bytes += size
-            self._room.notify_all()
+            if self._idle and (len(self._groups) >= WAKE_GROUPS or self._queued_bytes >= WAKE_BYTES):
+                self._room.notify_all()
 
     @property
     def queued(self) -> int:
@@ -79,7 +89,9 @@ class ThreadedWarcWriter(RollingWarcWriter):
         while True:
             with self._room:
                 while not self._groups:
-                    self._room.wait()
+                    self._idle = True
+                    self._room.wait(WAKE_SECONDS)
+                self._idle = False
                 queued = self._groups[0]
                 if queued is None:
                     self._groups.popleft()
