@@ -115,3 +115,28 @@ def test_an_alert_links_the_programme_page_which_opens_without_the_token_with_it
     body.wait_for(timeout=30_000)
     assert old in body.inner_text()
     page.context.close()
+
+
+def test_charts_compare_sources_on_one_scale_and_say_which_kinds_of_change(
+        browser: Browser, servers: Servers, web_archive: WebArchive) -> None:
+    from archive.catalog.models import Event
+
+    watched = signed_in(browser, servers)
+    page = watched.page
+    page.goto(f"{servers.web}/charts")
+    postings = page.locator("figure", has=page.locator("svg[aria-label^='Programmes posted per week']"))
+    assert postings.count() == 2
+    ticks = [f.locator("svg text.tick").all_inner_texts() for f in postings.all()]
+    assert ticks[0] == ticks[1], "both sources' charts span the same weeks on the same scale"
+    slots = {f.locator("details tbody tr").count() for f in postings.all()}
+    assert len(slots) == 1
+    with web_archive.catalog.session() as s:
+        kinds = Counter(s.scalars(select(Event.kind).where(Event.backfill.is_(False),
+                                                          Event.program_id.is_not(None))).all())
+    legend = page.locator("ul.legend li").all_inner_texts()
+    assert sorted(legend) == sorted(f"{n} {k}" for k, n in kinds.items()) and len(legend) >= 2
+    bar = page.locator("svg[aria-label^='Crawl duration per run'] rect").first.bounding_box()
+    plot = page.locator("svg[aria-label^='Crawl duration per run']").first.bounding_box()
+    assert bar is not None and plot is not None and bar["width"] < plot["width"] / 5, "a bar, not a block"
+    assert watched.errors == []
+    page.context.close()

@@ -2,6 +2,9 @@
 
 Each chart is ``role="img"`` with a label that says what it shows and its largest value; each bar carries a
 ``<title>`` (hover text). Pages put the numbers in a table beside the chart for anyone who would rather read.
+Charts meant to be compared (one per source) take a shared week range and top value, so the same place on
+each means the same week and the same height the same count. A bar is at most ``MAX_BAR`` wide: one week of
+data is a bar, not a block across the page.
 """
 
 from __future__ import annotations
@@ -11,42 +14,92 @@ from collections.abc import Sequence
 from markupsafe import Markup, escape
 
 WIDTH, HEIGHT, PAD = 640, 160, 24
+MAX_BAR = 48
+# Event kinds in a stacked chart: the badge colours of the pages, each at least 3:1 against white (WCAG 1.4.11).
+KIND_COLOURS = {"new": "#1a6b32", "changed": "#1d4e89", "missing": "#a35a00", "removed": "#a4161a",
+                "reappeared": "#6a3d9a"}
+
+
+def _num(value: float) -> str:
+    """3 significant digits: 15.8894 s reads 15.9 s."""
+    return f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"
 
 
 def bar_chart(points: Sequence[tuple[str, float]], label: str, *, unit: str = "", width: int = WIDTH,
-              height: int = HEIGHT, css_class: str = "chart") -> Markup:
-    """Bars for ``(label, value)`` points, left to right; the first and last labels under the axis."""
+              height: int = HEIGHT, css_class: str = "chart", top: float | None = None) -> Markup:
+    """Bars for ``(label, value)`` points, left to right; the first and last labels under the axis. ``top``:
+    the value of a full-height bar (default the largest), shared by charts that are compared."""
     if not points:
         return Markup('<p class="empty">No data yet for {}.</p>').format(label)
-    top = max(0, *(v for _, v in points)) or 1  # a negative value (a clock step in a run) draws no bar
+    top = top or max(0, *(v for _, v in points)) or 1  # a negative value (a clock step in a run) draws no bar
     inner_w, inner_h = width - 2 * PAD, height - 2 * PAD
     step = inner_w / len(points)
-    bar = max(step * 0.8, 1.0)
+    bar = min(max(step * 0.8, 1.0), MAX_BAR)
     parts = [Markup('<svg class="{}" viewBox="0 0 {} {}" width="100%" role="img" aria-label="{}">').format(
-        css_class, width, height, f"{label}: {len(points)} values, largest {top:g}{unit}")]
+        css_class, width, height, f"{label}: {len(points)} values, largest {_num(top)}{unit}")]
     parts.append(Markup('<line x1="{}" y1="{}" x2="{}" y2="{}" class="axis"/>').format(
         PAD, height - PAD, width - PAD, height - PAD))
     for i, (name, value) in enumerate(points):
         h = inner_h * max(value, 0) / top
         x, y = PAD + i * step + (step - bar) / 2, height - PAD - h
         parts.append(Markup('<rect x="{:.1f}" y="{:.1f}" width="{:.1f}" height="{:.1f}" class="bar">'
-                            '<title>{}: {:g}{}</title></rect>').format(x, y, bar, h, name, value, unit))
+                            '<title>{}: {}{}</title></rect>').format(x, y, bar, h, name, _num(value), unit))
     parts.append(Markup('<text x="{}" y="{}" class="tick">{}</text>').format(PAD, height - 6, points[0][0]))
     if len(points) > 1:
         parts.append(Markup('<text x="{}" y="{}" class="tick" text-anchor="end">{}</text>').format(
             width - PAD, height - 6, points[-1][0]))
-    parts.append(Markup('<text x="{}" y="{}" class="tick">{:g}{}</text>').format(PAD, PAD - 8, top, escape(unit)))
+    parts.append(Markup('<text x="{}" y="{}" class="tick">{}{}</text>').format(PAD, PAD - 8, _num(top),
+                                                                              escape(unit)))
     parts.append(Markup("</svg>"))
     return Markup("").join(parts)
 
 
-def weekly(counts: dict[str, int]) -> list[tuple[str, float]]:
-    """ISO-week counts in week order, with empty weeks between filled in as zeros."""
+def stacked_chart(series: dict[str, dict[str, int]], label: str, *, width: int = WIDTH,
+                  height: int = HEIGHT) -> Markup:
+    """Weekly bars stacked by event kind (``kind → week → count``), coloured as ``KIND_COLOURS``, with a
+    legend: what changed each week, not only how much."""
+    kinds = [k for k in KIND_COLOURS if series.get(k)]
+    weeks = weekly({w: 1 for k in kinds for w in series[k]})
+    if not weeks:
+        return Markup('<p class="empty">No data yet for {}.</p>').format(label)
+    totals = [sum(series[k].get(w, 0) for k in kinds) for w, _ in weeks]
+    top = max(totals) or 1
+    inner_w, inner_h = width - 2 * PAD, height - 2 * PAD
+    step = inner_w / len(weeks)
+    bar = min(max(step * 0.8, 1.0), MAX_BAR)
+    parts = [Markup('<svg class="chart" viewBox="0 0 {} {}" width="100%" role="img" aria-label="{}">').format(
+        width, height, f"{label}: {len(weeks)} weeks, largest {top}")]
+    parts.append(Markup('<line x1="{}" y1="{}" x2="{}" y2="{}" class="axis"/>').format(
+        PAD, height - PAD, width - PAD, height - PAD))
+    for i, (week, _) in enumerate(weeks):
+        x, y = PAD + i * step + (step - bar) / 2, float(height - PAD)
+        for kind in kinds:
+            n = series[kind].get(week, 0)
+            if n:
+                h = inner_h * n / top
+                y -= h
+                parts.append(Markup('<rect x="{:.1f}" y="{:.1f}" width="{:.1f}" height="{:.1f}" fill="{}">'
+                                    '<title>{}: {} {}</title></rect>').format(x, y, bar, h, KIND_COLOURS[kind],
+                                                                               week, n, kind))
+    parts.append(Markup('<text x="{}" y="{}" class="tick">{}</text>').format(PAD, height - 6, weeks[0][0]))
+    if len(weeks) > 1:
+        parts.append(Markup('<text x="{}" y="{}" class="tick" text-anchor="end">{}</text>').format(
+            width - PAD, height - 6, weeks[-1][0]))
+    parts.append(Markup('<text x="{}" y="{}" class="tick">{}</text>').format(PAD, PAD - 8, top))
+    parts.append(Markup("</svg>"))
+    legend = Markup("").join(Markup('<li><span class="swatch" style="background:{}"></span>{} {}</li>').format(
+        KIND_COLOURS[k], sum(series[k].values()), k) for k in kinds)
+    return Markup("").join(parts) + Markup('<ul class="legend">{}</ul>').format(legend)
+
+
+def weekly(counts: dict[str, int], span: tuple[str, str] | None = None) -> list[tuple[str, float]]:
+    """ISO-week counts in week order, with empty weeks between filled in as zeros. ``span``: the first and
+    last week to show (a range shared by charts that are compared), widened to the data if it is narrower."""
     if not counts:
         return []
     from datetime import date
 
-    weeks = sorted(counts)
+    weeks = sorted([*counts, *(span or ())])
     start = date.fromisocalendar(int(weeks[0][:4]), int(weeks[0][6:]), 1)
     end = date.fromisocalendar(int(weeks[-1][:4]), int(weeks[-1][6:]), 1)
     out: list[tuple[str, float]] = []

@@ -39,6 +39,7 @@ def templates() -> Jinja2Templates:
     env = Jinja2Templates(directory=HERE / "templates")
     env.env.globals["weekly"] = charts.weekly
     env.env.globals["bar_chart"] = charts.bar_chart
+    env.env.globals["stacked_chart"] = charts.stacked_chart
     env.env.filters["when"] = when
     return env
 
@@ -187,7 +188,12 @@ def page_router(app: FastAPI, settings: Settings, catalog: Catalog, store: Stora
 
     @router.get("/charts")
     def charts_page(request: Request) -> Response:
-        return render(request, "charts.html", title="Charts", postings=data.postings_per_week(catalog),
+        postings = data.postings_per_week(catalog)
+        weeks = sorted(w for counts in postings.values() for w in counts)
+        # One week range and one scale for every source's chart: the same place means the same week.
+        span = (weeks[0], weeks[-1]) if weeks else None
+        top = max((n for counts in postings.values() for n in counts.values()), default=1)
+        return render(request, "charts.html", title="Charts", postings=postings, span=span, top=top,
                       changes=data.changes_per_week(catalog), runs=data.runs(catalog))
 
     account_routes(router, open_router, catalog, access, render, app)
