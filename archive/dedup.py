@@ -113,7 +113,7 @@ def _newest_per_url(session: Session, *where: ColumnElement[bool]) -> Iterable[t
         .join(WarcFile, Capture.warc_file_id == WarcFile.id)
         .join(newest, and_(Capture.url == newest.c.url, Capture.timestamp == newest.c.ts))
         .where(*where)
-    ).tuples()
+    )
 
 
 def _validators(session: Session, source_id: str) -> dict[str, Earlier]:

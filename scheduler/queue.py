@@ -181,7 +181,7 @@ def queue_state(catalog: Catalog) -> dict[str, Any] | None:
                   "AND e.type IN ('deferred', 'deferred_for_retry', 'retried') "
                   "WHERE j.queue_name = :q AND j.status = 'todo' GROUP BY j.id ORDER BY since LIMIT 1")
     with catalog.engine.connect() as conn:
-        by_status: dict[str, int] = dict(conn.execute(counts, {"q": QUEUE}).tuples().all())
+        by_status: dict[str, int] = {row[0]: row[1] for row in conn.execute(counts, {"q": QUEUE})}
         row = conn.execute(oldest, {"q": QUEUE}).first()
     waiting = None
     if row is not None:
