@@ -65,25 +65,28 @@ def _members(path: Path) -> Iterator[tuple[int, tempfile.SpooledTemporaryFile[by
         out: tempfile.SpooledTemporaryFile[bytes] = tempfile.SpooledTemporaryFile(max_size=CHUNK)  # noqa: SIM115 (closed by the caller)
         decomp = zlib.decompressobj(zlib.MAX_WBITS + 16)
         fed = 0               # compressed bytes fed to the current member
-        while True:
-            data = pending or handle.read(CHUNK)
-            pending = b""
-            if not data:
-                return        # end of file: a member in progress is torn
-            try:
-                out.write(decomp.decompress(data))
-            except zlib.error:
-                return
-            if not decomp.eof:
-                fed += len(data)
-                continue
-            rest = decomp.unused_data
-            fed += len(data) - len(rest)
-            consumed += fed
-            out.seek(0)
-            yield consumed, out
-            out = tempfile.SpooledTemporaryFile(max_size=CHUNK)  # noqa: SIM115 (closed by the caller)
-            decomp, fed, pending = zlib.decompressobj(zlib.MAX_WBITS + 16), 0, rest
+        try:
+            while True:
+                data = pending or handle.read(CHUNK)
+                pending = b""
+                if not data:
+                    return        # end of file: a member in progress is torn
+                try:
+                    out.write(decomp.decompress(data))
+                except zlib.error:
+                    return
+                if not decomp.eof:
+                    fed += len(data)
+                    continue
+                rest = decomp.unused_data
+                fed += len(data) - len(rest)
+                consumed += fed
+                out.seek(0)
+                yield consumed, out
+                out = tempfile.SpooledTemporaryFile(max_size=CHUNK)  # noqa: SIM115 (closed by the caller)
+                decomp, fed, pending = zlib.decompressobj(zlib.MAX_WBITS + 16), 0, rest
+        finally:
+            out.close()   # the member never handed out (torn, or not begun); closing a handed-out one is harmless
 
 
 def _digest_matches(expected: str, data_digest: bytes) -> bool:
