@@ -21,6 +21,7 @@ from typing import Any
 Role = str  # listing | detail | attachment | recheck
 ROLES = ("listing", "detail", "attachment", "recheck")
 PAGE_LIMIT = "page-limit"   # warning kind: the listing went on past pagination.max_pages (the crawl is incomplete)
+WARC_WRITE = "warc-write"   # the problem kind of a failed WARC write (disk full)
 
 
 def runs_root(data_dir: Path) -> Path:
@@ -89,6 +90,19 @@ class CrawlReport:
                 example = next(w.message for w in self.warnings if w.kind == kind)
                 reasons.append(f"{len(pages)} {what} (e.g. {example})")
         return reasons
+
+    @property
+    def evidence_lost(self) -> bool:
+        """True when WARC writing failed: what the crawl read after the failure has no capture in the archive."""
+        return any(p.kind == WARC_WRITE for p in self.problems)
+
+    def warc_closed(self, files: list[Path], bytes_written: int, error: OSError | None) -> None:
+        """The run's closed WARC files, and why writing stopped if it did (the records before it were kept)."""
+        self.warc_files = [str(p) for p in files]
+        self.warc_bytes = bytes_written
+        if error is not None:
+            self.stop_reason = "WARC writing failed"
+            self.problems.append(Problem("", "listing", WARC_WRITE, f"WARC writing failed: {error}"))
 
     def warn(self, url: str, role: Role, kind: str, message: str) -> None:
         """A problem that did not stop the page (kept to at most 500 entries)."""

@@ -16,7 +16,8 @@ degraded   the last ``PERSIST`` full crawls that fetched their listing found no 
            all ``degraded`` (detail pages failing, charset conflicts, fields matching nothing: the
            report's ``degraded`` reasons are the detail)
 silent     no complete crawl (of either depth) for ``silent_after`` seconds
-incomplete the newest run did not see its whole listing (it failed, met a challenge, lost a listing page)
+incomplete the newest run did not see its whole listing (it failed, met a challenge, lost a listing page) or
+           could not write its WARC (disk full: what it read is not all archived)
 =========  ===========================================================================================
 
 A check writes at most one onset event, whose kind is the most specific condition it raises (``failing``…;

@@ -131,8 +131,8 @@ def ingest(settings: Settings, catalog: Catalog, source: Source, report: CrawlRe
 def run_status(report: CrawlReport) -> str:
     if report.pages_ok["listing"] == 0:
         return "failed"
-    if report.kind == "quick":  # partial by design: judged on what it set out to read
-        clean = not report.challenges and report.pages_failed["listing"] == 0
+    if report.kind == "quick":  # partial by design: judged on what it set out to read, and on keeping it
+        clean = not report.challenges and report.pages_failed["listing"] == 0 and not report.evidence_lost
         return "complete" if clean else "incomplete"
     if not report.complete:
         return "incomplete"

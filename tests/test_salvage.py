@@ -213,3 +213,34 @@ def test_a_crawl_whose_disk_fills_keeps_the_reason_for_its_report(tmp_path: Path
     assert os.WEXITSTATUS(_in_child(crawl)) == 0
     failed, error, files = result.read_text(encoding="utf-8").splitlines()
     assert failed == "True" and "File too large" in error and int(files) >= 1
+
+
+def test_a_quick_check_whose_warc_failed_only_at_close_is_not_complete(tmp_path: Path) -> None:
+    """The threaded writer fails on its thread after the last page was handed over, so only closing raises.
+    The run's report (filled as the spider fills it at close) names the failure, and the check is judged
+    ``incomplete``, not ``complete``: some of what it read has no capture in the archive. Quick checks are
+    otherwise judged on their listing pages alone, and its one listing page was read."""
+    from crawlers.capture import WarcCapture
+    from crawlers.report import CrawlReport
+    from scheduler.pipeline import run_status
+
+    saved = tmp_path / "run.json"
+
+    def crawl() -> int:
+        capture = WarcCapture(_writer(tmp_path, True, "quick"))
+        report = CrawlReport("src", "run", kind="quick")
+        report.pages_ok["listing"] = 1
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (LIMIT, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+        capture.write(capture.builder.resource("urn:test:page", "application/octet-stream", os.urandom(2 * LIMIT)))
+        files = capture.close()   # the failure comes here, not at the write
+        resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+        report.warc_closed(files, capture.writer.bytes_written, capture.write_error)
+        report.save(saved)
+        return 0
+
+    assert os.WEXITSTATUS(_in_child(crawl)) == 0
+    report = CrawlReport.load(saved)
+    assert [p.message for p in report.problems if "WARC writing failed" in p.message and "File too large" in p.message]
+    assert report.pages_failed["listing"] == 0 and not report.challenges   # what quick checks were judged on
+    assert run_status(report) == "incomplete"

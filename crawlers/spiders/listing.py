@@ -34,7 +34,7 @@ from crawlers.gone import gone_reason
 from crawlers.hooks import Hook, load_hook
 from crawlers.items_file import ItemsFile
 from crawlers.pagination import expected_page_count, next_pages, reads_page
-from crawlers.report import PAGE_LIMIT, CrawlReport, Problem
+from crawlers.report import PAGE_LIMIT, CrawlReport
 from crawlers.sources import Source, load_source
 from crawlers.spiders.problems import PageProblems
 from crawlers.spiders.rendered import abandon, render_meta, settle
@@ -366,12 +366,8 @@ class ListingSpider(Spider):
             self.items_file.close()
             self.crawler.stats.set_value("item_scraped_count", self.items_file.count)  # as Scrapy counted them
         if self.capture is not None:
-            report.warc_files = [str(p) for p in self.capture.close()]
-            report.warc_bytes = self.capture.writer.bytes_written
-            error = self.capture.write_error
-            if error is not None:   # disk full: the records before it were kept
-                report.stop_reason = "WARC writing failed"
-                report.problems.append(Problem("", "listing", "warc-write", f"WARC writing failed: {error}"))
+            files = self.capture.close()   # a write that fails now (disk full) is in write_error too
+            report.warc_closed(files, self.capture.writer.bytes_written, self.capture.write_error)
         run_dir = self.settings.get("LISTWATCH_RUN_DIR")
         if run_dir:
             report.items_path = str(Path(run_dir) / "items.jsonl")
