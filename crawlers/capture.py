@@ -144,6 +144,10 @@ class WarcCapture:
         spider.crawler.stats.set_value("listwatch/warc_files", [str(f) for f in files])
         spider.crawler.stats.set_value("listwatch/warc_bytes", self.writer.bytes_written)
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def close(self) -> list[Path]:
         """Close the writer once (this extension and the spider both ask, in either order); returns the closed
         files. A failed write is kept in ``write_error`` rather than raised, so the run's report names it."""
@@ -257,6 +261,21 @@ class WarcCapture:
                                        content_type=POINTER_TYPE)
         self.write(record)
         return record_id(record)
+
+
+def close_capture(crawler: Crawler) -> bool:
+    """Close a finished crawl's capture if its spider's close did not (idempotent): its writer thread ends and
+    its queued records are written, and its last file is closed rather than left ``.open`` until salvage. The
+    crawl's close normally does it; this holds whatever ended the crawl. True when it had to."""
+    try:
+        capture = crawler.get_extension(WarcCapture)
+    except RuntimeError:   # the crawl ended before its extensions existed: nothing was captured
+        return False
+    if capture is None or capture.closed:
+        return False
+    logger.warning("the crawl ended without closing its WARC capture: closed now")
+    capture.close()
+    return True
 
 
 class WarcCaptureMiddleware:

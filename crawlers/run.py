@@ -21,6 +21,7 @@ from scrapy.settings import Settings
 from scrapy.utils.reactor import install_reactor
 
 from crawlers import settings as defaults
+from crawlers.capture import close_capture
 from crawlers.fetch_policy import FetchPolicy
 from crawlers.report import CrawlReport
 from crawlers.report import run_dir as run_directory
@@ -154,13 +155,15 @@ def run_crawls(jobs: list[CrawlJob], options: CrawlOptions,
     _quiet_offline_lookups()
     base.set("LOG_INSTALL_ROOT_HANDLER", not logging.getLogger().handlers, priority="cmdline")
     process = CrawlerProcess(base)
-    for job in jobs:
-        crawler = make_crawler(job, options)
+    crawlers = [make_crawler(job, options) for job in jobs]
+    for job, crawler in zip(jobs, crawlers, strict=True):
         if watch is not None:
             watch(crawler, job.source.id)
         process.crawl(crawler, **spider_arguments(job))
     freeze_startup_objects()
     process.start()
+    for crawler in crawlers:   # queued records are written, not lost with the writer thread at exit
+        close_capture(crawler)
     return [load_report(job, options) for job in jobs]
 
 

@@ -51,6 +51,7 @@ from archive.catalog import open_catalog
 from archive.dedup import DedupIndex
 from archive.storage import open_storage
 from crawlers import settings as crawl_defaults
+from crawlers.capture import close_capture
 from crawlers.report import run_dir
 from crawlers.run import freeze_startup_objects, load_report, make_crawler, spider_arguments
 from crawlers.sources import load_source
@@ -211,6 +212,8 @@ class CrawlHost:
                 await job.crawler.crawl_async(**spider_arguments(crawl_job))
             except Exception:   # e.g. a hook that cannot load: the report says "failed to start"
                 log.exception("crawl of %s failed", source.id)
+            finally:   # however it ended (finished, stopped, timed out, raised): no writer thread left idle here
+                close_capture(job.crawler)
         report = load_report(crawl_job, options)
 
         def finish() -> str:
