@@ -22,6 +22,12 @@ def describe_failure(failure: Failure) -> tuple[str, str]:
     exc = failure.value
     if isinstance(exc, HttpError):
         status = exc.response.status
+        location = (exc.response.headers.get("Location") or b"").decode("latin-1")
+        scheme = location.partition(":")[0].strip().lower() if ":" in location else ""
+        if 300 <= status < 400 and scheme.isalpha() and scheme not in ("http", "https"):
+            # Scrapy follows only http(s) redirects: one to file:, ftp: or data: stays a 3xx answer
+            return f"http-{status}", (f"the server answered HTTP {status}, a redirect to a {scheme[:20]}: URL, "
+                                      "which is never followed (only http(s) is fetched)")
         return f"http-{status}", f"the server answered HTTP {status}"
     if isinstance(exc, net.DNSLookupError | scrapy_errors.CannotResolveHostError):
         return "dns", "the host name does not resolve"
