@@ -140,3 +140,24 @@ def test_charts_compare_sources_on_one_scale_and_say_which_kinds_of_change(
     assert bar is not None and plot is not None and bar["width"] < plot["width"] / 5, "a bar, not a block"
     assert watched.errors == []
     page.context.close()
+
+
+def test_attachments_are_links_to_the_site_and_to_their_archived_copies(
+        browser: Browser, servers: Servers, web_archive: WebArchive) -> None:
+    with web_archive.catalog.session() as s:
+        found = [(p.id, p.fields["attachments"]) for p in s.scalars(select(Program).where(
+            Program.source_id == "demo-mofcom")) if p.fields.get("attachments")]
+    assert found
+    programme_id, attachments = found[0]
+    urls = [a["url"] if isinstance(a, dict) else a for a in attachments]
+    watched = signed_in(browser, servers)
+    page = watched.page
+    page.goto(f"{servers.web}/programmes/{programme_id}")
+    cell = page.locator("table.fields tr", has=page.locator("th", has_text="attachments")).locator("td")
+    assert "[" not in cell.inner_text(), "a list, not its JSON"
+    assert [a.get_attribute("href") for a in cell.locator("a[rel~=nofollow]").all()] == urls
+    cell.locator("a", has_text="archived copies").first.click()
+    page.wait_for_url("**/captures?url=*")
+    assert page.locator("ol.captures li").count() >= 1 and urls[0] in page.locator("main").inner_text()
+    assert watched.errors == []
+    page.context.close()
