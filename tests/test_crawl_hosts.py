@@ -28,6 +28,7 @@ from sqlalchemy import select
 from archive.catalog import Catalog, open_catalog
 from archive.catalog.models import CrawlRun
 from crawlers.demo.site import DemoSite
+from crawlers.report import run_dir
 from crawlers.run import new_run_id
 from crawlers.sources import load_source
 from scheduler.lease import lease_held, lease_path
@@ -59,6 +60,19 @@ def block(response, items, source):
 def bloat(response, items, source):
     HELD.append(b"x" * (400 * 2**20))
     time.sleep(4)
+    return items
+
+def skip_close(response, items, source):
+    # a crawl whose close never runs (a fault, not a known path): its spider_closed receivers are removed
+    import gc
+    from scrapy import signals
+    from scrapy.crawler import Crawler
+    from crawlers.capture import WarcCapture
+    for crawler in [o for o in gc.get_objects() if isinstance(o, Crawler)]:
+        spider = crawler.spider
+        if spider is not None and getattr(spider, "source", None) is not None and spider.source.id == source.id:
+            crawler.signals.disconnect(spider._closed, signal=signals.spider_closed)
+            crawler.signals.disconnect(crawler.get_extension(WarcCapture).spider_closed, signal=signals.spider_closed)
     return items
 '''
 
@@ -237,6 +251,18 @@ def test_a_server_that_never_answers_is_stopped_at_the_time_limit_without_killin
     b.join()
     assert b.results["ok-0"].run_id == again and b.rows()[again].pid == pid   # the same host lives on
     assert_every_row_closed(b)
+
+
+def test_a_crawl_whose_close_never_runs_leaves_no_open_warc_in_its_host(bench: Make) -> None:
+    """The host closes a crawl's capture itself when the spider's close did not: the WARC is closed (stored,
+    not left ``.open`` for salvage) and no writer thread stays idle in the host, which lives on."""
+    b = bench()
+    run_id = b.start(b.source("noclose", FAST + "hook: lwhooks:skip_close\n"), kind="quick")
+    b.join()
+    assert not gone(b.host_pid())
+    assert not list(b.settings.spool_dir.rglob("*.open")), "the crawl's WARC was left open, its writer thread idle"
+    log = (run_dir(b.settings.data_dir, "noclose", run_id) / "crawl.log").read_text(encoding="utf-8")
+    assert "ended without closing its WARC capture" in log, log[-3000:]
 
 
 def test_a_host_over_the_memory_limit_is_killed_and_the_leaky_source_fails_alone(bench: Make) -> None:
