@@ -72,9 +72,16 @@ class Sha256Digester(Digester):
         return "sha256:" + b32_sha256(self.digester.digest())
 
 
-def sha256_digest(data: bytes) -> str:
-    """The digest string used in WARC headers and the dedup index (``sha256:BASE32``)."""
-    return "sha256:" + b32_sha256(hashlib.sha256(data).digest())
+def sha256_digest(data: bytes, *more: bytes) -> str:
+    """The digest string used in WARC headers and the dedup index (``sha256:BASE32``) of ``data`` followed by
+    ``more`` (hashed in turn rather than joined: a page body is not copied to be hashed)."""
+    hashed = hashlib.sha256(data)
+    for part in more:
+        hashed.update(part)
+    return "sha256:" + b32_sha256(hashed.digest())
+
+
+_EMPTY_DIGEST = sha256_digest(b"")
 
 
 class _Sha256Writer(WARCWriter):
@@ -122,14 +129,14 @@ def _complete_record(record_type: str, headers: Headers, body: bytes, http: Stat
     """An ``ArcWarcRecord`` whose headers are what warcio's writer would end with: ``headers`` (WARC-Date,
     extras, WARC-Type, WARC-Record-ID, WARC-Target-URI), then the payload and block digests, Content-Type
     and Content-Length. ``payload_digest``: ``sha256_digest(body)`` when the caller has it already."""
-    payload_digest = payload_digest or sha256_digest(body)
+    payload_digest = payload_digest or (sha256_digest(body) if body else _EMPTY_DIGEST)   # requests: no body
     headers.append(("WARC-Payload-Digest", payload_digest))
     if http is None:
         block_digest, length = payload_digest, len(body)
     else:
         http.compute_headers_buffer()   # warcio's own (percent-encodes non-ASCII header values)
         head = http.headers_buff or b""
-        block_digest, length = sha256_digest(head + body), len(head) + len(body)
+        block_digest, length = sha256_digest(head, body), len(head) + len(body)
     headers += [("WARC-Block-Digest", block_digest), ("Content-Type", content_type),
                 ("Content-Length", str(length))]
     warc_headers = StatusAndHeaders("", headers, protocol="WARC/1.1")
@@ -146,7 +153,6 @@ def _complete_bytes(record: ArcWarcRecord, body: bytes) -> bytes:
 
 
 REVISIT_PROFILES = "http://netpreserve.org/warc/1.1/revisit/"   # + identical-payload-digest | server-not-modified
-_EMPTY_DIGEST = sha256_digest(b"")
 
 
 def warc_date(moment: datetime) -> str:

@@ -9,6 +9,7 @@ events instead (``crawlers.browser``).
 
 from __future__ import annotations
 
+import codecs
 import logging
 import zlib
 from pathlib import Path
@@ -19,7 +20,7 @@ from scrapy import Request, Spider, signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 from scrapy.http import Headers as ScrapyHeaders
-from scrapy.http import Response
+from scrapy.http import HtmlResponse, Response
 
 from archive.background import ThreadedWarcWriter
 from archive.dedup import DedupIndex, Earlier
@@ -51,6 +52,18 @@ def scrapy_headers(headers: Any) -> Headers:
 def header_text(response: Response, name: str) -> str:
     """One response header as text ("" when absent)."""
     return (response.headers.get(name) or b"").decode("latin-1")
+
+
+def scrapy_utf8_text(response: Response) -> str | None:
+    """Scrapy's own decoding of an HTML page when it read it as UTF-8 (its meta-refresh middleware decodes
+    every HTML page): our decoding takes it rather than decoding the bytes once more (``decode_body``)."""
+    if not isinstance(response, HtmlResponse):
+        return None
+    try:
+        utf8 = codecs.lookup(response.encoding).name == "utf-8"
+    except LookupError:
+        return None
+    return str(response.text) if utf8 else None
 
 
 def body_problem(response: Response, max_size: int = 30_000_000) -> str | None:

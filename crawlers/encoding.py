@@ -104,7 +104,12 @@ def _strict(body: bytes, encoding: str | None) -> str | None:
         return None
 
 
-def decode_body(body: bytes, content_type: str | None = None, override: str | None = None) -> Decoded:
+def decode_body(body: bytes, content_type: str | None = None, override: str | None = None, *,
+                utf8_text: str | None = None) -> Decoded:
+    """``utf8_text``: ``body`` already decoded as UTF-8 with replacement characters (Scrapy's ``response.text``
+    when it chose UTF-8). Without any replacement character it is the strict decoding this function would
+    make again (an invalid byte always becomes one): it is taken instead, which saves a decoding of every page.
+    With one, the bytes are decoded here as usual. The result is the same either way."""
     if override:
         encoding = normalise(override) or override
         return Decoded(body.decode(encoding, errors="replace"), encoding, "override")
@@ -112,7 +117,7 @@ def decode_body(body: bytes, content_type: str | None = None, override: str | No
         if body.startswith(bom):
             return Decoded(body[len(bom):].decode(encoding, errors="replace"), encoding, "bom")
     declarations = (("http", header_charset(content_type)), ("meta", meta_charset(body)))
-    proven = _utf8_proven(body, declarations)
+    proven = _utf8_proven(body, declarations, utf8_text)
     if proven is not None:
         return proven
     notes: list[str] = []
@@ -160,11 +165,12 @@ def _cjk_declared_and_plausible(body: bytes, utf8: str, declarations: tuple[tupl
     return sum(wide) * 2 < len(wide)
 
 
-def _utf8_proven(body: bytes, declarations: tuple[tuple[str, str | None], ...]) -> Decoded | None:
+def _utf8_proven(body: bytes, declarations: tuple[tuple[str, str | None], ...],
+                 utf8_text: str | None = None) -> Decoded | None:
     """Non-ASCII bytes that decode strictly as UTF-8: UTF-8, with each contrary declaration noted."""
     if body.isascii():
         return None
-    text = _strict(body, "utf-8")
+    text = utf8_text if utf8_text is not None and "\ufffd" not in utf8_text else _strict(body, "utf-8")
     if text is None or _cjk_declared_and_plausible(body, text, declarations):
         return None
     how = next((h for h, d in declarations if normalise(d) == "utf-8"), "utf-8")

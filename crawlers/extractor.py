@@ -114,11 +114,13 @@ def page_text(doc: Node) -> str:
     return ""
 
 
-def decode(body: bytes, headers: Headers, source: Source, rendered: bool = False) -> Decoded:
+def decode(body: bytes, headers: Headers, source: Source, rendered: bool = False, *,
+           utf8_text: str | None = None) -> Decoded:
+    """``utf8_text``: the body already decoded as UTF-8 with replacement, if the caller has it (``decode_body``)."""
     if rendered:  # the rendered DOM was stored as UTF-8 text by the capture layer
         return Decoded(body.decode("utf-8", errors="replace"), "utf-8", "rendered")
     content_type = {k.lower(): v for k, v in header_dict(headers).items()}.get("content-type", "")
-    return decode_body(body, content_type, source.encoding)
+    return decode_body(body, content_type, source.encoding, utf8_text=utf8_text)
 
 
 def extract_page(source: Source, url: str, role: str, headers: Headers, body: bytes, *, status: int = 200,

@@ -23,7 +23,7 @@ from scrapy.crawler import Crawler
 from scrapy.http import Response
 from twisted.python.failure import Failure
 
-from crawlers.capture import WarcCapture, scrapy_headers
+from crawlers.capture import WarcCapture, scrapy_headers, scrapy_utf8_text
 from crawlers.encoding import Decoded
 from crawlers.errors import describe_failure
 from crawlers.expect import NO_ITEMS, end_matches, listing_problem
@@ -119,7 +119,8 @@ class ListingSpider(Spider):
     async def parse_listing(self, response: Response, number: int, start_url: str) -> AsyncIterator[Any]:
         record = await self._settle(response)
         reused = response.meta.get("listwatch_reused")
-        result = self._reused_listing(response, reused[1]) if reused else self._extract(response, "listing")
+        result = self._reused_listing(response, reused[1]) if reused \
+            else self._extract(response, "listing", self._decoded(response))
         if not self.problems.usable(response, result, record):
             self.report.pagination_finished = False
             return
@@ -299,7 +300,8 @@ class ListingSpider(Spider):
     def _decoded(self, response: Response) -> Decoded:
         """The page as text, decoded once the way every step here needs it (never trusting a lying charset)."""
         rendered = bool(response.meta.get("playwright"))
-        return decode(self._body(response), scrapy_headers(response.headers), self.source, rendered)
+        return decode(self._body(response), scrapy_headers(response.headers), self.source, rendered,
+                      utf8_text=None if rendered else scrapy_utf8_text(response))
 
     @staticmethod
     def _body(response: Response) -> bytes:
