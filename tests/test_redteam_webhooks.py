@@ -57,3 +57,18 @@ def test_a_webhook_redirect_is_not_followed_and_says_so() -> None:
         with pytest.raises(DeliveryError, match=r"HTTP 307 .*redirects are not followed"):
             WebhookChannel(timeout=5).send(hook.url + "/moved", MESSAGE)
         assert internal.hits == {}
+
+
+def test_a_hostile_title_makes_a_one_line_bounded_headline() -> None:
+    """A title holding newlines, a header-like line, control and bidi-override characters and 100 KB of text
+    (a JSON source's title field can hold anything) gives a one-line headline channels accept."""
+    from datetime import UTC, datetime
+
+    from scheduler.alerts.messages import Alert, headline, render_text
+
+    title = "Grant\r\nBcc: victim@example.org\x00\x1b[31m\u202egnp.exe " + "长" * 100_000
+    alert = Alert(1, "new", "hostile", datetime(2026, 3, 1, tzinfo=UTC), title, "", "k", (), None, None)
+    line = headline(alert)
+    assert "\n" not in line and "\r" not in line and "\x00" not in line and "\u202e" not in line
+    assert line.startswith("New programme: Grant Bcc: victim@example.org") and len(line) < 400, line[:400]
+    assert render_text(alert).splitlines()[0] == line

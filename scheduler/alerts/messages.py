@@ -12,6 +12,7 @@ easily than a raw record.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,6 +32,7 @@ from scheduler.web.signing import signed_link
 SCHEMA_VERSION = 1
 _VERBS = {"new": "New programme", "changed": "Changed", "missing": "Missing from the listing",
           "removed": "Removed", "reappeared": "Reappeared", "source_health": "Source health"}
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")  # and bidi overrides
 _MAX_VALUE = 300  # characters of a field value shown in text messages (JSON carries it whole)
 
 
@@ -134,8 +136,10 @@ def alert_from(event: Event, program: Program | None, captures: dict[str, Captur
 # -- text ---------------------------------------------------------------------------------------------
 
 def _short(value: Any) -> str:
+    """One line of at most ``_MAX_VALUE`` characters: whitespace runs (newlines) and control characters are one
+    space (a hostile page's title must not add lines or headers to a message)."""
     text = "∅" if value is None or value == "" else str(value)
-    text = " ".join(text.split())
+    text = " ".join(_CONTROLS.sub(" ", text).split())
     return text if len(text) <= _MAX_VALUE else text[:_MAX_VALUE - 1] + "…"
 
 
@@ -149,7 +153,9 @@ def headline(alert: Alert) -> str:
         what = alert.summary or alert.title
     else:
         what = alert.title or alert.summary or alert.program_key or "(untitled)"
-    return f"{verb}: {what or '(no detail)'} ({alert.source})"
+    # A message title (an e-mail subject, a chat heading) is one short line whatever the page put in the title:
+    # a 100 KB or multi-line title would be refused by the channel, and the alert retried until dead.
+    return f"{verb}: {_short(what) if what else '(no detail)'} ({alert.source})"
 
 
 def _evidence_line(label: str, ev: Evidence | None) -> list[str]:
