@@ -5,6 +5,7 @@ glance what its list holds.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
@@ -111,6 +112,8 @@ def test_an_alert_links_the_programme_page_which_opens_without_the_token_with_it
     assert row.locator("td").nth(0).inner_text() == old and row.locator("td").nth(1).inner_text() == new
     page.locator("li.event.kind-changed a[data-kind=before]").click()
     page.wait_for_url(f"**/capture/{event.before_record_id.strip('<>')}?sig=*")
+    assert "start listwatch replay" in page.locator("main").inner_text(), "an empty frame is explained"
+    assert re.search(r"next capture \(\d{4}-\d\d-\d\d \d\d:\d\d\)", page.locator(".banner").inner_text())
     body = page.frame_locator("iframe.replay").locator("body")
     body.wait_for(timeout=30_000)
     assert old in body.inner_text()
