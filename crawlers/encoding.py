@@ -128,6 +128,9 @@ def decode_body(body: bytes, content_type: str | None = None, override: str | No
             notes.append(f"{how} charset {declared!r} is unknown")
             continue
         if normalised == _WEAK and not body.isascii():
+            nearly = _nearly_utf8(body, notes)
+            if nearly is not None:
+                return nearly
             cjk = _cjk_detected(body)
             if cjk is not None:
                 notes.append(f"{how} charset says {declared} but the bytes are {cjk.encoding} text: "
@@ -138,11 +141,29 @@ def decode_body(body: bytes, content_type: str | None = None, override: str | No
             return Decoded(text, str(normalised), how, "; ".join(notes))
         if normalised:
             notes.append(f"{how} charset says {declared} but the body is not valid {declared}")
+    nearly = _nearly_utf8(body, notes)
+    if nearly is not None:
+        return nearly
     best = from_bytes(body[:200_000]).best() if body else None
     if best is not None:
         detected = normalise(best.encoding) or best.encoding
         return Decoded(body.decode(detected, errors="replace"), detected, "detected", "; ".join(notes))
     return Decoded(body.decode("utf-8", errors="replace"), "utf-8", "fallback", "; ".join(notes))
+
+
+def _nearly_utf8(body: bytes, notes: list[str]) -> Decoded | None:
+    """UTF-8 with a few broken sequences (a CMS cutting a title mid-character): UTF-8, the broken bytes
+    replaced and noted. Statistical detection would read the whole page as something else (ptcp154 for a
+    Chinese page with one cut character). GBK, Big5 or Shift_JIS text read as UTF-8 gives
+    several broken sequences for each valid character: at least 3 valid non-ASCII characters for each broken
+    sequence are asked."""
+    text = body.decode("utf-8", errors="replace")
+    broken = text.count("\ufffd")
+    valid = sum(1 for c in text if c >= "\x80") - broken
+    if not broken or valid < 3 * broken:
+        return None
+    notes.append(f"{broken} invalid UTF-8 sequence(s) replaced by U+FFFD")
+    return Decoded(text, "utf-8", "utf-8", "; ".join(notes))
 
 
 def _cjk_detected(body: bytes) -> Decoded | None:

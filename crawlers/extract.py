@@ -248,6 +248,7 @@ def canonical_key(value: Any, drop_params: list[str], site_hosts: set[str] | fro
     return f"//{host}{':' + str(port) if port else ''}{tail}"
 
 
+@lru_cache(maxsize=4096)   # a listing item's link comes here twice (its field, then its key): w3lib's work once
 def _browser_url(url: str) -> str:
     try:
         return safe_url_string(url)

@@ -7,6 +7,7 @@ on every crawl. Here such an href resolves to None and the caller reports it as 
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import TypeGuard
 from urllib.parse import urljoin, urlsplit
 
@@ -25,6 +26,7 @@ def resolve(base: str, href: str) -> str | None:
     return url if parses(url) else None
 
 
+@lru_cache(maxsize=4096)   # asked of an item's link three times (resolving, keying, fetching): parsed once
 def parses(url: str) -> bool:
     """Whether ``url`` splits cleanly (port, IPv6 literal, an http(s) host without spaces or controls)."""
     try:
