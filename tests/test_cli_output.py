@@ -111,6 +111,15 @@ def test_next_hints_name_listwatch_the_way_the_user_can_type_it(tmp_path: Any,
     monkeypatch.setattr("sys.argv", ["/x/scheduler/__main__.py"])
     assert command_name() == "listwatch"
 
+
+def test_sources_check_says_what_it_found_in_words(tmp_path: Any) -> None:
+    env = {"LISTWATCH_DATA_DIR": str(tmp_path / "data"), "LISTWATCH_SETTINGS": str(tmp_path / "none.yaml")}
+    source = tmp_path / "ministry.yaml"
+    source.write_text("id: ministry\nname: M\nstart_urls: ['http://127.0.0.1:9/']\n"
+                      "items: {selector: li, fields: {url: a}}\n", encoding="utf-8")
+    checked = runner.invoke(app, ["sources", "check", str(source)], env=env)
+    assert checked.exit_code == 0 and "ministry (static pages, no paging)" in checked.output
+
 def test_iso_dates_become_cdx_timestamps() -> None:
     assert iso_digits("2026-11-30") == "20261130"
     assert iso_digits("2026-11") == "202611"

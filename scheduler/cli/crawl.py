@@ -143,7 +143,8 @@ def sources_check(
                     print(json.dumps({"file": str(file), "ok": True, "id": src.id, "render": src.render.mode,
                                       "pagination": src.pagination.kind}, ensure_ascii=False))
                 else:
-                    console.print(f"[green]ok[/] {file}: {src.id} ({src.render.mode}, {src.pagination.kind})",
+                    paging = "no paging" if src.pagination.kind == "none" else f"{src.pagination.kind} paging"
+                    console.print(f"[green]ok[/] {file}: {src.id} ({src.render.mode} pages, {paging})",
                                   soft_wrap=True, highlight=False)
             except SourceError as exc:
                 failed += 1
