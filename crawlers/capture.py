@@ -76,6 +76,8 @@ def body_problem(response: Response, max_size: int = 30_000_000) -> str | None:
     if encoding in (b"", b"identity") and "partial" in response.flags and _unfinished_html(response):
         return ("the connection closed mid-page (the server sent no Content-Length) and the HTML stops before "
                 "its end: only part of the page arrived")
+    if encoding == b"br" and response.body:
+        return _brotli_problem(response.body, max_size)
     if encoding not in (b"gzip", b"x-gzip", b"deflate") or not response.body:
         return None
     inflater = zlib.decompressobj(47 if encoding != b"deflate" else zlib.MAX_WBITS)
@@ -94,6 +96,25 @@ def body_problem(response: Response, max_size: int = 30_000_000) -> str | None:
 
 
 _INFLATE_STEP = 1 << 20
+
+
+def _brotli_problem(body: bytes, max_size: int) -> str | None:
+    """As for gzip: Scrapy keeps what a truncated brotli stream gave (its decoder stops without an error)."""
+    try:
+        import brotli
+    except ImportError:  # then Scrapy does not ask for br either
+        return None
+    inflater, inflated = brotli.Decompressor(), 0
+    try:
+        chunk = inflater.process(body, output_buffer_limit=_INFLATE_STEP)
+        while chunk and inflated <= max_size and not inflater.is_finished():
+            inflated += len(chunk)
+            chunk = inflater.process(b"", output_buffer_limit=_INFLATE_STEP)
+    except brotli.error as exc:
+        return f"the br body is corrupt ({exc}); only part of the page could be read"
+    if inflated <= max_size and not inflater.is_finished():
+        return "the br body is truncated; only part of the page could be read"
+    return None
 _HTML_ENDS = tuple(end.encode(codec) for end in ("</html", "</body") for codec in ("ascii", "utf-16-le", "utf-16-be"))
 
 
