@@ -216,6 +216,14 @@ def test_events_command_prints_json(web_archive: WebArchive, tmp_path: Path) -> 
     assert changed_event(web_archive).id in [e["id"] for e in events]
     bad = run_listwatch(["events", "--kind", "edited"], data_dir=web_archive.data_dir)
     assert bad.returncode == 2 and "'edited'" in bad.stderr
+    event = changed_event(web_archive)
+    with web_archive.catalog.session() as s:
+        key = s.get(Program, event.program_id).key  # type: ignore[union-attr]
+    assert key in [e["programme_key"] for e in events]
+    table = run_listwatch(["events", "--kind", "changed"], data_dir=web_archive.data_dir)
+    assert f"  {key}  " in table.stdout, "the key `programs show SOURCE KEY` takes, whole, under its event"
+    shown = run_listwatch(["programs", "show", event.source_id, key], data_dir=web_archive.data_dir)
+    assert shown.returncode == 0 and key in shown.stdout
 
 
 def test_pywbs_index_endpoint_needs_its_key_and_answers_cdxj(client: TestClient, web_archive: WebArchive) -> None:

@@ -42,7 +42,7 @@ def events(
     if as_json:
         typer.echo(json.dumps(rows, ensure_ascii=False, indent=1))
         return
-    # one line per event (title cut to fit), what changed below it: no multi-line cells at 80 columns
+    # one line per event (title cut to fit), its key and what changed below it: no multi-line cells at 80 columns
     console.print(f"[bold]{len(rows)} event(s), newest first[/]" + (" (more: raise --limit)" if more else ""),
                   highlight=False)
     width = max(console.width, 60)
@@ -53,4 +53,7 @@ def events(
         head = f"{e['at'][:16].replace('T', ' ')}  {e['kind']:10} {e['source'].ljust(sid)}  "
         console.print(head + fit(e["programme_title"] or e["title"] or "", width - len(head)).rstrip(),
                       highlight=False, markup=False)
-        console.print("  " + fit(what, width - 2).rstrip(), style="dim", highlight=False, markup=False)
+        # The key first and whole: with the source it is what `programs show SOURCE KEY` takes.
+        key = f"{e['programme_key']}  " if e.get("programme_key") else ""
+        console.print("  " + key + fit(what, max(width - 2 - len(key), 10)).rstrip(), style="dim",
+                      highlight=False, markup=False)

@@ -197,6 +197,7 @@ def _event(e: Event, p: Program | None) -> dict[str, Any]:
     return {"id": e.id, "kind": e.kind, "source": e.source_id, "at": iso(e.at), "title": e.title,
             "summary": e.summary, "changes": e.changes or {}, "run_id": e.run_id, "backfill": e.backfill,
             "programme_id": e.program_id, "programme_title": p.title if p is not None else None,
+            "programme_key": p.key if p is not None else None,
             "before_record_id": e.before_record_id, "after_record_id": e.after_record_id}
 
 
