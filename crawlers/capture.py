@@ -375,7 +375,11 @@ class WarcCaptureMiddleware:
             ip_address=ip,
         )
         request.meta["warc_date"] = self.capture.last_date  # the capture time extraction resolves dates against
-        request.meta["listwatch_original"] = self.capture.last_original
+        original = request.meta["listwatch_original"] = self.capture.last_original
+        if original is not None and not problem:
+            reused = self._same_payload_extraction(request, original)
+            if reused is not None:
+                request.meta["listwatch_reused"] = reused
         return response
 
     def _not_modified(self, request: Request, response: Response, request_headers: Headers, earlier: Earlier,
@@ -405,6 +409,16 @@ class WarcCaptureMiddleware:
         if reused is not None:  # a listing page: its items are reused, its pagination read from the payload
             request.meta["listwatch_reused"] = reused
         return response.replace(status=200, headers=scrapy_headers_from(headers), body=body)
+
+    def _same_payload_extraction(self, request: Request, original: Earlier) -> tuple[None, dict[str, Any]] | None:
+        """A 200 whose payload the archive already holds for this URL (an identical-payload-digest revisit, from a
+        server without validators): the extraction archived with that very capture, as for a 304. Only that
+        one: a newer extraction of the URL may be of other bytes (the page changed, then changed back). Not after
+        a redirect, where the page answering is not the one asked for (its gone verdict reads both URLs)."""
+        if original.url != request.url or request.meta.get("redirect_urls"):
+            return None
+        reused = self._earlier_extraction(request, original)
+        return (None, reused[1]) if reused is not None and reused[0] is None else None
 
     def _earlier_extraction(self, request: Request, earlier: Earlier) -> tuple[str | None, dict[str, Any]] | None:
         """The unchanged page's last full extraction, made with the same rules and without problems (a page
