@@ -31,9 +31,9 @@ threads share its core in both layouts: a crawl alone on an idle machine could a
 this benchmark does not measure. Each round:
 
 1. listwatch first crawl (``ListingSpider``, WARC capture on, dedup against an empty catalog) and, at the same
-   moment, the bare Scrapy spider (same pages, fields, concurrency and ``CONCURRENT_ITEMS``, robots.txt obeyed,
-   items to a jsonl feed). Both start together: each builds its crawler, says ``READY`` and waits for the
-   parent's go.
+   moment, the bare Scrapy spider (same pages, fields, concurrency, ``CONCURRENT_ITEMS`` and event loop: uvloop,
+   or asyncio's own with ``--bare-asyncio``; robots.txt obeyed, items to a jsonl feed). Both start together:
+   each builds its crawler, says ``READY`` and waits for the parent's go.
 2. listwatch unchanged full re-crawl of step 1's data (its WARCs indexed into the catalog first, as the
    pipeline does), at the same moment as a second listwatch first crawl (fresh data). The re-crawl's CPU is
    compared with that simultaneous first crawl's.
@@ -128,8 +128,8 @@ def _site_cores(r: int, shared: bool) -> tuple[int, int]:
 class Weight:
     """One page weight: two identical sites (one per side), their source files, and what the rounds measured."""
 
-    def __init__(self, kb: int, work: Path, swap: float, shared: bool = False) -> None:
-        self.kb, self.work, self.swap, self.shared = kb, work, swap, shared
+    def __init__(self, kb: int, work: Path, swap: float, shared: bool = False, asyncio: bool = False) -> None:
+        self.kb, self.work, self.swap, self.shared, self.asyncio = kb, work, swap, shared, asyncio
         self.sites = (Site(kb), Site(kb))
         self.site_pids = tuple(site.process.pid for site in self.sites)
         self.sources = []
@@ -166,7 +166,8 @@ def bare_round(weight: Weight, r: int) -> None:
     core_a, core_b = _cores(r, weight.shared)
     data, bare_dir = weight.dir("listwatch"), weight.dir("bare")
     print(f"  round {r + 1}: listwatch on core {core_a}, bare Scrapy on core {core_b}", flush=True)
-    lw, bare = weight.together(r, weight.listwatch(0, data), ["bare", weight.sites[1].url, "--data-dir", str(bare_dir)])
+    bare_args = ["bare", weight.sites[1].url, "--data-dir", str(bare_dir), *(["--asyncio-loop"] * weight.asyncio)]
+    lw, bare = weight.together(r, weight.listwatch(0, data), bare_args)
     weight.firsts.append((lw, bare))
     print(crawl_line("listwatch first crawl", lw,
                      f"  WARC {lw['warc_bytes']:,} B  items.jsonl {lw['items_bytes']:,} B"))
@@ -273,7 +274,7 @@ def bench_weight(kb: int, args: argparse.Namespace, work: Path, profile: Path | 
     print(f"\n== {PAGES} pages ({LISTING_PAGES} listing + {LISTING_PAGES * PER_PAGE} detail) at {kb} KB, "
           f"concurrency 16 ==", flush=True)
     other = args.ab.resolve() if args.ab else None
-    weight = Weight(kb, work, args.swap, shared=not args.split)
+    weight = Weight(kb, work, args.swap, shared=not args.split, asyncio=args.bare_asyncio)
     try:
         for r in range(args.rounds):
             if other is None:
@@ -310,6 +311,8 @@ def main(argv: list[str] | None = None) -> None:
                              "a busy machine (see above)")
     parser.add_argument("--swap", type=float, default=0.2, metavar="SECONDS",
                         help="with --split: the crawls trade cores this often (default 0.2; 0: each keeps its core)")
+    parser.add_argument("--bare-asyncio", action="store_true",
+                        help="the bare spider on asyncio's own event loop instead of the one listwatch uses (uvloop)")
     parser.add_argument("--ab", type=Path, metavar="CHECKOUT",
                         help="instead of bare Scrapy, race this checkout's listwatch against another checkout's "
                              "(e.g. /work/main), first crawls and unchanged re-crawls, and print this / other ratios")

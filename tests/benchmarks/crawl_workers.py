@@ -163,7 +163,7 @@ def _floor(warcs: list[str]) -> int:
     return total
 
 
-def bare_worker(url: str, data_dir: Path, profile: Path | None = None) -> dict[str, Any]:
+def bare_worker(url: str, data_dir: Path, profile: Path | None = None, uvloop: bool = True) -> dict[str, Any]:
     from scrapy import Request, Spider
     from scrapy.crawler import Crawler, CrawlerProcess
     from scrapy.settings import Settings
@@ -191,13 +191,14 @@ def bare_worker(url: str, data_dir: Path, profile: Path | None = None) -> dict[s
             yield {**item, "heading": response.css("h1::text").get(), "organizer": response.css("td.org::text").get(),
                    "deadline": response.css("td.deadline::text").get()}
 
-    install_reactor("twisted.internet.asyncioreactor.AsyncioSelectorReactor")
     # CONCURRENT_ITEMS as listwatch sets it: with Scrapy's default (100 asyncio tasks per response) the bare
     # spider paid 1-1.5 ms more CPU a page (a third of its cost) for an engine setting, not for anything
-    # listwatch does differently.
+    # listwatch does differently. The event loop too (uvloop: 2-6 % less CPU for either), unless told not to.
     from crawlers import settings as listwatch_settings
 
-    settings = Settings({"CONCURRENT_REQUESTS": 16, "CONCURRENT_REQUESTS_PER_DOMAIN": 16,
+    loop = getattr(listwatch_settings, "ASYNCIO_EVENT_LOOP", None) if uvloop else None
+    install_reactor("twisted.internet.asyncioreactor.AsyncioSelectorReactor", loop)
+    settings = Settings({"ASYNCIO_EVENT_LOOP": loop, "CONCURRENT_REQUESTS": 16, "CONCURRENT_REQUESTS_PER_DOMAIN": 16,
                          "CONCURRENT_ITEMS": listwatch_settings.CONCURRENT_ITEMS, "LOG_LEVEL": "WARNING",
                          "ROBOTSTXT_OBEY": True, "TELNETCONSOLE_ENABLED": False,
                          "TWISTED_REACTOR": "twisted.internet.asyncioreactor.AsyncioSelectorReactor",
@@ -219,6 +220,8 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--core", type=int, help="pin this crawl (all its threads) to this CPU")
     parser.add_argument("--profile", type=Path, help="write a cProfile of the crawl here")
+    parser.add_argument("--asyncio-loop", action="store_true",
+                        help="bare: asyncio's own event loop, not the one listwatch uses (uvloop)")
     parser.add_argument("--no-freeze", action="store_true",
                         help="listwatch: skip gc.freeze of start-up objects (for an A/B of it)")
     args = parser.parse_args()
@@ -227,7 +230,7 @@ def main() -> None:
     if args.kind == "listwatch":
         result = listwatch_worker(Path(args.target), args.data_dir, args.profile, freeze=not args.no_freeze)
     else:
-        result = bare_worker(args.target, args.data_dir, args.profile)
+        result = bare_worker(args.target, args.data_dir, args.profile, uvloop=not args.asyncio_loop)
     import crawlers
 
     result["code"] = str(Path(crawlers.__file__).parents[1])   # which checkout's listwatch ran
