@@ -164,3 +164,18 @@ def test_attachments_are_links_to_the_site_and_to_their_archived_copies(
     assert page.locator("ol.captures li").count() >= 1 and urls[0] in page.locator("main").inner_text()
     assert watched.errors == []
     page.context.close()
+
+
+def test_a_revisit_capture_says_the_page_was_unchanged(browser: Browser, servers: Servers,
+                                                       web_archive: WebArchive) -> None:
+    from archive.catalog.models import Capture
+
+    with web_archive.catalog.session() as s:
+        revisit = s.scalars(select(Capture.record_id).where(Capture.record_type == "revisit")).first()
+    assert revisit is not None, "days 0-2 re-crawl unchanged pages"
+    watched = signed_in(browser, servers)
+    page = watched.page
+    page.goto(f"{servers.web}/capture/{revisit.strip('<>')}")
+    banner = page.locator(".banner").inner_text()
+    assert "the page was unchanged" in banner and "HTTP –" not in banner
+    page.context.close()
