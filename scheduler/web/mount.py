@@ -15,6 +15,7 @@ from scheduler.settings import Settings
 from scheduler.web.auth import Access
 from scheduler.web.data import BadFilter
 from scheduler.web.jsonapi import Refused, json_router, refused_response
+from scheduler.web.noframing import NoFraming
 from scheduler.web.replayindex import replay_index_router
 from scheduler.web.signing import replay_index_key
 
@@ -32,3 +33,4 @@ def mount_web(app: FastAPI, settings: Settings, catalog: Catalog, store: Storage
     app.include_router(replay_index_router(catalog, replay_index_key(settings)))
     app.include_router(page_router(app, settings, catalog, store, access))
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    app.add_middleware(NoFraming)    # a same-site replayed page must not frame the signed-in UI
