@@ -36,7 +36,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session
@@ -165,6 +165,9 @@ class DedupIndex:
         self.storage = storage
         self._views: dict[str, SourceView] = {}
         self._this_crawl: dict[tuple[str, str], Earlier] = {}
+        # Spool WARCs read back (earlier extractions of unchanged pages), kept open for the crawl: opening the
+        # file again for every page was ~1.5 % of an unchanged re-crawl's CPU. Closed WARCs never change.
+        self._open: dict[str, BinaryIO] = {}
 
     def prepare(self, source_id: str) -> SourceView:
         """Load the source's view now (once): before the crawl, not on its first request."""
@@ -227,14 +230,23 @@ class DedupIndex:
             logger.warning("cannot read the earlier capture %s: %s", earlier.record_id, exc)
             return None
 
+    def close_files(self) -> None:
+        """Close the spool WARCs kept open for reading (at the end of each crawl using this index)."""
+        files, self._open = self._open, {}
+        for fh in files.values():
+            fh.close()
+
     def _read_member(self, earlier: Earlier, source_id: str) -> bytes | None:
         if earlier.warc_name is None:
             return None
         if self.spool_dir is not None:
-            try:  # one read per unchanged page: plain os.path and open, no pathlib objects or stat first
-                with open(os.path.join(self.spool_dir, source_id, earlier.warc_name), "rb") as fh:
-                    fh.seek(earlier.offset)
-                    return fh.read(earlier.length)
+            path = os.path.join(self.spool_dir, source_id, earlier.warc_name)   # plain os.path: no pathlib, no stat
+            try:
+                fh = self._open.get(path)
+                if fh is None:
+                    fh = self._open[path] = open(path, "rb")  # noqa: SIM115 - kept open, closed by close_files
+                fh.seek(earlier.offset)
+                return fh.read(earlier.length)
             except FileNotFoundError:
                 pass  # uploaded and removed from the spool: read it from the store
         if self.storage is not None and earlier.warc_key:

@@ -187,6 +187,8 @@ class WarcCapture:
         files. A failed write is kept in ``write_error`` rather than raised, so the run's report names it."""
         if not self._closed:
             self._closed = True
+            if self.dedup is not None:
+                self.dedup.close_files()
             try:
                 self.writer.close()
             except OSError as exc:

@@ -6,6 +6,7 @@ for a 304, instead of having the page parsed again. Only that extraction, under 
 from __future__ import annotations
 
 import gzip
+import os
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -62,9 +63,13 @@ def fetched(dedup: DedupIndex, tmp_path: Path, body: bytes = BODY, **meta: Any) 
 
 
 def test_the_same_bytes_again_take_the_extraction_archived_with_them(tmp_path: Path) -> None:
-    meta = fetched(archived(tmp_path / "spool"), tmp_path)
+    dedup = archived(tmp_path / "spool")
+    meta = fetched(dedup, tmp_path)
     assert meta["listwatch_original"].record_id and meta["listwatch_original"].warc_date == DATE   # a revisit
     assert meta["listwatch_reused"] == (None, EXTRACTION)
+    # The spool WARC read back stays open only while the crawl runs: closing the capture closes it.
+    warc = tmp_path / "spool" / "src" / "src-1.warc.gz"
+    assert os.path.realpath(warc) not in {os.path.realpath(f"/proc/self/fd/{fd}") for fd in os.listdir("/proc/self/fd")}
 
 
 @pytest.mark.parametrize(("case", "extraction_date", "meta", "body"), [
