@@ -4,8 +4,10 @@ listings (answered 304 to a conditional GET once crawled), checked through the s
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from archive.catalog import Catalog, open_catalog
@@ -63,3 +65,11 @@ class Checks:
     def close(self) -> None:
         self.runner.close()
         self.catalog.dispose()
+
+
+@pytest.fixture(name="checks")
+def checks_fixture(tmp_path: Path, demo_site: DemoSite, catalog_url: str) -> Iterator[Checks]:
+    """A :class:`Checks` bench, closed after the test (a test module imports it to use ``checks``)."""
+    bench = Checks(tmp_path, demo_site, catalog_url)
+    yield bench
+    bench.close()

@@ -9,31 +9,20 @@ report must read back as.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from archive.catalog.models import CrawlRun
 from archive.catalog.runs import report_of
 from archive.programs.reprocess import _report
-from crawlers.demo.site import DemoSite
 from crawlers.report import run_dir
 from scheduler.health import assess
 from tests import postgres
-from tests.retention_support import Checks
+from tests.retention_support import Checks, checks_fixture  # noqa: F401 (the checks fixture)
 
 postgres_url = postgres.postgres_url      # the session fixture (a throwaway cluster)
 CLOCKS = ("started", "finished")          # the spider's clock: a lean report reads the row's times instead
-
-
-@pytest.fixture
-def checks(tmp_path: Path, demo_site: DemoSite, catalog_url: str) -> Iterator[Checks]:
-    bench = Checks(tmp_path, demo_site, catalog_url)
-    yield bench
-    bench.close()
 
 
 def _on_disk(checks: Checks, run: CrawlRun) -> dict[str, Any]:

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
-import pytest
 from daemon_support import DaemonProcess, env_for, status_json, wait_for
 from sqlalchemy import func, select
 
@@ -30,17 +28,10 @@ from crawlers.demo.site import DemoSite
 from scheduler.status import gather
 from tests import postgres
 from tests.conftest import run_listwatch
-from tests.retention_support import Checks
+from tests.retention_support import Checks, checks_fixture  # noqa: F401 (the checks fixture)
 
 postgres_url = postgres.postgres_url      # the session fixture (a throwaway cluster)
 QUICK = 6                                  # q0 … q5: q0 and q5 are the day's first and last
-
-
-@pytest.fixture
-def checks(tmp_path: Path, demo_site: DemoSite, catalog_url: str) -> Iterator[Checks]:
-    bench = Checks(tmp_path, demo_site, catalog_url)
-    yield bench
-    bench.close()
 
 
 def _old_checks(checks: Checks) -> tuple[str, list[str]]:
