@@ -53,13 +53,18 @@ def test_help_is_plain_text_with_an_example_and_the_loudness_options(path: list[
         assert option in text
 
 
-def test_bad_choices_name_what_was_typed_and_what_is_valid(tmp_path: Any) -> None:
-    env = {"LISTWATCH_DATA_DIR": str(tmp_path), "LISTWATCH_SETTINGS": str(tmp_path / "none.yaml"),
-           "LISTWATCH_SOURCES_DIR": str(tmp_path / "sources")}
+def _one_source(tmp_path: Any, data_dir: Any) -> dict[str, str]:
+    """Settings in ``tmp_path`` with one source file, ``ministry``, whose site is never reached."""
     (tmp_path / "sources").mkdir()
     (tmp_path / "sources" / "ministry.yaml").write_text(
         "id: ministry\nname: M\nstart_urls: ['http://127.0.0.1:9/']\nitems: {selector: li, fields: {url: a}}\n",
         encoding="utf-8")
+    return {"LISTWATCH_DATA_DIR": str(data_dir), "LISTWATCH_SETTINGS": str(tmp_path / "none.yaml"),
+            "LISTWATCH_SOURCES_DIR": str(tmp_path / "sources")}
+
+
+def test_bad_choices_name_what_was_typed_and_what_is_valid(tmp_path: Any) -> None:
+    env = _one_source(tmp_path, tmp_path)
     gone = runner.invoke(app, ["programs", "list", "--status", "gone"], env=env)
     assert gone.exit_code == 2 and "'gone'" in gone.output and "active, missing, removed" in gone.output
     typo = runner.invoke(app, ["programs", "list", "--source", "minstry"], env=env)
@@ -74,14 +79,8 @@ def test_bad_choices_name_what_was_typed_and_what_is_valid(tmp_path: Any) -> Non
     assert when.exit_code == 2 and "2026-11-31" in when.output
 
 
-
 def test_bad_paths_and_ports_are_named_and_an_empty_answer_says_so(tmp_path: Any) -> None:
-    env = {"LISTWATCH_DATA_DIR": str(tmp_path / "data"), "LISTWATCH_SETTINGS": str(tmp_path / "none.yaml"),
-           "LISTWATCH_SOURCES_DIR": str(tmp_path / "sources")}
-    (tmp_path / "sources").mkdir()
-    (tmp_path / "sources" / "ministry.yaml").write_text(
-        "id: ministry\nname: M\nstart_urls: ['http://127.0.0.1:9/']\nitems: {selector: li, fields: {url: a}}\n",
-        encoding="utf-8")
+    env = _one_source(tmp_path, tmp_path / "data")
     into = tmp_path / "exports"
     into.mkdir()
     export = runner.invoke(app, ["export", "--source", "ministry", "-o", str(into)], env=env)
