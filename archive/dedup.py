@@ -45,6 +45,7 @@ from warcio.archiveiterator import ArchiveIterator
 from archive.catalog import Catalog
 from archive.catalog.models import Capture, WarcFile
 from archive.indexer import cdx_timestamp
+from archive.prefetch import Prefetch
 from archive.records import ITEMS_URN
 from archive.storage.base import Storage, StorageError
 
@@ -168,6 +169,7 @@ class DedupIndex:
         # Spool WARCs read back (earlier extractions of unchanged pages), kept open for the crawl: opening the
         # file again for every page was ~1.5 % of an unchanged re-crawl's CPU. Closed WARCs never change.
         self._open: dict[str, BinaryIO] = {}
+        self._prefetch = Prefetch(storage) if storage is not None else None
 
     def prepare(self, source_id: str) -> SourceView:
         """Load the source's view now (once): before the crawl, not on its first request."""
@@ -180,6 +182,14 @@ class DedupIndex:
                     view = load_view(session, source_id)
             self._views[source_id] = view
         return view
+
+    def read_ahead(self, source_id: str) -> int:
+        """Start reading the source's earlier extractions that are only in the store, on threads (a full crawl,
+        which revisits every page, asks at its start; a quick check reads a page or two and does not)."""
+        if self._prefetch is None:
+            return 0
+        spool = str(self.spool_dir) if self.spool_dir is not None else None
+        return self._prefetch.start(source_id, self.prepare(source_id).extractions.values(), spool)
 
     def by_digest(self, digest: str, source_id: str) -> Earlier | None:
         found = self._this_crawl.get((source_id, digest))
@@ -230,11 +240,14 @@ class DedupIndex:
             logger.warning("cannot read the earlier capture %s: %s", earlier.record_id, exc)
             return None
 
-    def close_files(self) -> None:
-        """Close the spool WARCs kept open for reading (at the end of each crawl using this index)."""
+    def close_files(self, source_id: str | None = None) -> None:
+        """Close the spool WARCs kept open for reading and drop the source's store reads not taken (at the end of
+        each crawl using this index)."""
         files, self._open = self._open, {}
         for fh in files.values():
             fh.close()
+        if self._prefetch is not None:
+            self._prefetch.stop(source_id)
 
     def _read_member(self, earlier: Earlier, source_id: str) -> bytes | None:
         if earlier.warc_name is None:
@@ -249,6 +262,10 @@ class DedupIndex:
                 return fh.read(earlier.length)
             except FileNotFoundError:
                 pass  # uploaded and removed from the spool: read it from the store
+        if self._prefetch is not None:
+            started, member = self._prefetch.take(source_id, earlier)
+            if started:
+                return member
         if self.storage is not None and earlier.warc_key:
             try:
                 return self.storage.read_range(earlier.warc_key, earlier.offset, earlier.length)

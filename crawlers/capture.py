@@ -188,7 +188,7 @@ class WarcCapture:
         if not self._closed:
             self._closed = True
             if self.dedup is not None:
-                self.dedup.close_files()
+                self.dedup.close_files(self.source_id)
             try:
                 self.writer.close()
             except OSError as exc:

@@ -88,6 +88,8 @@ class ListingSpider(Spider):
 
     async def start(self) -> AsyncIterator[Request]:
         self.capture = self.crawler.get_extension(WarcCapture)
+        if self.kind == "full" and self.capture is not None and self.capture.dedup is not None:
+            self.capture.dedup.read_ahead(self.capture.source_id)  # unchanged pages then find them waiting
         for url in self.source.start_urls:
             yield self._listing(url, 1, url)
         for key, url in self.recheck:
