@@ -16,21 +16,10 @@ from crawlers.demo.site import DemoSite
 from crawlers.sources import load_source
 from scheduler.runner import CrawlRunner, RunResult
 from scheduler.settings import Settings
+from tests.listing_sources import listing_source
 
-SOURCE = """\
-id: {id}
-name: bench listing {id}
-start_urls: ["{url}/bench/list/{page}"]
-items:
-  selector: "ul.list > li"
-  key: url
-  fields:
-    title: "a::text"
-    url: {{css: "a::attr(href)", type: url}}
-politeness: {{delay: 0, concurrency: 4, obey_robots: false}}
-limits: {{max_pages: 5, retries: 0}}
-schedule: {{quick: 15m, full: 1d, quick_pages: 1, jitter: 0}}
-"""
+SCHEDULE = {"quick": "15m", "full": "1d", "quick_pages": 1, "jitter": 0}
+
 
 
 class Checks:
@@ -46,7 +35,8 @@ class Checks:
     def source(self, source_id: str, page: str = "index.html") -> Path:
         path = self.settings.sources_dir / f"{source_id}.yaml"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(SOURCE.format(id=source_id, url=self.site.url, page=page), encoding="utf-8")
+        path.write_text(listing_source(source_id, f"bench listing {source_id}", f"{self.site.url}/bench/list/{page}",
+                                       limits={"max_pages": 5, "retries": 0}, schedule=SCHEDULE), encoding="utf-8")
         return path
 
     def check(self, path: Path, kind: str) -> RunResult:

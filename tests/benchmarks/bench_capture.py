@@ -38,31 +38,20 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from tests.listing_sources import listing_source
+
 ROOT = Path(__file__).resolve().parents[2]
 RESULT_MARK = "BENCH-RESULT "
 COPIES_ENV = "LISTWATCH_BENCH_COPIES"
 STATIC_TARGET = 0.85
 BROWSER_TARGET = 2.0
 
-STATIC_SOURCE = """\
-id: bench-static
-name: bench static listing
-start_urls: ["{url}/bench/list/index.html"]
-pagination:
-  kind: template
-  template: "index_{{n}}.html"
-  total: {{css: ".pager", regex: "共\\\\s*(\\\\d+)\\\\s*页", type: int}}
-  max_pages: {pages}
-items:
-  selector: "ul.list > li"
-  key: url
-  fields:
-    title: "a::text"
-    url: {{css: "a::attr(href)", type: url}}
-    date: {{css: "span.date::text", type: date}}
-politeness: {{delay: 0, concurrency: 16, obey_robots: true}}
-limits: {{max_pages: {limit}}}
-"""
+
+def static_source(url: str, pages: int) -> str:
+    """The demo site's bench listing of ``pages`` pages, every page queued from page 1's total."""
+    return listing_source("bench-static", "bench static listing", f"{url}/bench/list/index.html", pages=pages,
+                          dated=True, concurrency=16, robots=True, limits={"max_pages": pages + 100})
+
 
 # The academy source (crawlers/demo/sources/academy.yaml) with detail pages rendered too. Its
 # ``wait_for: "#loaded"`` would make every rendered detail page time out (detail pages have no
@@ -258,7 +247,7 @@ def bench_static(work: Path, pages: int, rounds: int) -> float:
           f"(all pages queued from page 1's total), concurrency 16, robots obeyed ==", flush=True)
     with DemoSite(bench_pages=pages) as site:
         source = work / "bench-static.yaml"
-        source.write_text(STATIC_SOURCE.format(url=site.url, pages=pages, limit=pages + 100), encoding="utf-8")
+        source.write_text(static_source(site.url, pages), encoding="utf-8")
         warm_site(site.url, ["/robots.txt", "/bench/list/index.html",
                              *(f"/bench/list/index_{i}.html" for i in range(1, pages))])
 

@@ -29,28 +29,13 @@ from pathlib import Path
 from typing import Any
 
 from crawlers.demo.site import DemoSite
+from tests.listing_sources import listing_source
 
 ROOT = Path(__file__).resolve().parents[2]
 MOFCOM = ROOT / "crawlers" / "demo" / "sources" / "mofcom.yaml"
-BENCH = """\
-id: bench-many
-name: bench listing of many pages
-start_urls: ["${LISTWATCH_DEMO_URL}/bench/list/index.html"]
-pagination:
-  kind: template
-  template: "index_{n}.html"
-  total: {css: ".pager", regex: "共\\\\s*(\\\\d+)\\\\s*页", type: int}
-  max_pages: 100000
-items:
-  selector: "ul.list > li"
-  key: url
-  fields:
-    title: "a::text"
-    url: {css: "a::attr(href)", type: url}
-politeness: {delay: 0, concurrency: 16, obey_robots: false}
-limits: {max_pages: 100000}
-schedule: {quick: 15m, full: 6h, quick_pages: 2}
-"""
+BENCH = listing_source("bench-many", "bench listing of many pages", "${LISTWATCH_DEMO_URL}/bench/list/index.html",
+                       pages=100000, concurrency=16, limits={"max_pages": 100000},
+                       schedule={"quick": "15m", "full": "6h", "quick_pages": 2})
 PERIOD = 900
 CORES = 2
 

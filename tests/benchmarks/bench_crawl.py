@@ -72,36 +72,14 @@ from typing import Any
 from tests.benchmarks.crawl_report import crawl_line, overlap, phase_line, ratio_line
 from tests.benchmarks.crawl_run import Crawl, pin, run_together
 from tests.benchmarks.crawl_site import LISTING_PAGES, PAGES, PER_PAGE, Site
+from tests.listing_sources import listing_source
 
 ROOT = Path(__file__).resolve().parents[2]
 TARGETS = {"pages/s": 0.9, "cpu/page": 1.3, "rss": 2.0, "wget bytes": 1.2, "floor": 1.1,
            "recrawl cpu": 0.5}
 
-SOURCE = """\
-id: bench-crawl
-name: bench crawl
-start_urls: ["{url}/list/index.html"]
-pagination:
-  kind: template
-  template: "index_{{n}}.html"
-  total: {{css: ".pager", regex: "共\\\\s*(\\\\d+)\\\\s*页", type: int}}
-  max_pages: {pages}
-items:
-  selector: "ul.list > li"
-  key: url
-  fields:
-    title: "a::text"
-    url: {{css: "a::attr(href)", type: url}}
-    date: {{css: "span.date::text", type: date}}
-detail:
-  link: url
-  fields:
-    heading: "h1::text"
-    organizer: "td.org::text"
-    deadline: {{css: "td.deadline::text", type: date}}
-politeness: {{delay: 0, concurrency: 16, obey_robots: true}}
-limits: {{max_pages: 100000}}
-"""
+DETAIL = {"link": "url", "fields": {"heading": "h1::text", "organizer": "td.org::text",
+                                   "deadline": {"css": "td.deadline::text", "type": "date"}}}
 
 
 Result = dict[str, Any]
@@ -135,7 +113,9 @@ class Weight:
         self.sources = []
         for n, site in enumerate(self.sites):
             path = work / f"source-{kb}-{n}.yaml"
-            path.write_text(SOURCE.format(url=site.url, pages=LISTING_PAGES), encoding="utf-8")
+            path.write_text(listing_source("bench-crawl", "bench crawl", f"{site.url}/list/index.html",
+                                           pages=LISTING_PAGES, dated=True, detail=DETAIL, concurrency=16,
+                                           robots=True, limits={"max_pages": 100000}), encoding="utf-8")
             self.sources.append(path)
         self.firsts: list[tuple[Result, Result]] = []    # side A, side B of the first phase
         self.seconds: list[tuple[Result, Result]] = []   # side A, side B of the second phase

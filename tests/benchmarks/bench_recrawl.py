@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from crawlers.demo.site import DemoSite
-from tests.benchmarks.bench_capture import STATIC_SOURCE
+from tests.benchmarks.bench_capture import static_source
 
 ROOT = Path(__file__).resolve().parents[2]
 TARGET = 0.10
@@ -57,8 +57,7 @@ def run(pages: int, page_kb: int) -> None:
             DemoSite(bench_pages=pages, bench_page_kb=page_kb) as site:
         work = Path(tmp)
         source = work / "bench.yaml"
-        source.write_text(STATIC_SOURCE.format(url=site.url, pages=pages, limit=pages + 100),
-                          encoding="utf-8")
+        source.write_text(static_source(site.url, pages), encoding="utf-8")
         rows = []
         for label, kind in (("first full crawl", "full"), ("unchanged full re-crawl", "full"),
                             ("unchanged quick check", "quick")):

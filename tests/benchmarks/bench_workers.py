@@ -41,26 +41,13 @@ from archive.catalog import open_catalog
 from crawlers.demo.site import DemoSite
 from scheduler.runner import tree_rss
 from tests.benchmarks.processes import tree_cpu
+from tests.listing_sources import listing_source
 from tests.postgres import Cluster, postgres_cluster
 from tests.servers import S3Server, rclone_server
 
 ROOT = Path(__file__).resolve().parents[2]
 PERIOD = 900
 BUCKET = "listwatch-bench"
-SOURCE = """\
-id: bench-{i:04d}
-name: bench listing {i}
-start_urls: ["{url}/bench/list/{page}"]
-items:
-  selector: "ul.list > li"
-  key: url
-  fields:
-    title: "a::text"
-    url: {{css: "a::attr(href)", type: url}}
-politeness: {{delay: 0, concurrency: 4, obey_robots: false}}
-limits: {{max_pages: 5}}
-schedule: {{quick: {quick}, full: 1d, quick_pages: 1, jitter: 0}}
-"""
 # Distributed mode, on the scheduler and on every worker (scheduler/settings.py); a worker's crawl slots are
 # its scheduler.max_crawls (--slots here).
 DISTRIBUTED_ENV = {"LISTWATCH_DISTRIBUTED__ENABLED": "true"}
@@ -133,11 +120,12 @@ class Rig:
                 "LISTWATCH_SCHEDULER__JITTER": "0", **self.s3.settings_env(BUCKET)}
         return env | (extra or {})
 
-    def write_sources(self, count: int, quick: str) -> None:
+    def write_sources(self, count: int, quick: str | None) -> None:
         self.sources_dir.mkdir(exist_ok=True)
         for i in range(count):
             page = "index.html" if i == 0 else f"index_{i}.html"
-            body = SOURCE.format(i=i, url=self.site.url, page=page, quick=quick)
+            body = listing_source(f"bench-{i:04d}", f"bench listing {i}", f"{self.site.url}/bench/list/{page}",
+                                  schedule={"quick": quick, "full": "1d", "quick_pages": 1, "jitter": 0})
             (self.sources_dir / f"bench-{i:04d}.yaml").write_text(body, encoding="utf-8")
 
     def scalar(self, sql: str) -> int:
@@ -200,7 +188,7 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str, procs: list
 
 def warm_up(r: Rig, sources: int, slots: int, quick: str, timeout: float) -> dict[str, float]:
     """Every source's first full crawl by a single-machine scheduler; then the quick schedule is switched on."""
-    r.write_sources(sources, quick="null")
+    r.write_sources(sources, quick=None)
     sched = Proc(["run"], r.env("warmup", slots), r.work / "warmup.log").start()
     started, cpu0, pg0 = time.monotonic(), 0.0, tree_cpu(postgres_pid(r.cluster))
     try:
