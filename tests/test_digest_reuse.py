@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import gzip
 import os
-import threading
 from collections import Counter
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +22,7 @@ from archive.records import ITEMS_URN, RecordBuilder, record_id, sha256_digest
 from archive.writer import RollingWarcWriter
 from crawlers.capture import WarcCapture, WarcCaptureMiddleware
 from tests.conftest import crawl_sources
+from tests.http_support import QuietHandler, serving
 
 URL = "http://127.0.0.1:1/detail/1.html"
 BODY = "<html><body><h1>关于举办研修班的通知</h1></body></html>".encode()
@@ -103,26 +102,17 @@ politeness: {{delay: 0}}
 
 @pytest.fixture
 def plain_site() -> Iterator[str]:
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self) -> None:
             page = PAGES.get(self.path)
             body = f"<html><body>{page}</body></html>".encode() if page is not None else b""
             kind = "text/html; charset=utf-8"
             if self.path == "/robots.txt":
                 page, body, kind = "", b"User-agent: *\nAllow: /\n", "text/plain"
-            self.send_response(200 if page is not None else 404)   # no ETag, no Last-Modified
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            self.answer(200 if page is not None else 404, body, kind)   # no ETag, no Last-Modified
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
+    with serving(Handler) as url:
+        yield url
 
 
 def test_unchanged_crawls_of_a_site_without_validators_keep_their_items_and_write_only_revisits(

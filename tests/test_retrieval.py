@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import gzip
 import json
-import threading
 import zipfile
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +30,7 @@ from archive.retrieval import (
 from archive.storage import LocalStorage
 from archive.wacz import export_wacz
 from tests.archive_tools import wacz_validate
+from tests.http_support import QuietHandler, serving
 
 if TYPE_CHECKING:
     from tests.retrieval_support import Archived
@@ -262,27 +261,16 @@ def test_wacz_export_validates_and_lists_listing_and_detail_pages(archived: Arch
 def test_wacz_export_can_be_signed_by_a_signing_server(archived: Archived, tmp_path: Path) -> None:
     seen: list[dict[str, Any]] = []
 
-    class Signer(BaseHTTPRequestHandler):
+    class Signer(QuietHandler):
         def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             seen.append({"auth": self.headers.get("Authorization"), **body})
             answer = json.dumps({**body, "signature": "test-signature", "domain": "example.org"}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(answer)))
-            self.end_headers()
-            self.wfile.write(answer)
+            self.answer(200, answer, "application/json")
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Signer)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+    with serving(Signer) as url:
         out = export_wacz(archived.catalog, archived.storage, tmp_path / "signed.wacz", source_id="demo-academy",
-                          sign=f"http://127.0.0.1:{server.server_port}/sign", sign_token="t0ken")
-    finally:
-        server.shutdown()
+                          sign=f"{url}/sign", sign_token="t0ken")
     wacz_validate(out)
     with zipfile.ZipFile(out) as zf:
         digest = json.loads(zf.read("datapackage-digest.json"))
