@@ -9,6 +9,8 @@ state-changing request without authentication is refused; the pages work from th
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -50,6 +52,19 @@ def signed_in(browser: Browser, servers: Servers) -> Watched:
     page.keyboard.press("Enter")
     page.wait_for_url(f"{servers.web}/sources")
     return watched
+
+
+@contextmanager
+def signed_in_at(browser: Browser, servers: Servers, path: str) -> Iterator[Page]:
+    """A signed-in page opened at ``path``; once the test is done with it, no console error or uncaught
+    exception was seen (from our own origin), and its context is closed."""
+    watched = signed_in(browser, servers)
+    try:
+        watched.page.goto(servers.web + path)
+        yield watched.page
+        assert watched.errors == []
+    finally:
+        watched.page.context.close()
 
 
 def changed(arch: WebArchive, source: str = "demo-tenders") -> Event:

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from archive.catalog.models import Program
-from tests.test_web_browser import changed, signed_in
+from tests.test_web_browser import changed, signed_in, signed_in_at
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -34,21 +34,17 @@ def test_every_link_on_a_programme_page_opens_and_the_live_page_is_the_watched_s
         assert programme is not None and programme.detail_url
         key, live = programme.key, programme.detail_url
     assert key.startswith("/"), "keys are site-relative: a link to the key would land on listwatch itself"
-    watched = signed_in(browser, servers)
-    page = watched.page
-    page.goto(f"{servers.web}/programmes/{event.program_id}")
-    hrefs = page.eval_on_selector_all("main a[href]", "els => els.map(e => e.getAttribute('href'))")
-    assert live in hrefs and key not in hrefs
-    ours = {u for h in hrefs if urlsplit(u := urljoin(page.url, h)).netloc == urlsplit(servers.web).netloc}
-    assert len(ours) > 5
-    broken = {u: status for u in sorted(ours) if (status := page.request.get(u).status) >= 400}
-    assert broken == {}
-    page.goto(page.url)
-    page.locator("a", has_text="all captures of its page").click()
-    assert page.locator("ol.captures li").count() >= 2, "its detail page's captures, from several crawls"
-    assert live in page.locator("main").inner_text()
-    assert watched.errors == []
-    page.context.close()
+    with signed_in_at(browser, servers, f"/programmes/{event.program_id}") as page:
+        hrefs = page.eval_on_selector_all("main a[href]", "els => els.map(e => e.getAttribute('href'))")
+        assert live in hrefs and key not in hrefs
+        ours = {u for h in hrefs if urlsplit(u := urljoin(page.url, h)).netloc == urlsplit(servers.web).netloc}
+        assert len(ours) > 5
+        broken = {u: status for u in sorted(ours) if (status := page.request.get(u).status) >= 400}
+        assert broken == {}
+        page.goto(page.url)
+        page.locator("a", has_text="all captures of its page").click()
+        assert page.locator("ol.captures li").count() >= 2, "its detail page's captures, from several crawls"
+        assert live in page.locator("main").inner_text()
 
 
 def test_the_main_pages_fit_a_phone_and_a_programme_title_is_not_squeezed(
@@ -71,22 +67,18 @@ def test_the_main_pages_fit_a_phone_and_a_programme_title_is_not_squeezed(
 
 def test_the_changes_page_counts_what_it_lists_and_each_count_filters(
         browser: Browser, servers: Servers, web_archive: WebArchive) -> None:
-    watched = signed_in(browser, servers)
-    page = watched.page
-    page.goto(f"{servers.web}/changes")
-    listed = Counter(page.locator("ol.feed > li > p:first-child .badge").all_inner_texts())
-    shown = {a.split(" ", 1)[1]: int(a.split(" ", 1)[0])
-             for a in page.locator("p.summary a.badge").all_inner_texts()}
-    assert shown == dict(listed) and len(shown) >= 2
-    assert page.locator("ol.feed a", has_text="archived page before").count() > 0
-    page.locator("p.summary a.badge", has_text="missing").click()
-    page.wait_for_url("**/changes?kind=missing")
-    kinds = set(page.locator("ol.feed > li > p:first-child .badge").all_inner_texts())
-    assert kinds == {"missing"}
-    with web_archive.catalog.session() as s:
-        assert s.scalars(select(Program.id).where(Program.status == "missing")).first() is not None
-    assert watched.errors == []
-    page.context.close()
+    with signed_in_at(browser, servers, "/changes") as page:
+        listed = Counter(page.locator("ol.feed > li > p:first-child .badge").all_inner_texts())
+        shown = {a.split(" ", 1)[1]: int(a.split(" ", 1)[0])
+                 for a in page.locator("p.summary a.badge").all_inner_texts()}
+        assert shown == dict(listed) and len(shown) >= 2
+        assert page.locator("ol.feed a", has_text="archived page before").count() > 0
+        page.locator("p.summary a.badge", has_text="missing").click()
+        page.wait_for_url("**/changes?kind=missing")
+        kinds = set(page.locator("ol.feed > li > p:first-child .badge").all_inner_texts())
+        assert kinds == {"missing"}
+        with web_archive.catalog.session() as s:
+            assert s.scalars(select(Program.id).where(Program.status == "missing")).first() is not None
 
 
 def test_an_alert_links_the_programme_page_which_opens_without_the_token_with_its_diff_and_evidence(
@@ -124,25 +116,21 @@ def test_charts_compare_sources_on_one_scale_and_say_which_kinds_of_change(
         browser: Browser, servers: Servers, web_archive: WebArchive) -> None:
     from archive.catalog.models import Event
 
-    watched = signed_in(browser, servers)
-    page = watched.page
-    page.goto(f"{servers.web}/charts")
-    postings = page.locator("figure", has=page.locator("svg[aria-label^='Programmes posted per week']"))
-    assert postings.count() == 2
-    ticks = [f.locator("svg text.tick").all_inner_texts() for f in postings.all()]
-    assert ticks[0] == ticks[1], "both sources' charts span the same weeks on the same scale"
-    slots = {f.locator("details tbody tr").count() for f in postings.all()}
-    assert len(slots) == 1
-    with web_archive.catalog.session() as s:
-        kinds = Counter(s.scalars(select(Event.kind).where(Event.backfill.is_(False),
-                                                          Event.program_id.is_not(None))).all())
-    legend = page.locator("ul.legend li").all_inner_texts()
-    assert sorted(legend) == sorted(f"{n} {k}" for k, n in kinds.items()) and len(legend) >= 2
-    bar = page.locator("svg[aria-label^='Crawl duration per run'] rect").first.bounding_box()
-    plot = page.locator("svg[aria-label^='Crawl duration per run']").first.bounding_box()
-    assert bar is not None and plot is not None and bar["width"] < plot["width"] / 5, "a bar, not a block"
-    assert watched.errors == []
-    page.context.close()
+    with signed_in_at(browser, servers, "/charts") as page:
+        postings = page.locator("figure", has=page.locator("svg[aria-label^='Programmes posted per week']"))
+        assert postings.count() == 2
+        ticks = [f.locator("svg text.tick").all_inner_texts() for f in postings.all()]
+        assert ticks[0] == ticks[1], "both sources' charts span the same weeks on the same scale"
+        slots = {f.locator("details tbody tr").count() for f in postings.all()}
+        assert len(slots) == 1
+        with web_archive.catalog.session() as s:
+            kinds = Counter(s.scalars(select(Event.kind).where(Event.backfill.is_(False),
+                                                              Event.program_id.is_not(None))).all())
+        legend = page.locator("ul.legend li").all_inner_texts()
+        assert sorted(legend) == sorted(f"{n} {k}" for k, n in kinds.items()) and len(legend) >= 2
+        bar = page.locator("svg[aria-label^='Crawl duration per run'] rect").first.bounding_box()
+        plot = page.locator("svg[aria-label^='Crawl duration per run']").first.bounding_box()
+        assert bar is not None and plot is not None and bar["width"] < plot["width"] / 5, "a bar, not a block"
 
 
 def test_attachments_are_links_to_the_site_and_to_their_archived_copies(
@@ -153,17 +141,13 @@ def test_attachments_are_links_to_the_site_and_to_their_archived_copies(
     assert found
     programme_id, attachments = found[0]
     urls = [a["url"] if isinstance(a, dict) else a for a in attachments]
-    watched = signed_in(browser, servers)
-    page = watched.page
-    page.goto(f"{servers.web}/programmes/{programme_id}")
-    cell = page.locator("table.fields tr", has=page.locator("th", has_text="attachments")).locator("td")
-    assert "[" not in cell.inner_text(), "a list, not its JSON"
-    assert [a.get_attribute("href") for a in cell.locator("a[rel~=nofollow]").all()] == urls
-    cell.locator("a", has_text="archived copies").first.click()
-    page.wait_for_url("**/captures?url=*")
-    assert page.locator("ol.captures li").count() >= 1 and urls[0] in page.locator("main").inner_text()
-    assert watched.errors == []
-    page.context.close()
+    with signed_in_at(browser, servers, f"/programmes/{programme_id}") as page:
+        cell = page.locator("table.fields tr", has=page.locator("th", has_text="attachments")).locator("td")
+        assert "[" not in cell.inner_text(), "a list, not its JSON"
+        assert [a.get_attribute("href") for a in cell.locator("a[rel~=nofollow]").all()] == urls
+        cell.locator("a", has_text="archived copies").first.click()
+        page.wait_for_url("**/captures?url=*")
+        assert page.locator("ol.captures li").count() >= 1 and urls[0] in page.locator("main").inner_text()
 
 
 def test_a_revisit_capture_says_the_page_was_unchanged(browser: Browser, servers: Servers,
