@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 WIDTH, HEIGHT, PAD = 640, 160, 24
 MAX_BAR = 48
@@ -32,26 +32,15 @@ def bar_chart(points: Sequence[tuple[str, float]], label: str, *, unit: str = ""
     if not points:
         return Markup('<p class="empty">No data yet for {}.</p>').format(label)
     top = top or max(0, *(v for _, v in points)) or 1  # a negative value (a clock step in a run) draws no bar
-    inner_w, inner_h = width - 2 * PAD, height - 2 * PAD
-    step = inner_w / len(points)
-    bar = min(max(step * 0.8, 1.0), MAX_BAR)
-    parts = [Markup('<svg class="{}" viewBox="0 0 {} {}" width="100%" role="img" aria-label="{}">').format(
-        css_class, width, height, f"{label}: {len(points)} values, largest {_num(top)}{unit}")]
-    parts.append(Markup('<line x1="{}" y1="{}" x2="{}" y2="{}" class="axis"/>').format(
-        PAD, height - PAD, width - PAD, height - PAD))
+    plot = _Plot(len(points), width, height)
+    bars = []
     for i, (name, value) in enumerate(points):
-        h = inner_h * max(value, 0) / top
-        x, y = PAD + i * step + (step - bar) / 2, height - PAD - h
-        parts.append(Markup('<rect x="{:.1f}" y="{:.1f}" width="{:.1f}" height="{:.1f}" class="bar">'
-                            '<title>{}: {}{}</title></rect>').format(x, y, bar, h, name, _num(value), unit))
-    parts.append(Markup('<text x="{}" y="{}" class="tick">{}</text>').format(PAD, height - 6, points[0][0]))
-    if len(points) > 1:
-        parts.append(Markup('<text x="{}" y="{}" class="tick" text-anchor="end">{}</text>').format(
-            width - PAD, height - 6, points[-1][0]))
-    parts.append(Markup('<text x="{}" y="{}" class="tick">{}{}</text>').format(PAD, PAD - 8, _num(top),
-                                                                              escape(unit)))
-    parts.append(Markup("</svg>"))
-    return Markup("").join(parts)
+        h = plot.inner_h * max(value, 0) / top
+        bars.append(Markup('<rect x="{:.1f}" y="{:.1f}" width="{:.1f}" height="{:.1f}" class="bar">'
+                           '<title>{}: {}{}</title></rect>').format(plot.x(i), height - PAD - h, plot.bar, h, name,
+                                                                    _num(value), unit))
+    return plot.frame(css_class, f"{label}: {len(points)} values, largest {_num(top)}{unit}", bars,
+                      (points[0][0], points[-1][0]), f"{_num(top)}{unit}")
 
 
 def stacked_chart(series: dict[str, dict[str, int]], label: str, *, width: int = WIDTH,
@@ -64,32 +53,52 @@ def stacked_chart(series: dict[str, dict[str, int]], label: str, *, width: int =
         return Markup('<p class="empty">No data yet for {}.</p>').format(label)
     totals = [sum(series[k].get(w, 0) for k in kinds) for w, _ in weeks]
     top = max(totals) or 1
-    inner_w, inner_h = width - 2 * PAD, height - 2 * PAD
-    step = inner_w / len(weeks)
-    bar = min(max(step * 0.8, 1.0), MAX_BAR)
-    parts = [Markup('<svg class="chart" viewBox="0 0 {} {}" width="100%" role="img" aria-label="{}">').format(
-        width, height, f"{label}: {len(weeks)} weeks, largest {top}")]
-    parts.append(Markup('<line x1="{}" y1="{}" x2="{}" y2="{}" class="axis"/>').format(
-        PAD, height - PAD, width - PAD, height - PAD))
+    plot = _Plot(len(weeks), width, height)
+    bars = []
     for i, (week, _) in enumerate(weeks):
-        x, y = PAD + i * step + (step - bar) / 2, float(height - PAD)
+        y = float(height - PAD)
         for kind in kinds:
             n = series[kind].get(week, 0)
             if n:
-                h = inner_h * n / top
+                h = plot.inner_h * n / top
                 y -= h
-                parts.append(Markup('<rect x="{:.1f}" y="{:.1f}" width="{:.1f}" height="{:.1f}" fill="{}">'
-                                    '<title>{}: {} {}</title></rect>').format(x, y, bar, h, KIND_COLOURS[kind],
-                                                                               week, n, kind))
-    parts.append(Markup('<text x="{}" y="{}" class="tick">{}</text>').format(PAD, height - 6, weeks[0][0]))
-    if len(weeks) > 1:
-        parts.append(Markup('<text x="{}" y="{}" class="tick" text-anchor="end">{}</text>').format(
-            width - PAD, height - 6, weeks[-1][0]))
-    parts.append(Markup('<text x="{}" y="{}" class="tick">{}</text>').format(PAD, PAD - 8, top))
-    parts.append(Markup("</svg>"))
+                bars.append(Markup('<rect x="{:.1f}" y="{:.1f}" width="{:.1f}" height="{:.1f}" fill="{}">'
+                                   '<title>{}: {} {}</title></rect>').format(plot.x(i), y, plot.bar, h,
+                                                                              KIND_COLOURS[kind], week, n, kind))
+    chart = plot.frame("chart", f"{label}: {len(weeks)} weeks, largest {top}", bars, (weeks[0][0], weeks[-1][0]),
+                       str(top))
     legend = Markup("").join(Markup('<li><span class="swatch" style="background:{}"></span>{} {}</li>').format(
         KIND_COLOURS[k], sum(series[k].values()), k) for k in kinds)
-    return Markup("").join(parts) + Markup('<ul class="legend">{}</ul>').format(legend)
+    return chart + Markup('<ul class="legend">{}</ul>').format(legend)
+
+
+class _Plot:
+    """Where ``count`` bars go in a ``width`` x ``height`` chart (step, bar width, x of each), and the frame
+    around them: the axis, the first and last labels under it, the top value."""
+
+    def __init__(self, count: int, width: int, height: int) -> None:
+        self.count, self.width, self.height = count, width, height
+        self.inner_h = height - 2 * PAD
+        self.step = (width - 2 * PAD) / count
+        self.bar = min(max(self.step * 0.8, 1.0), MAX_BAR)
+
+    def x(self, i: int) -> float:
+        return PAD + i * self.step + (self.step - self.bar) / 2
+
+    def frame(self, css_class: str, aria_label: str, bars: list[Markup], ends: tuple[str, str], top: str) -> Markup:
+        width, height = self.width, self.height
+        parts = [Markup('<svg class="{}" viewBox="0 0 {} {}" width="100%" role="img" aria-label="{}">').format(
+            css_class, width, height, aria_label)]
+        parts.append(Markup('<line x1="{}" y1="{}" x2="{}" y2="{}" class="axis"/>').format(
+            PAD, height - PAD, width - PAD, height - PAD))
+        parts += bars
+        parts.append(Markup('<text x="{}" y="{}" class="tick">{}</text>').format(PAD, height - 6, ends[0]))
+        if self.count > 1:
+            parts.append(Markup('<text x="{}" y="{}" class="tick" text-anchor="end">{}</text>').format(
+                width - PAD, height - 6, ends[1]))
+        parts.append(Markup('<text x="{}" y="{}" class="tick">{}</text>').format(PAD, PAD - 8, top))
+        parts.append(Markup("</svg>"))
+        return Markup("").join(parts)
 
 
 def weekly(counts: dict[str, int], span: tuple[str, str] | None = None) -> list[tuple[str, float]]:
