@@ -41,6 +41,7 @@ from archive.wacz import ExportError, export_wacz
 from scheduler.settings import Settings
 from scheduler.web.auth import Access
 from scheduler.web.mount import mount_web
+from scheduler.web.security_headers import UNTRUSTED
 
 RECORD_ID = re.compile(r"^<?urn:[A-Za-z0-9][A-Za-z0-9.+-]*:[A-Za-z0-9._~:+-]{1,200}>?$")
 SOURCE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -160,12 +161,11 @@ def create_app(settings: Settings, *, catalog: Catalog | None = None, storage: S
     @router.get("/records/{record_id:path}/payload", summary="The HTTP payload of a record (revisits resolved)")
     def payload_route(record_id: str) -> Response:
         payload = read_payload(catalog, store, _check_id(record_id))
-        # The archived bytes are a hostile site's, served on this app's origin: a browser must neither run their
-        # scripts here (they would act with the reader's session) nor sniff them into another type.
+        # The archived bytes are a hostile site's, served on this app's origin: marked UNTRUSTED, they get the
+        # headers that keep a browser from running their scripts here or sniffing them into another type.
         headers = {"X-Archive-Record-Id": payload.source_record_id.strip("<>"),
                    "X-Archive-Status": str(payload.status or ""),
-                   "Memento-Datetime": rfc1123(_moment(payload.timestamp)),
-                   "Content-Security-Policy": "sandbox", "X-Content-Type-Options": "nosniff"}
+                   "Memento-Datetime": rfc1123(_moment(payload.timestamp)), **UNTRUSTED}
         encoding = payload.header("Content-Encoding")
         if encoding:
             headers["Content-Encoding"] = encoding

@@ -102,11 +102,14 @@ def test_records_payloads_and_screenshots(client: TestClient, archived: Archived
     assert body.status_code == 200 and body.content == read_payload(archived.catalog, archived.storage,
                                                                     entry.record_id).body
     assert "Memento-Datetime" in body.headers
-    # an archived page's scripts never run on the API's origin (with the reader's session); serve's own
-    # no-framing policy comes as a second header, and a browser enforces both
-    policies = body.headers.get_list("Content-Security-Policy")
-    assert "sandbox" in policies and "frame-ancestors 'none'" in policies, policies
-    assert body.headers["X-Content-Type-Options"] == "nosniff"
+    # an archived page's scripts never run on the API's origin (with the reader's session), and it cannot be
+    # framed either: one policy with both directives
+    [policy] = body.headers.get_list("Content-Security-Policy")
+    assert {d.strip() for d in policy.split(";")} == {"sandbox", "frame-ancestors 'none'"}, policy
+    assert body.headers["X-Content-Type-Options"] == "nosniff" and "X-Listwatch-Untrusted" not in body.headers
+    # the app's own answers are not sandboxed (their scripts run), only kept out of frames
+    own = client.get("/timemap/link/" + archived.url(LISTING), headers=AUTH)
+    assert own.headers.get_list("Content-Security-Policy") == ["frame-ancestors 'none'"]
     shot = client.get("/screenshot", params={"url": archived.url("/academy/index.html")}, headers=AUTH)
     assert shot.status_code == 200 and shot.content.startswith(b"\x89PNG")
 

@@ -15,8 +15,8 @@ from scheduler.settings import Settings
 from scheduler.web.auth import Access
 from scheduler.web.data import BadFilter
 from scheduler.web.jsonapi import Refused, json_router, refused_response
-from scheduler.web.noframing import NoFraming
 from scheduler.web.replayindex import replay_index_router
+from scheduler.web.security_headers import SecurityHeaders
 from scheduler.web.signing import replay_index_key
 
 HERE = Path(__file__).resolve().parent
@@ -33,4 +33,4 @@ def mount_web(app: FastAPI, settings: Settings, catalog: Catalog, store: Storage
     app.include_router(replay_index_router(catalog, replay_index_key(settings)))
     app.include_router(page_router(app, settings, catalog, store, access))
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    app.add_middleware(NoFraming)    # a same-site replayed page must not frame the signed-in UI
+    app.add_middleware(SecurityHeaders)    # no framing of the UI; archived payloads sandboxed
