@@ -31,7 +31,8 @@ def _fetch(url: str, settings: Settings) -> tuple[bytes, dict[str, str]]:
         host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError as exc:
         raise fail("sources new", f"{url!r} is not a valid URL ({exc})") from None
-    own = [] if host == "localhost" or _is_ip(host) else [f"{host}:{port}"]
+    # the typed URL's own origin may be internal (a fetch.internal entry; an IPv6 literal bracketed as in a URL)
+    own = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
     probe = Source.model_validate({"id": "new", "name": "new", "start_urls": [url], "format": "feed",
                                    "politeness": {"user_agent": settings.user_agent},
                                    "fetch": {"internal": own}})
@@ -42,16 +43,6 @@ def _fetch(url: str, settings: Settings) -> tuple[bytes, dict[str, str]]:
     if status >= 400:
         raise fail("sources new", f"{url} answered HTTP {status}")
     return body, dict(headers)
-
-
-def _is_ip(host: str) -> bool:
-    import ipaddress
-
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 def _render(url: str, settings: Settings) -> str:
