@@ -14,6 +14,11 @@ host, and archive the answer as evidence. So every request must pass two checks:
    or ``localhost`` allows exactly its own origin (host and port: the demo site and tests on 127.0.0.1),
    and ``fetch.internal`` lists more origins (``intranet.example:8080``) or networks (``10.1.0.0/16``).
 
+3. **Length**: a URL longer than ``MAX_URL_LENGTH`` is not fetched. Scrapy's own limit (``URLLENGTH_LIMIT``,
+   2083, a spider middleware turned off in ``crawlers/settings.py``) dropped such a request silently, and a
+   detail page's request carries its listing item: the programme never reached ``items.jsonl`` (a false
+   removal once its URL grew). Refused here, it is a page problem like any other and the item is kept.
+
 A refused request is a problem of kind ``refused`` in the crawl report and nothing of it is archived or
 extracted. :class:`FetchPolicyMiddleware` applies the policy to Scrapy's downloads (priority 960, outside
 the WARC capture at 950, so a refused response is never written); :meth:`FetchPolicy.abort_request` is
@@ -41,6 +46,9 @@ IP = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 REFUSED = "refused"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+# Far above what servers take (8 KiB request lines are common; a longer URL gets a 414, a page problem), only so
+# that a runaway link cannot fill WARC headers, the catalog and logs.
+MAX_URL_LENGTH = 16_384
 
 
 class FetchRefused(IgnoreRequest):
@@ -52,6 +60,13 @@ def is_internal(ip: IP) -> bool:
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
     return not ip.is_global or ip.is_multicast or ip.is_reserved or ip.is_unspecified
+
+
+def too_long(url: str) -> str | None:
+    """Why ``url`` is too long to fetch, or None."""
+    if len(url) <= MAX_URL_LENGTH:
+        return None
+    return f"the URL is {len(url):,} characters long, over the {MAX_URL_LENGTH:,} a crawl fetches"
 
 
 def origin(url: str) -> tuple[str, int] | None:
@@ -107,7 +122,9 @@ class FetchPolicy:
         return cls(frozenset(hosts), suffixes, frozenset(origins), networks)
 
     def refuse_url(self, url: str) -> str | None:
-        """Why ``url`` may not be fetched at all (scheme, host), or None."""
+        """Why ``url`` may not be fetched at all (length, scheme, host), or None."""
+        if (reason := too_long(url)) is not None:
+            return reason
         where = origin(url)
         if where is None:
             return f"{url!r} is not a fetchable http(s) URL"
@@ -188,6 +205,8 @@ class FetchPolicyMiddleware:
         if policy is None:
             return
         url, prefix = request.url, _prefix(request.url)
+        if (reason := too_long(url)) is not None:    # checked on every URL: the cache below is per origin
+            raise FetchRefused(reason)
         if prefix not in self._hosts_ok:
             reason = policy.refuse_url(url)
             if reason is not None:

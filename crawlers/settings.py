@@ -35,10 +35,13 @@ DOWNLOADER_STATS = False
 LOG_LEVEL = "INFO"
 
 # Per-response layers that do nothing for these crawls: depth (no DEPTH_LIMIT or DEPTH_PRIORITY; pagination
-# has max_pages) and a debugging aid warning about meta copied from responses (the spider copies none).
+# has max_pages) and a debugging aid warning about meta copied from responses (the spider copies none). URL
+# length: Scrapy's limit dropped a detail request with the listing item it carries, silently; the fetch policy
+# bounds length instead, as a page problem that keeps the item (crawlers/fetch_policy.py).
 SPIDER_MIDDLEWARES = {
     "scrapy.spidermiddlewares.depth.DepthMiddleware": None,
     "scrapy.spidermiddlewares.metacopy.MetaCopyDetectionMiddleware": None,
+    "scrapy.spidermiddlewares.urllength.UrlLengthMiddleware": None,
 }
 EXTENSIONS = {"crawlers.capture.WarcCapture": 0, "crawlers.stopping.PromptStop": 0}
 # The fetch policy (960) sits outside the capture (950): a refused response is never archived. The source's

@@ -19,7 +19,7 @@ from parsel import Selector
 
 from crawlers.bounds import MAX_JSON_DEPTH
 from crawlers.extract import ExtractionError, extract_items, parse_document
-from crawlers.fetch_policy import FetchPolicy
+from crawlers.fetch_policy import MAX_URL_LENGTH, FetchPolicy
 from crawlers.pagination import next_pages
 from crawlers.source_checks import MAX_PAGES
 from crawlers.sources import Pagination, Source, SourceError, load_source
@@ -234,6 +234,25 @@ def test_one_malformed_href_costs_only_its_own_item(tmp_path: Path) -> None:
         assert {"url: 'http://[x' is not a valid URL", "url: 'http://a:99999/' is not a valid URL",
                 "item 1 has no 'url'", "item 3 has no 'url'"} <= messages, messages
         assert not crawl.report["problems"] and crawl.report["pages_ok"]["listing"] == 1
+
+
+def test_a_detail_link_longer_than_scrapys_limit_keeps_its_item(tmp_path: Path) -> None:
+    """Scrapy's ``URLLENGTH_LIMIT`` (2083) dropped a detail request together with the listing item it carries:
+    the programme silently never reached items.jsonl (a false removal once its URL grew). A long link is now
+    fetched; one over the fetch policy's bound is a refused page whose item is kept."""
+    with HostileSite() as site:
+        long, huge = "/p/long.html?q=" + "x" * 3000, "/p/huge.html?q=" + "y" * MAX_URL_LENGTH
+        site.page("/list.html", listing_html([(long, "Long"), (huge, "Huge"), ("/p/1.html", "Short")]))
+        site.page(long, "<html><body>Programme long</body></html>")
+        site.page("/p/1.html", "<html><body>Programme one</body></html>")
+        path = _source(tmp_path, source_yaml(site.url, extra=DETAIL))
+        crawl = crawl_sources([path], data_dir=tmp_path / "d")["hostile"]
+        by_path = {i["fields"]["url"].removeprefix(site.url): i for i in crawl.items}
+        assert set(by_path) == {long, huge, "/p/1.html"}, "every listed programme is an item"
+        assert by_path[long]["fields"]["body"] == "Programme long" and site.hits[long] == 1
+        assert by_path[huge]["detail"]["error"] == "refused" and site.hits[huge] == 0
+        [problem] = crawl.report["problems"]
+        assert problem["url"] == site.url + huge and "characters long" in problem["message"], problem
 
 
 def test_source_headers_are_sent_but_never_written_in_clear(tmp_path: Path) -> None:
