@@ -58,7 +58,8 @@ def test_each_subscription_gets_one_delivery_per_matching_event(catalog: Catalog
 
     new = add_event(catalog, title="2026年数字经济发展研修班", at=T0)
     changed = add_event(catalog, kind="changed", title="发展中国家港口管理研修班", at=T0 + timedelta(minutes=1),
-                        fields={"deadline": "2026-04-15", "topic": "智慧港口与数字经济"},
+                        fields={"deadline": "2026-04-15", "topic": "智慧港口与数字经济",
+                                "url": "http://demo.test/port/1.html"},
                         changes={"deadline": ["2026-04-01", "2026-04-15"], "place": ["北京", "上海"]})
     tender = add_event(catalog, source="demo-tenders", title="Ai tooling tender", at=T0 + timedelta(minutes=2))
     removed = add_event(catalog, kind="removed", title="已撤销的项目", at=T0 + timedelta(minutes=3))
@@ -87,6 +88,10 @@ def test_each_subscription_gets_one_delivery_per_matching_event(catalog: Catalog
     doc = next(r.json for r in endpoint.at("/hook") if r.json["event"]["id"] == changed)
     assert doc["event"]["kind"] == "changed" and doc["event"]["source"] == "demo-mofcom"
     assert doc["event"]["program"]["title"] == "发展中国家港口管理研修班"
+    # beside its key, the programme's absolute links: its page on the watched site and in the web interface
+    assert doc["schema_version"] == 2 and doc["event"]["program"]["url"] == "http://demo.test/port/1.html"
+    page = doc["event"]["program"]["page"]
+    assert page.startswith("http://127.0.0.1:8470/programmes/") and "?sig=" in page, page
     assert {"field": "deadline", "old": "2026-04-01", "new": "2026-04-15"} in doc["event"]["changes"]
     before, after = doc["evidence"]["before"], doc["evidence"]["after"]
     assert before["replay"] == f"http://127.0.0.1:8480/archive/20260301090000/http://demo.test/list?e={changed}"

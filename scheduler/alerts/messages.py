@@ -5,9 +5,9 @@ rendered as text (Apprise, Atom) or as webhook JSON documents that follow ``webh
 Evidence for a record id is the ``captures`` row (URL and time, for a replay link) plus the raw
 record link, signed so that its recipient opens it without the API token for ``api.link_ttl`` seconds after
 the event (``scheduler/web/signing.py``; the same bytes on every retry); a record not (yet) indexed still
-gets its record link. Text and Atom also give the programme's page on the watched site and a signed link to
-its page in the web interface (every version, field diffs, each capture), which a researcher reads more
-easily than a raw record.
+gets its record link. Every alert (text, Atom, webhook JSON) also gives the programme's page on the watched site
+(the key is site-relative) and a signed link to its page in the web interface (every version, field diffs, each
+capture), which a researcher reads more easily than a raw record.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from scheduler.alerts.subscriptions import kind_group
 from scheduler.settings import Settings
 from scheduler.web.signing import signed_link
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2    # 2: the programme's url (watched site) and page (web interface), absolute
 _VERBS = {"new": "New programme", "changed": "Changed", "missing": "Missing from the listing",
           "removed": "Removed", "reappeared": "Reappeared", "source_health": "Source health"}
 _CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")  # and bidi overrides
@@ -197,7 +197,8 @@ def render_digest(alerts: Sequence[Alert]) -> str:
 
 def alert_document(alert: Alert) -> dict[str, Any]:
     """``{"event": …, "evidence": …}``: one alert as ``webhook.schema.json`` defines it."""
-    program = {"key": alert.program_key, "title": alert.title} if alert.program_key is not None else None
+    program = {"key": alert.program_key, "title": alert.title, "url": alert.program_url,
+               "page": alert.page} if alert.program_key is not None else None
     return {
         "event": {"id": alert.event_id, "kind": alert.kind, "category": kind_group(alert.kind),
                   "source": alert.source, "program": program, "title": alert.title, "summary": alert.summary,
