@@ -24,6 +24,7 @@ from w3lib.url import safe_url_string
 
 from crawlers.bounds import MAX_ITEMS_PER_PAGE, TooDeep, load_json
 from crawlers.dates import parse_date
+from crawlers.keyparams import is_session_param, strip_path_session
 from crawlers.sources import Items, Rule
 from crawlers.urls import parses, resolve
 
@@ -228,12 +229,13 @@ def outlinks(doc: Node, base_url: str) -> list[str]:
     return sorted(link for link in links if link and link.startswith(("http://", "https://")))
 
 
-def canonical_key(value: Any, drop_params: list[str], site_hosts: set[str] | frozenset[str] = frozenset()) -> str:
+def canonical_key(value: Any, drop_params: list[str], site_hosts: set[str] | frozenset[str] = frozenset(), *,
+                  keep_session: bool = False) -> str:
     """A programme's key that survives a site's move: a URL on one of ``site_hosts`` (the source's own
     hosts, ``www.`` ignored) becomes its path and query (``/d/1.html?id=3``); another URL loses its scheme
-    and default port (``//other.gov.cn/d/1.html``); fragments and tracking parameters go; other values
-    (ids) are trimmed."""
-    text = normalise_key(value, drop_params)
+    and default port (``//other.gov.cn/d/1.html``); fragments, tracking and session parameters go
+    (``keep_session``: not the session ones, see ``crawlers.keyparams``); other values (ids) are trimmed."""
+    text = normalise_key(value, drop_params, keep_session=keep_session)
     if not text.startswith(("http://", "https://")):
         return text
     parts = urlsplit(text)
@@ -256,13 +258,15 @@ def _browser_url(url: str) -> str:
         return url
 
 
-def normalise_key(value: Any, drop_params: list[str]) -> str:
-    """A stable item key: URLs lose fragments and tracking parameters; other values are trimmed."""
+def normalise_key(value: Any, drop_params: list[str], *, keep_session: bool = False) -> str:
+    """A stable item key: URLs lose fragments, tracking and session parameters; other values are trimmed."""
     text = str(value).strip() if value is not None else ""
     if not text[:8].lower().startswith(("http://", "https://")):
         return text
     if not parses(text):
         return ""  # not a usable URL: the item has no key (reported), its neighbours are unaffected
     parts = urlsplit(_browser_url(text))
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in drop_params]
-    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path or "/", urlencode(query), ""))
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+             if k not in drop_params and (keep_session or not is_session_param(k))]
+    path = parts.path if keep_session else strip_path_session(parts.path)
+    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), path or "/", urlencode(query), ""))

@@ -10,6 +10,7 @@ that matched nothing on most items) are returned in ``problems`` for the crawl r
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -187,17 +188,30 @@ def _listing(source: Source, result: PageResult, ctx: Context, url: str, status:
     if source.hook:
         found = run_hook(source, url, status, headers, body, found, decoded.encoding)
     result.found = len(found)
-    sites = site_hosts(source)
-    for position, fields in enumerate(found):
-        if not keep(fields, rules):
-            continue
-        key = canonical_key(fields.get(rules.key), rules.key_params_drop, sites)
+    kept = [(position, fields) for position, fields in enumerate(found) if keep(fields, rules)]
+    keys = page_keys([fields.get(rules.key) for _, fields in kept], rules, site_hosts(source))
+    for (position, fields), key in zip(kept, keys, strict=True):
         if key:
             result.items.append({"key": key, "fields": fields, "position": position})
         else:
             result.keyless += 1
             result.problems.append(f"item {position} has no {rules.key!r}")
     result.problems += empty_fields(found, rules)
+
+
+def page_keys(values: list[Any], rules: Items, sites: set[str]) -> list[str]:
+    """The keys of one listing page's items. Session parameters are dropped (``crawlers.keyparams``) unless
+    that would give two different links of this page one key: then the parameter identifies them."""
+    keys = [canonical_key(v, rules.key_params_drop, sites) for v in values]
+    repeated = {k for k, n in Counter(keys).items() if n > 1 and k}   # usually none: the second pass is rare
+    if not repeated:
+        return keys
+    full = {i: canonical_key(values[i], rules.key_params_drop, sites, keep_session=True)
+            for i, k in enumerate(keys) if k in repeated}
+    owners: dict[str, set[str]] = {}
+    for i, whole in full.items():
+        owners.setdefault(keys[i], set()).add(whole)
+    return [full[i] if i in full and len(owners[k]) > 1 else k for i, k in enumerate(keys)]
 
 
 def keep(fields: dict[str, Any], rules: Items) -> bool:

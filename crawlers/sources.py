@@ -108,7 +108,11 @@ class Items(_Strict):
     Keys: a URL key is made relative to the source's site (``/list/1.html?id=3``) when its host is
     a start URL's host (ignoring scheme, port and ``www.``), else scheme-less (``//other.gov.cn/…``),
     so a site moving to https, a new port or a new host keeps its programmes. ``key_params_drop``
-    query parameters and fragments are dropped. A non-URL key (an id field) is trimmed.
+    query parameters and fragments are dropped. Session ids, form tokens, cache busters and click ids
+    (``;jsessionid=``, ``PHPSESSID``, ``CFID``, ``csrf_token``, ``_``, ``utm_*``, ``fbclid``…: the list is
+    ``crawlers/keyparams.py``) are always dropped from keys, unless dropping one would give two links of a
+    listing page the same key; a link that differs only in them is not an edit. A non-URL key (an id field)
+    is trimmed.
     """
 
     selector: Rule

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from crawlers.keyparams import without_session
 from crawlers.report import PAGE_LIMIT
 
 ACTIVE, MISSING, REMOVED = "active", "missing", "removed"
@@ -218,7 +219,19 @@ def split_items(items: Iterable[Mapping[str, Any]], ignore: Iterable[str] = ()) 
 def field_changes(old: Mapping[str, Any], new: Mapping[str, Any], *, partial: bool = False) -> dict[str, list[Any]]:
     """``{field: [old, new]}``; a partial sighting only speaks about the fields it has."""
     names = set(new) if partial else set(old) | set(new)
-    return {name: [old.get(name), new.get(name)] for name in sorted(names) if old.get(name) != new.get(name)}
+    return {name: [old.get(name), new.get(name)] for name in sorted(names) if not same(old.get(name), new.get(name))}
+
+
+def same(old: Any, new: Any) -> bool:
+    """Equal, or equal once links lose their session parameters (``crawlers.keyparams``): a detail link
+    carrying this crawl's session id is the same link."""
+    if old == new:
+        return True
+    if isinstance(old, str) and isinstance(new, str):
+        return without_session(old) == without_session(new)
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        return all(same(a, b) for a, b in zip(old, new, strict=True))
+    return False
 
 
 def merged_fields(old: Mapping[str, Any], seen: Seen) -> dict[str, Any]:
