@@ -158,6 +158,11 @@ def create_app(settings: Settings, *, catalog: Catalog | None = None, storage: S
                  f'type="application/link-format", <{location}>; rel="memento"; datetime="{rfc1123(entry.moment)}"')
         return Response(status_code=302, headers={"Location": location, "Vary": "accept-datetime", "Link": links})
 
+    # Memento clients ask TimeGates and TimeMaps with HEAD (RFC 7089 examples; memento_client does): answer it
+    # like GET (uvicorn drops the body). Not in the OpenAPI document: one operation per path and method there.
+    for path, route in (("/timemap/link/{url:path}", timemap_route), ("/timegate/{url:path}", timegate_route)):
+        router.add_api_route(path, route, methods=["HEAD"], include_in_schema=False)
+
     @router.get("/records/{record_id:path}/payload", summary="The HTTP payload of a record (revisits resolved)")
     def payload_route(record_id: str) -> Response:
         payload = read_payload(catalog, store, _check_id(record_id))
