@@ -24,13 +24,17 @@ PAGE_LIMIT = "page-limit"   # warning kind: the listing went on past pagination.
 WARC_WRITE = "warc-write"   # the problem kind of a failed WARC write (disk full)
 
 
+# What a run directory holds: the report, the items, the crawl's log (and the lease, scheduler/lease.py).
+REPORT_FILE, ITEMS_FILE, LOG_FILE = "run.json", "items.jsonl", "crawl.log"
+
+
 def runs_root(data_dir: Path) -> Path:
     """The folder holding every run's directory (``run_dir``)."""
     return data_dir / "runs"
 
 
 def run_dir(data_dir: Path, source_id: str, run_id: str) -> Path:
-    """Where one run keeps its report (``run.json``), items, ``crawl.log`` and lease: the one layout."""
+    """Where one run keeps its report (``REPORT_FILE``), items, log and lease: the one layout."""
     return runs_root(data_dir) / source_id / run_id
 
 

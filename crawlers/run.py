@@ -23,7 +23,7 @@ from scrapy.utils.reactor import install_reactor
 from crawlers import settings as defaults
 from crawlers.capture import close_capture
 from crawlers.fetch_policy import FetchPolicy
-from crawlers.report import CrawlReport
+from crawlers.report import REPORT_FILE, CrawlReport
 from crawlers.report import run_dir as run_directory
 from crawlers.sources import Source
 from crawlers.spiders.listing import ListingSpider
@@ -182,7 +182,7 @@ def spider_arguments(job: CrawlJob) -> dict[str, Any]:
 def load_report(job: CrawlJob, options: CrawlOptions) -> CrawlReport:
     """The report a finished crawl saved, or a "failed to start" one when the spider never opened."""
     _, run_dir = run_paths(options, job.source.id, job.run_id)
-    report_path = run_dir / "run.json"
+    report_path = run_dir / REPORT_FILE
     if report_path.exists():
         return CrawlReport.load(report_path)
     # the spider never opened (e.g. a broken hook): say so instead of losing the run

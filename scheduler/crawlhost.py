@@ -52,7 +52,7 @@ from archive.dedup import DedupIndex
 from archive.storage import open_storage
 from crawlers import settings as crawl_defaults
 from crawlers.capture import close_capture
-from crawlers.report import run_dir
+from crawlers.report import LOG_FILE, run_dir
 from crawlers.run import freeze_startup_objects, load_report, make_crawler, spider_arguments
 from crawlers.sources import load_source
 from scheduler import health, logs
@@ -185,7 +185,7 @@ class CrawlHost:
         try:
             source = load_source(job.source_path)
             source_id = source.id
-            path = run_dir(self.settings.data_dir, source.id, job.run_id) / "crawl.log"
+            path = run_dir(self.settings.data_dir, source.id, job.run_id) / LOG_FILE
             self.router.begin(job.run_id, path)
             with logs.context(run_id=job.run_id, source=source.id), \
                     RunLease(lease_path(self.settings.data_dir, source.id, job.run_id)):

@@ -30,7 +30,7 @@ from sqlalchemy import select
 from archive.catalog import Catalog
 from archive.catalog.models import CrawlRun
 from archive.catalog.runs import finish
-from crawlers.report import run_dir
+from crawlers.report import LOG_FILE, run_dir
 from scheduler.lease import lease_held, lease_path
 from scheduler.runner import log_tail, salvage_run, signal_group
 from scheduler.settings import Settings
@@ -70,7 +70,7 @@ def close_interrupted(catalog: Catalog, settings: Settings, run_id: str, reason:
     if lease_held(lease_path(settings.data_dir, source_id, run_id)):
         return   # its crawl process is alive after all (it took the lease since we looked)
     salvaged = salvage_run(settings.spool_dir, source_id, run_id)
-    tail = log_tail(run_dir(settings.data_dir, source_id, run_id) / "crawl.log")
+    tail = log_tail(run_dir(settings.data_dir, source_id, run_id) / LOG_FILE)
     with catalog.session() as session:
         run = session.get(CrawlRun, run_id)
         if run is None or run.status != "running":

@@ -63,6 +63,7 @@ from archive.catalog import Catalog
 from archive.catalog.models import CrawlRun
 from archive.catalog.runs import finish, report_of
 from archive.salvage import Salvaged, open_files, salvage
+from crawlers.report import LOG_FILE
 from crawlers.report import run_dir as run_directory
 from crawlers.run import new_run_id
 from crawlers.sources import Source
@@ -217,7 +218,7 @@ class CrawlRunner:
         start_run(self.catalog, source, run_id, kind)
         run_dir = run_directory(self.settings.data_dir, source.id, run_id)
         run_dir.mkdir(parents=True, exist_ok=True)
-        log_path = run_dir / "crawl.log"
+        log_path = run_dir / LOG_FILE
         with log_path.open("ab") as out:
             out.write(f"listwatch: {kind} crawl of {source.id}, run {run_id}\n".encode())
         return log_path

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from archive.catalog.models import CrawlRun, WarcFile
 from archive.catalog.types import as_utc
-from crawlers.report import CrawlReport, Problem, run_dir
+from crawlers.report import ITEMS_FILE, CrawlReport, Problem, run_dir
 
 ROW_KEYS = ("source_id", "run_id", "kind", "items", "warc_bytes")      # columns: dropped when equal
 ELSEWHERE = ("started", "finished", "warc_files", "items_path")        # read back from the row, table, run dir
@@ -115,7 +115,7 @@ def _elsewhere(run: CrawlRun, session: Session | None, data_dir: Path | None) ->
 
     names = list(session.scalars(select(WarcFile.name).where(WarcFile.run_id == run.id).order_by(WarcFile.name))
                  ) if session is not None else []
-    items = str(run_dir(data_dir, run.source_id, run.id) / "items.jsonl") if data_dir is not None else ""
+    items = str(run_dir(data_dir, run.source_id, run.id) / ITEMS_FILE) if data_dir is not None else ""
     return {"started": moment(run.started_at), "finished": moment(run.finished_at), "warc_files": names,
             "items_path": items}
 

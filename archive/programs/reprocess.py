@@ -34,7 +34,7 @@ from archive.records import ITEMS_URN
 from crawlers.encoding import decode_body
 from crawlers.gone import gone_reason
 from crawlers.offline import extract_page
-from crawlers.report import run_dir
+from crawlers.report import REPORT_FILE, run_dir
 from crawlers.sources import Source
 
 _RUN_IN_INFO = re.compile(r"listwatch crawl (\S+) of ")
@@ -300,7 +300,7 @@ def _report(run: ArchivedRun, stored: CrawlRun | None, data_dir: Path | None, so
             problems: list[str]) -> dict[str, Any]:
     if stored is not None and stored.report:
         return report_of(stored, data_dir=data_dir)
-    path = run_dir(data_dir, source_id, run.run_id) / "run.json" if data_dir else None
+    path = run_dir(data_dir, source_id, run.run_id) / REPORT_FILE if data_dir else None
     if path is not None and path.is_file():
         return dict(json.loads(path.read_text(encoding="utf-8")))
     listings = sum(1 for m in run.meta.values() if m.get("role") == "listing")
