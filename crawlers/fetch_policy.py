@@ -3,7 +3,7 @@
 A listing page controls the links the crawler follows (detail pages, attachments, redirects, and in a
 browser every subresource). Without a policy a hostile or compromised page makes the crawler fetch
 ``http://169.254.169.254/`` (cloud metadata), ``http://10.0.0.5/admin`` or another service on the crawl
-host, and archive the answer as evidence. So every request must pass two checks:
+host, and archive the answer as evidence. So every request must pass these checks:
 
 1. **Host**: its host name is one of the start URLs' hosts, or one the source lists in ``fetch.hosts``
    (``*.example.gov.cn`` covers subdomains). Checked before anything is sent, on every redirect hop.
