@@ -38,6 +38,7 @@ from archive.retrieval import (
 )
 from archive.storage import Storage, StorageError, StorageUnavailable, open_storage
 from archive.wacz import ExportError, export_wacz
+from scheduler.openapi import REFUSALS, STORE_FAILURES, TIMEGATE_REDIRECT, body, with_bearer
 from scheduler.settings import Settings
 from scheduler.web.auth import Access
 from scheduler.web.mount import mount_web
@@ -92,7 +93,7 @@ def create_app(settings: Settings, *, catalog: Catalog | None = None, storage: S
     api_base, replay_base = settings.api.public_url.rstrip("/"), settings.replay.public_url.rstrip("/")
     app = FastAPI(title="listwatch archive API", version="0.1.0", openapi_url=None, docs_url=None, redoc_url=None,
                   description="Find, fetch and export archived captures. Bearer token required (see api.token).")
-    router = APIRouter(dependencies=[Depends(auth)])
+    router = APIRouter(dependencies=[Depends(auth)], responses=REFUSALS)
 
     @app.exception_handler(_Unauthorized)
     def _unauthorized(_request: Request, _exc: _Unauthorized) -> JSONResponse:
@@ -122,9 +123,13 @@ def create_app(settings: Settings, *, catalog: Catalog | None = None, storage: S
 
     @router.get("/openapi.json", include_in_schema=False)
     def openapi() -> JSONResponse:
-        return JSONResponse(app.openapi())
+        return JSONResponse(with_bearer(app.openapi()))
 
-    @router.get("/cdx", summary="Captures of a URL (pywb CDX server API)")
+    @router.get("/cdx", summary="Captures of a URL (pywb CDX server API)", response_class=Response,
+                responses={200: {"description": "One capture a line: CDXJ (output=cdxj), JSON lines (json) or "
+                                 "space-separated fields (text)", "content": {
+                    media: {"schema": {"type": "string"}} for media in (
+                        "text/x-cdxj", "application/x-ndjson", "text/plain")}}})
     def cdx(
         url: str, matchType: str | None = None, from_: Annotated[str | None, Query(alias="from")] = None,
         to: str | None = None, limit: Annotated[int | None, Query(ge=1, le=100_000)] = None,
@@ -137,12 +142,14 @@ def create_app(settings: Settings, *, catalog: Catalog | None = None, storage: S
         lines = list(format_entries(entries, output, fl))
         return Response("".join(line + "\n" for line in lines), media_type=content_type(output))
 
-    @router.get("/timemap/link/{url:path}", summary="Memento TimeMap (application/link-format)")
+    @router.get("/timemap/link/{url:path}", summary="Memento TimeMap (application/link-format)",
+                response_class=Response, responses=body("application/link-format", "RFC 7089 TimeMap"))
     def timemap_route(url: str, request: Request) -> Response:
         body = timemap(catalog, _target(url, request), api_base=api_base, replay_base=replay_base)
         return Response(body, media_type="application/link-format")
 
-    @router.get("/timegate/{url:path}", summary="Memento TimeGate: 302 to the capture nearest Accept-Datetime")
+    @router.get("/timegate/{url:path}", summary="Memento TimeGate: 302 to the capture nearest Accept-Datetime",
+                status_code=302, response_class=Response, responses=TIMEGATE_REDIRECT)
     def timegate_route(url: str, request: Request) -> Response:
         target = _target(url, request)
         wanted: datetime | None = None
@@ -163,7 +170,9 @@ def create_app(settings: Settings, *, catalog: Catalog | None = None, storage: S
     for path, route in (("/timemap/link/{url:path}", timemap_route), ("/timegate/{url:path}", timegate_route)):
         router.add_api_route(path, route, methods=["HEAD"], include_in_schema=False)
 
-    @router.get("/records/{record_id:path}/payload", summary="The HTTP payload of a record (revisits resolved)")
+    @router.get("/records/{record_id:path}/payload", summary="The HTTP payload of a record (revisits resolved)",
+                response_class=Response, responses={**body("*/*", "The archived payload, with its own Content-Type",
+                                                           binary=True), **STORE_FAILURES})
     def payload_route(record_id: str) -> Response:
         payload = read_payload(catalog, store, _check_id(record_id))
         # The archived bytes are a hostile site's, served on this app's origin: marked UNTRUSTED, they get the
@@ -177,16 +186,22 @@ def create_app(settings: Settings, *, catalog: Catalog | None = None, storage: S
         return Response(payload.body, media_type=payload.header("Content-Type") or "application/octet-stream",
                         headers=headers)
 
-    @router.get("/records/{record_id:path}", summary="A raw WARC record (uncompressed, digest-checked)")
+    @router.get("/records/{record_id:path}", summary="A raw WARC record (uncompressed, digest-checked)",
+                response_class=Response,
+                responses={**body("application/warc", "The WARC record", binary=True), **STORE_FAILURES})
     def record_route(record_id: str) -> Response:
         data = read_record(catalog, store, _check_id(record_id))
         return Response(data, media_type="application/warc")
 
-    @router.get("/screenshot", summary="The PNG screenshot of a rendered page nearest a time")
+    @router.get("/screenshot", summary="The PNG screenshot of a rendered page nearest a time",
+                response_class=Response,
+                responses={**body("image/png", "The screenshot", binary=True), **STORE_FAILURES})
     def screenshot_route(url: str, at: str | None = None) -> Response:
         return Response(screenshot(catalog, store, url, at), media_type="image/png")
 
-    @router.get("/export/wacz", summary="A WACZ of a source (or URL prefix) over a time range")
+    @router.get("/export/wacz", summary="A WACZ of a source (or URL prefix) over a time range",
+                response_class=Response,
+                responses={**body("application/wacz", "A WACZ 1.1.1 package", binary=True), **STORE_FAILURES})
     def export_route(source: str | None = None, url: str | None = None,
                      from_: Annotated[str | None, Query(alias="from")] = None, to: str | None = None) -> Response:
         if source is None and url is None:
@@ -206,11 +221,13 @@ def create_app(settings: Settings, *, catalog: Catalog | None = None, storage: S
         return FileResponse(out, media_type="application/wacz", filename=out.name,
                             background=BackgroundTask(_cleanup, workdir))
 
-    @router.get("/feeds/atom.xml", summary="Atom feed of all events")
+    @router.get("/feeds/atom.xml", summary="Atom feed of all events", response_class=Response,
+                responses=body("application/atom+xml", "Atom (RFC 4287)"))
     def feed_all() -> Response:
         return _feed(catalog, settings, None)
 
-    @router.get("/feeds/{source}.atom", summary="Atom feed of one source's events")
+    @router.get("/feeds/{source}.atom", summary="Atom feed of one source's events", response_class=Response,
+                responses=body("application/atom+xml", "Atom (RFC 4287)"))
     def feed_source(source: str) -> Response:
         if not SOURCE_ID.match(source):
             raise QueryError(f"malformed source id {source[:80]!r}")

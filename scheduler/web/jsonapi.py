@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from archive.catalog import Catalog
+from scheduler.openapi import REFUSALS, body
 from scheduler.web import data
 from scheduler.web.auth import Access
 from scheduler.web.export import programmes_csv
@@ -59,7 +60,7 @@ def event_query(
 
 def json_router(catalog: Catalog, access: Access, read: Any) -> APIRouter:
     """Routes under ``/api``; ``read`` is the app's read-access dependency."""
-    router = APIRouter(prefix="/api", tags=["programmes"])
+    router = APIRouter(prefix="/api", tags=["programmes"], responses=REFUSALS)
     readers = [Depends(read)]
 
     @router.get("/sources", dependencies=readers, summary="Sources with health, last/next run, programme counts")
@@ -71,7 +72,8 @@ def json_router(catalog: Catalog, access: Access, read: Any) -> APIRouter:
         rows, more = data.list_programmes(catalog, query)
         return {"page": query.page, "per_page": query.per_page, "has_next": more, "programmes": rows}
 
-    @router.get("/programmes.csv", dependencies=readers, summary="The same selection as CSV")
+    @router.get("/programmes.csv", dependencies=readers, summary="The same selection as CSV",
+                response_class=Response, responses=body("text/csv", "One programme a row"))
     def programmes_as_csv(query: Annotated[data.ProgrammeQuery, Depends(programme_query)]) -> Response:
         rows, _ = data.list_programmes(catalog, query)
         return Response(programmes_csv(rows), media_type="text/csv; charset=utf-8",
