@@ -94,6 +94,20 @@ def safe_surt(url: str) -> str:
         return url
 
 
+def pywb_key(url: str, surt_key: str) -> str:
+    """The key pywb looks a record up by (its ``canonicalize``, which cdxj-indexer writes): the SURT for http(s)
+    URLs, and for ``urn:<kind>:<url>`` the same canonicalization of the whole URN (lower case, query sorted,
+    fragment dropped). The catalog's ``surt`` column keeps URNs as written (its queries match on that); only the
+    CDXJ files (beside each WARC, pywb's merged index, a WACZ's index) need pywb's key, or a binary search
+    there misses an uppercase or query-string URL's screenshot and items."""
+    if not url.startswith("urn:"):
+        return surt_key
+    try:
+        return str(surt(url))
+    except Exception:  # as safe_surt: a URN surt rejects still sorts usefully as written
+        return url
+
+
 def iter_captures(stream: BinaryIO) -> Iterator[dict[str, Any]]:
     """One dict per indexed record, with its offset and compressed length in the file."""
     records = ArchiveIterator(stream)
@@ -142,7 +156,8 @@ def cdxj_lines(rows: Iterable[dict[str, Any]], filename: str) -> list[str]:
         if row["record_type"] == "revisit":
             fields["mime"] = "warc/revisit"
         fields.update(length=str(row["length"]), offset=str(row["offset"]), filename=filename)
-        lines.append(f"{row['surt']} {row['timestamp'][:14]} {json.dumps(fields, ensure_ascii=False)}")
+        key = pywb_key(row["url"], row["surt"])
+        lines.append(f"{key} {row['timestamp'][:14]} {json.dumps(fields, ensure_ascii=False)}")
     return sorted(lines)
 
 
