@@ -30,6 +30,18 @@ def pipeline_catalog(data_dir: Path) -> Catalog:
     return open_catalog(f"sqlite:///{(data_dir / 'catalog.sqlite').resolve()}")
 
 
+def run_events(data_dir: Path, run_id: str) -> Counter[str]:
+    """The events one ``listwatch crawl`` run recorded, by kind: its programmes' events and a source-health
+    incident, not the per-condition events (failing, blocked…) nor recoveries."""
+    catalog = pipeline_catalog(data_dir)
+    try:
+        with catalog.session() as session:
+            events = session.scalars(select(Event).where(Event.run_id == run_id, Event.kind.not_in(CONDITIONS)))
+            return Counter(e.kind for e in events if not e.summary.startswith("recovered"))
+    finally:
+        catalog.dispose()
+
+
 def crawl_day(site: DemoSite, day: int, data_dir: Path, *, source_ids: tuple[str, ...],
               missing_runs_to_remove: int = 2) -> dict[str, tuple[Crawl, list[Event]]]:
     """Serve ``day``, crawl and ingest the sources; returns (crawl, the run's events) by source."""

@@ -20,10 +20,9 @@ from archive.programs.diff import VANISH_MIN_KNOWN, Completeness, Known, diff_cr
 from archive.programs.store import apply_crawl
 from crawlers.expect import listing_problem
 from crawlers.sources import Pagination
-from scheduler.health import CONDITIONS
 from tests.conftest import ROOT, crawl_sources
 from tests.hostile import HostileSite, listing_html, source_yaml
-from tests.programs_support import pipeline_catalog
+from tests.programs_support import pipeline_catalog, run_events
 
 BUSY = "<html><body><h1>系统繁忙，请稍后再试</h1><p>System busy, please try again later.</p></body></html>"
 PAGED = "pagination: {kind: template, template: 'list_{n}.html', first: 2}\n"
@@ -31,16 +30,6 @@ PAGED = "pagination: {kind: template, template: 'list_{n}.html', first: 2}\n"
 
 def _items(site: HostileSite, start: int, count: int) -> list[tuple[str, str]]:
     return [(f"{site.url}/p/{n}.html", f"Programme {n}") for n in range(start, start + count)]
-
-
-def _events(data_dir: Path, run_id: str) -> Counter[str]:
-    catalog = pipeline_catalog(data_dir)
-    try:
-        with catalog.session() as session:
-            events = session.scalars(select(Event).where(Event.run_id == run_id, Event.kind.not_in(CONDITIONS)))
-            return Counter(e.kind for e in events if not e.summary.startswith("recovered"))  # not incidents
-    finally:
-        catalog.dispose()
 
 
 def test_busy_maintenance_and_too_deep_listing_pages_are_failed_pages_not_removals(tmp_path: Path) -> None:
@@ -60,7 +49,7 @@ def test_busy_maintenance_and_too_deep_listing_pages_are_failed_pages_not_remova
         assert not busy.report["complete"]
         assert [p["kind"] for p in busy.report["problems"]] == ["no-items"]
         assert busy.report["problems"][0]["url"].endswith("/list_2.html")
-        assert _events(data, busy.report["run_id"]) == {"source_health": 1}
+        assert run_events(data, busy.report["run_id"]) == {"source_health": 1}
 
         # Page 1 holds its list nested deeper than the HTML parser goes: it parses to nothing.
         site.page("/list_2.html", listing_html(_items(site, 11, 10)))
@@ -68,7 +57,7 @@ def test_busy_maintenance_and_too_deep_listing_pages_are_failed_pages_not_remova
         deep = crawl_sources([path], data_dir=data)["hostile"]
         assert not deep.report["complete"]
         assert [p["kind"] for p in deep.report["problems"]] == ["no-items"]
-        assert _events(data, deep.report["run_id"]) == {"source_health": 1}
+        assert run_events(data, deep.report["run_id"]) == {"source_health": 1}
 
 
 def test_a_documented_empty_last_page_ends_the_listing_and_the_crawl_is_complete(tmp_path: Path) -> None:

@@ -4,31 +4,19 @@ crawl. Real crawls (``listwatch crawl``) of a hostile site on loopback, into a r
 
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path
 
 import yaml
-from sqlalchemy import select
 
-from archive.catalog.models import Event
 from crawlers.extractor import extract_page
 from crawlers.sources import Source
 from tests.conftest import crawl_sources
 from tests.hostile import HostileSite, listing_html, source_yaml
-from tests.programs_support import pipeline_catalog
+from tests.programs_support import run_events
 
 # One rotating spelling per programme: Java, PHP, ASP.NET cookieless, ColdFusion, a form token, a cache buster.
 LINKS = ["/p/1.html;jsessionid={t}", "/p/2.html?PHPSESSID={t}", "/(S({t}))/p/3.aspx",
          "/p/4.cfm?id=4&CFID={t}&CFTOKEN={t}", "/p/5.html?csrf_token={t}", "/p/6.html?_={t}&utm_term={t}"]
-
-
-def _events(data_dir: Path, run_id: str) -> Counter[str]:
-    catalog = pipeline_catalog(data_dir)
-    try:
-        with catalog.session() as session:
-            return Counter(e.kind for e in session.scalars(select(Event).where(Event.run_id == run_id)))
-    finally:
-        catalog.dispose()
 
 
 def test_a_session_token_new_on_every_crawl_is_not_a_new_or_removed_programme(tmp_path: Path) -> None:
@@ -44,7 +32,7 @@ def test_a_session_token_new_on_every_crawl_is_not_a_new_or_removed_programme(tm
             assert crawl.report["complete"], crawl.report
             runs.append(crawl)
         # before: the second crawl said 6 new and 6 missing (and the third, 6 removed)
-        assert _events(data, runs[1].report["run_id"]) == {}
+        assert run_events(data, runs[1].report["run_id"]) == {}
         assert sorted(i["key"] for i in runs[1].items) == [
             "/p/1.html", "/p/2.html", "/p/3.aspx", "/p/4.cfm?id=4", "/p/5.html", "/p/6.html"]
         # the link itself is kept as the page gave it (it is what the crawl follows)

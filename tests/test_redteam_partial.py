@@ -6,27 +6,12 @@ from __future__ import annotations
 
 import socket
 import struct
-from collections import Counter
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
-from sqlalchemy import select
-
-from archive.catalog.models import Event
-from scheduler.health import CONDITIONS
 from tests.conftest import crawl_sources
 from tests.hostile import HostileSite, listing_html, source_yaml
-from tests.programs_support import pipeline_catalog
-
-
-def _events(data_dir: Path, run_id: str) -> Counter[str]:
-    catalog = pipeline_catalog(data_dir)
-    try:
-        with catalog.session() as session:
-            return Counter(e.kind for e in session.scalars(
-                select(Event).where(Event.run_id == run_id, Event.kind.not_in(CONDITIONS))))
-    finally:
-        catalog.dispose()
+from tests.programs_support import pipeline_catalog, run_events
 
 
 class Cutter:
@@ -72,7 +57,7 @@ def test_a_listing_cut_mid_body_is_a_failed_page_and_declares_no_removals(tmp_pa
         assert crawl.report["pages_failed"]["listing"] == 1, (mode, crawl.report)
         message = crawl.report["problems"][0]["message"]
         assert "Error" not in message and ("closed" in message or "cut off" in message), (mode, message)
-        events = _events(data, crawl.report["run_id"])
+        events = run_events(data, crawl.report["run_id"])
         assert not events.keys() & {"missing", "removed"}, (mode, events)
 
 
