@@ -64,6 +64,11 @@ def expected_page_count(rules: Pagination, doc: Node, url: str) -> int | None:
     return min(total, rules.max_pages) if total else None
 
 
+def template_page(rules: Pagination, start_url: str, number: int) -> str:
+    """The URL of listing page ``number`` of template paging (page 1 is the start URL, page 2 uses ``first``)."""
+    return _template(rules, start_url, rules.first + number - 2)
+
+
 def _template(rules: Pagination, start_url: str, n: int) -> str:
     assert rules.template is not None
     return urljoin(start_url, rules.template.format(n=n))

@@ -33,7 +33,8 @@ from crawlers.fetch_policy import FetchPolicy
 from crawlers.gone import gone_reason
 from crawlers.hooks import Hook, load_hook
 from crawlers.items_file import ItemsFile
-from crawlers.pagination import expected_page_count, next_pages, reads_page
+from crawlers.listing_end import HOLE, LOOP, hole_message, loop_message, same_page
+from crawlers.pagination import PageRef, expected_page_count, next_pages, reads_page, template_page
 from crawlers.report import PAGE_LIMIT, CrawlReport
 from crawlers.sources import Source, load_source
 from crawlers.spiders.problems import PageProblems
@@ -62,6 +63,7 @@ class ListingSpider(Spider):
         self.rules = rules_digest(self.source)
         self.listing_rules = rules_digest(self.source, listing=True)  # a detail rule edit leaves listings alone
         self.items_file: ItemsFile | None = None  # the run's items.jsonl, written here (crawlers.items_file)
+        self.listing_urls: set[str] = set()  # every listing page asked for (``crawlers.listing_end``)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> ListingSpider:
@@ -102,6 +104,7 @@ class ListingSpider(Spider):
     def _listing(self, url: str, number: int, start_url: str) -> Request:
         request = self._request(url, "listing", self.parse_listing, self.source.render.mode == "browser",
                                 number=number, start_url=start_url)
+        self.listing_urls.add(same_page(url))
         if not self.source.hook:  # a hook is code the rules digest does not name: its pages are read again
             request.meta["listwatch_rules"] = self.listing_rules  # an unchanged listing may reuse what they gave
             # Read again only when its pagination reads the page itself (a next link, a page count).
@@ -130,6 +133,12 @@ class ListingSpider(Spider):
         rules = self.source.pagination
         problem = listing_problem(rules, number=number, matched=result.found, keyless=result.keyless,
                                   end_matched=not result.found and end_matches(rules, doc, response.url))
+        hole = response.meta.get("listwatch_hole")
+        if hole and self._listing_ended(response, problem):
+            return
+        if hole:
+            self.report.problem(hole, "listing", HOLE, hole_message(hole, number - 1, response.url))
+            self.report.pagination_finished = False
         if problem:  # a 200 without the list (busy/maintenance page): a failed page, never "seen"
             if not response.meta.get("listwatch_body_problem"):  # a corrupt body is already this page's failure
                 self.report.problem(response.url, "listing", NO_ITEMS, problem)
@@ -151,6 +160,8 @@ class ListingSpider(Spider):
             }, **self._moment(response))
         following = next_pages(self.source.pagination, start_url=start_url, url=response.url,
                                number=number, doc=doc, item_count=result.found)
+        if rules.kind == "next_link":
+            following = self._unlooped(list(following), response.url, number, start_url)
         if number >= self.source.pagination.max_pages and result.found and self.source.pagination.kind != "none":
             self.report.pagination_finished = False  # stopped by the page limit, more may exist
             self.report.warn(response.url, "listing", PAGE_LIMIT,
@@ -254,6 +265,11 @@ class ListingSpider(Spider):
             record = await abandon(page, capture, self.source.render.screenshot) or record
         kind, message = describe_failure(failure)
         if role == "listing" and self._is_end_of_template(request, kind):
+            if self.kind != "quick" and not request.meta.get("listwatch_hole"):  # a hole, or the end?
+                number, start_url = request.cb_kwargs["number"] + 1, request.cb_kwargs["start_url"]
+                after = self._listing(template_page(self.source.pagination, start_url, number), number, start_url)
+                after.meta["listwatch_hole"] = request.url
+                yield after
             return
         response = getattr(failure.value, "response", None)
         status = response.status if response is not None else None
@@ -354,6 +370,24 @@ class ListingSpider(Spider):
         limit = self.source.detail.attachments.max_bytes  # type: ignore[union-attr]
         return Request(url, callback=self.parse_attachment, errback=self.failed,
                        meta={"role": "attachment", "download_maxsize": limit, "download_warnsize": 0})
+
+    def _listing_ended(self, response: Response, problem: str | None) -> bool:
+        """The page after a missing one is empty too, or redirects to a listing page already asked for."""
+        back = bool(response.meta.get("redirect_urls")) and same_page(response.url) in self.listing_urls
+        return bool(problem) or back
+
+    def _unlooped(self, following: list[PageRef], url: str, number: int, start_url: str) -> list[PageRef]:
+        """The next link, unless it leads back to a listing page already asked for (``crawlers.listing_end``)."""
+        fresh = [p for p in following if same_page(p.url) not in self.listing_urls]
+        for page in following:
+            if page in fresh:
+                continue
+            if same_page(page.url) == same_page(start_url):
+                self.report.warn(url, "listing", LOOP, loop_message(number, page.url, to_start=True))
+            else:
+                self.report.problem(url, "listing", LOOP, loop_message(number, page.url, to_start=False))
+                self.report.pagination_finished = False
+        return fresh
 
     def _is_end_of_template(self, request: Request, kind: str) -> bool:
         """A missing page after the first ends template paging without a total: not an error."""
