@@ -156,8 +156,10 @@ class Pagination(_Strict):
 
     - ``none``: the start URL(s) only.
     - ``template``: ``template`` with ``{n}`` from ``first`` upward (``index_{n}.html``) until a
-      page is missing or has no items.
-    - ``next_link``: follow the ``next`` rule's link.
+      page is missing or has no items. A missing page followed by one that lists programmes is a hole
+      (the crawl is incomplete), not the end: the page after a missing one is always asked for.
+    - ``next_link``: follow the ``next`` rule's link; a link back to the first page ends the listing, a
+      link back to another page already fetched makes the crawl incomplete.
     - ``reverse_numbered``: newest page unnumbered, numbered pages count down to 1 (the oldest);
       the ``total`` rule reads the page count from the first page.
     - ``param``: set query parameter ``param`` to ``first``, ``first+1``… until no items
