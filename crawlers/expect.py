@@ -9,7 +9,12 @@ So a listing page counts as seen only when
 - it is the documented empty last page: an empty page after the first one, on pagination that ends at
   an empty page (``template`` or ``param`` without a ``total``), that the source's ``pagination.end`` rule
   matches. An empty page that nothing documents as the end looks exactly like a busy page, so it is not
-  seen (paging stops there either way).
+  seen (paging stops there either way), or
+- it is the documented empty listing: a first page without items that the ``pagination.end`` rule
+  matches ("暂无", "No programmes are currently open"). The listing is then honestly empty: every programme
+  it held is gone, so the guards against far fewer items than usual step aside (``crawlers.report.EMPTY_LISTING``), and
+  the empty page is the evidence of their removal. A small source's programmes can only ever be declared
+  removed this way when its page lists nothing.
 
 Anything else is a failed listing page (problem kind ``no-items``), which makes the crawl incomplete, so no
 programme is declared missing or removed from it. The spider calls :func:`listing_problem` on every listing
@@ -50,7 +55,12 @@ def listing_problem(pagination: Pagination, *, number: int, matched: int, keyles
         return f"the item selector matched {matched} item(s) but none has a key: the page layout has changed"
     if number > 1 and ends_on_empty_page(pagination) and end_matched:
         return None  # the documented empty page that ends sequential paging
-    hint = " (set pagination.end to what the listing's empty last page shows)" \
-        if number > 1 and ends_on_empty_page(pagination) and pagination.end is None else ""
+    if number == 1 and end_matched:
+        return None  # the documented empty listing (see EMPTY_LISTING)
+    hint = ""
+    if pagination.end is None and number == 1:
+        hint = " (if the listing is really empty, set pagination.end to what it then shows, e.g. {regex: '暂无'})"
+    elif pagination.end is None and ends_on_empty_page(pagination):
+        hint = " (set pagination.end to what the listing's empty last page shows)"
     return ("the item selector matched nothing on this listing page (a 'system busy' or maintenance page, "
             f"or a layout the selectors no longer fit): the page is not counted as seen{hint}")

@@ -21,6 +21,7 @@ from typing import Any
 Role = str  # listing | detail | attachment | recheck
 ROLES = ("listing", "detail", "attachment", "recheck")
 PAGE_LIMIT = "page-limit"   # warning kind: the listing went on past pagination.max_pages (the crawl is incomplete)
+EMPTY_LISTING = "empty-listing"   # warning kind: the first listing page is the documented empty listing
 WARC_WRITE = "warc-write"   # the problem kind of a failed WARC write (disk full)
 
 
@@ -108,10 +109,10 @@ class CrawlReport:
             self.stop_reason = "WARC writing failed"
             self.problems.append(Problem("", "listing", WARC_WRITE, f"WARC writing failed: {error}"))
 
-    def warn(self, url: str, role: Role, kind: str, message: str) -> None:
+    def warn(self, url: str, role: Role, kind: str, message: str, *, record: str | None = None) -> None:
         """A problem that did not stop the page (kept to at most 500 entries)."""
         if len(self.warnings) < 500:
-            self.warnings.append(Problem(url, role, kind, message))
+            self.warnings.append(Problem(url, role, kind, message, record))
 
     def problem(self, url: str, role: Role, kind: str, message: str, *, record: str | None = None) -> None:
         entry = Problem(url, role, kind, message, record)

@@ -168,7 +168,11 @@ class Pagination(_Strict):
     ``end``: for ``template``/``param`` without a ``total``, a rule matching what the listing's empty last
     page shows (e.g. ``{css: "ul.list"}`` for the empty list container, or ``{regex: "暂无"}``). An empty
     page counts as the end of the listing only when it matches; otherwise it is a failed page (a "system
-    busy" page looks the same), so the crawl is incomplete and declares no removals.
+    busy" page looks the same), so the crawl is incomplete and declares no removals. On the first page, for
+    any ``kind``, ``end`` documents the empty listing ("暂无", "No programmes are currently open"): a first
+    page without items that it matches means every programme is gone (declared missing, then removed, with
+    that page as the evidence, however many there were); a first page without items that it does not match
+    is a failed page.
     """
 
     kind: Literal["none", "template", "next_link", "reverse_numbered", "param"] = "none"

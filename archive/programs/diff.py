@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from crawlers.keyparams import without_session
-from crawlers.report import PAGE_LIMIT
+from crawlers.report import EMPTY_LISTING, PAGE_LIMIT
 
 ACTIVE, MISSING, REMOVED = "active", "missing", "removed"
 NEW, CHANGED, REAPPEARED = "new", "changed", "reappeared"
@@ -141,12 +141,18 @@ def assess(report: Mapping[str, Any], *, kind: str, items: int, recent: Sequence
     if kind == "quick":
         return Completeness(False, tuple(report_problems(report, quick=True)))
     reasons = report_problems(report)
-    if recent and not reasons:
+    if recent and not reasons and not (items == 0 and empty_listing(report)):
         median = statistics.median(recent)
         if items < min_ratio * median:
             reasons.append(f"far fewer items than usual: {items} against a median of {median:g} "
                            f"over the last {len(recent)} complete crawls")
     return Completeness(not reasons, tuple(reasons))
+
+
+def empty_listing(report: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The documented empty listing (``crawlers.expect.EMPTY_LISTING``) this crawl read, if any: its
+    warning, whose ``record`` is the evidence that the programmes are gone."""
+    return next((w for w in report.get("warnings") or [] if w.get("kind") == EMPTY_LISTING), None)
 
 
 VANISH_SHARE = 0.5        # more than this share of known programmes unlisted at once: refuse to declare
@@ -304,19 +310,23 @@ def evidence_record(seen: Sequence[Seen]) -> str | None:
 
 
 def diff_crawl(known: Mapping[str, Known], items: Iterable[Mapping[str, Any]], completeness: Completeness, *,
-               kind: str = "full", missing_runs_to_remove: int = 2) -> list[Change]:
-    """The whole diff of one crawl against a whole known state (pure; see ``store.apply_crawl``)."""
+               kind: str = "full", missing_runs_to_remove: int = 2,
+               empty: Mapping[str, Any] | None = None) -> list[Change]:
+    """The whole diff of one crawl against a whole known state (pure; see ``store.apply_crawl``).
+
+    ``empty``: the crawl's documented empty listing (:func:`empty_listing`), if it read one."""
     seen, rechecks = split_items(items)
     changes = diff_seen(known, seen)
     listed = {s.key for s in seen}
-    if kind != "quick":
+    if kind != "quick" and not (empty is not None and not seen):  # an empty listing shown as such is news
         current = [k for k in known.values() if k.status in (ACTIVE, MISSING)]
         completeness = vanish_guard(completeness, known=len(current),
                                     vanished=sum(k.status == ACTIVE and k.key not in listed for k in current))
     if completeness.complete and kind != "quick":
         unseen = [k for key, k in known.items() if key not in listed]
         changes += diff_unseen(unseen, rechecks={r.key: r for r in rechecks},
-                               missing_runs_to_remove=missing_runs_to_remove, evidence=evidence_record(seen))
+                               missing_runs_to_remove=missing_runs_to_remove,
+                               evidence=evidence_record(seen) or (empty or {}).get("record"))
     if completeness.health:
         changes.append(health_change(completeness))
     return changes

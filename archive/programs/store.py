@@ -35,6 +35,7 @@ from archive.programs.diff import (
     assess,
     diff_seen,
     diff_unseen,
+    empty_listing,
     evidence_record,
     health_change,
     split_items,
@@ -117,10 +118,11 @@ def apply_crawl(catalog: Catalog, *, source_id: str, run_id: str, kind: str, rep
         known = ctx.known_count()
         for batch in _chunks(seen):
             ctx.apply_seen(batch)
-        if completeness.complete and kind != "quick":
+        empty = empty_listing(data)   # an empty listing shown as such is news, not a broken page
+        if completeness.complete and kind != "quick" and not (empty and not seen):
             completeness = vanish_guard(completeness, known=known, vanished=ctx.vanished_count())
         if completeness.complete and kind != "quick":
-            evidence = evidence_record(seen)
+            evidence = evidence_record(seen) or (empty or {}).get("record")
             ctx.apply_rechecks(rechecks, missing_runs_to_remove, evidence)
             ctx.apply_unseen(missing_runs_to_remove, evidence)
         if completeness.health:

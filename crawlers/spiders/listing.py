@@ -35,7 +35,7 @@ from crawlers.hooks import Hook, load_hook
 from crawlers.items_file import ItemsFile
 from crawlers.listing_end import HOLE, LOOP, hole_message, loop_message, same_page
 from crawlers.pagination import PageRef, expected_page_count, next_pages, reads_page, template_page
-from crawlers.report import PAGE_LIMIT, CrawlReport
+from crawlers.report import EMPTY_LISTING, PAGE_LIMIT, CrawlReport
 from crawlers.sources import Source, load_source
 from crawlers.spiders.problems import PageProblems
 from crawlers.spiders.rendered import abandon, render_meta, settle
@@ -146,6 +146,9 @@ class ListingSpider(Spider):
             self.logger.warning("listing page %s: %s", response.url, problem)
             return
         self.report.pages_ok["listing"] += 1
+        if number == 1 and not result.found:
+            self.report.warn(response.url, "listing", EMPTY_LISTING, "the listing shows that it is empty "
+                             "(pagination.end matched its first page): every programme it held is gone", record=record)
         if number == 1:
             self.report.listing_pages_expected = expected_page_count(self.source.pagination, doc, response.url)
         items = [self._item(entry, response.url, number, record) for entry in result.items]
