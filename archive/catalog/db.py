@@ -13,17 +13,35 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import ExceptionContext
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 MIGRATE_KEY = 0x6C69_7374_7761_746D >> 1   # PostgreSQL advisory lock held while migrating
+BUSY_SECONDS = 60   # how long a write waits for another process's write transaction on SQLite
+
+
+class CatalogBusy(OperationalError):
+    """SQLite's "database is locked", in the operator's words: which file, for how long, what to do.
+
+    Still an ``OperationalError`` (code that handles those keeps doing so); ``str()`` is the message."""
+
+    path = ""
+
+    def __str__(self) -> str:
+        return (f"the catalog database {self.path} is locked: another process has held a write transaction on it "
+                f"for more than {BUSY_SECONDS} s (a sqlite3 shell or database browser with a change not yet "
+                "committed, or a stuck listwatch command). Finish or close that process, then run the command "
+                "again. Nothing captured is lost: WARC files wait in the spool until they reach the store (with the "
+                "next crawl or `listwatch archive sync`), and the next crawl reports what changed")
 
 
 def _sqlite_engine(url: str) -> Engine:
     path = url.split("///", 1)[1] if "///" in url else ""
     if path and path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
+    engine = create_engine(url, connect_args={"timeout": BUSY_SECONDS, "check_same_thread": False})
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -32,7 +50,7 @@ def _sqlite_engine(url: str) -> Engine:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_SECONDS * 1000}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -40,6 +58,14 @@ def _sqlite_engine(url: str) -> Engine:
         # read-only sessions (Catalog.read_session) take no write lock: lookups never queue behind crawls
         read_only = connection.get_execution_options().get("listwatch_read_only", False)
         connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+    @event.listens_for(engine, "handle_error")
+    def _on_error(context: ExceptionContext) -> BaseException | None:
+        if "database is locked" not in str(context.original_exception):
+            return None
+        busy = CatalogBusy(context.statement, context.parameters, context.original_exception)
+        busy.path = path or url
+        return busy
 
     return engine
 

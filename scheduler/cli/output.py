@@ -117,7 +117,13 @@ def with_loudness(func: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         take(*(kwargs.pop(name) for name in _NAMES))
-        return func(*args, **kwargs)
+        try:
+            return func(*args, **kwargs)
+        except Exception as exc:
+            if type(exc).__name__ != "CatalogBusy":   # by name: no database import for commands that never fail
+                raise
+            print(f"listwatch: {exc}", file=sys.stderr)
+            raise typer.Exit(1) from None
 
     params = list(signature.parameters.values())
     plain_metavars(params)
