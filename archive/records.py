@@ -281,7 +281,10 @@ class RecordBuilder:
     ) -> ArcWarcRecord:
         warc_headers = [("WARC-Date", date or self.now())]
         if refers_to:
-            warc_headers.append(("WARC-Refers-To", refers_to))
+            # WARC 1.1: WARC-Refers-To "shall not be used in ... 'resource' ... records" (it may on metadata and
+            # conversion). A page's DOM or screenshot names the page's response as WARC-Concurrent-To instead.
+            link = "WARC-Concurrent-To" if record_type == "resource" else "WARC-Refers-To"
+            warc_headers.append((link, refers_to))
         return _complete_record(record_type, self._identify(warc_headers, record_type, uri), body, None,
                                 content_type)
 

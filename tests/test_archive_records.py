@@ -130,7 +130,7 @@ def test_records_built_without_warcio_writer_match_its_bytes(body: bytes) -> Non
 
     for refers_to, uri in ((None, "urn:items:http://example.org/é"), ("<urn:uuid:r>", "http://example.org/")):
         resource = fixed_builder().resource(uri, "text/plain", body, refers_to=refers_to, date=date)
-        dict_ = {"WARC-Date": date, **({"WARC-Refers-To": refers_to} if refers_to else {})}
+        dict_ = {"WARC-Date": date, **({"WARC-Concurrent-To": refers_to} if refers_to else {})}   # not Refers-To
         assert fixed_builder().to_bytes(resource) == warcio_bytes("resource", uri, body, dict_,
                                                                   content_type="text/plain")
     metadata = fixed_builder().metadata("urn:items:x", {"é": [1]}, date=date)

@@ -29,8 +29,9 @@ from archive.retrieval import (
 )
 from archive.storage import LocalStorage
 from archive.wacz import export_wacz
-from tests.archive_tools import wacz_validate
+from tests.archive_tools import wacz_validate, warcio_check
 from tests.http_support import QuietHandler, serving
+from tests.warc_rules import field_problems
 
 if TYPE_CHECKING:
     from tests.retrieval_support import Archived
@@ -73,6 +74,21 @@ def original_records(path: Path) -> dict[str, bytes]:
             offset, length = it.get_record_offset(), it.get_record_length()
             out[rid] = gzip.decompress(raw[offset:offset + length])
     return out
+
+
+def test_real_crawls_warcs_pass_warcio_and_the_field_rules(archived: Archived) -> None:
+    """Both crawls' WARCs (static and browser-rendered pages, screenshots, DOMs, items metadata, both revisit
+    profiles) pass ``warcio check`` and WARC 1.1's rules on named fields (tests/warc_rules.py)."""
+    warcs = sorted(archived.originals.values())
+    warcio_check(warcs)
+    assert field_problems(warcs) == []
+    kinds: set[str] = set()
+    for path in warcs:
+        with path.open("rb") as fh:
+            kinds |= {f"{r.rec_type} {(r.rec_headers.get_header('WARC-Target-URI') or '').split(':')[1]}"
+                      if r.rec_type in ("resource", "metadata") else r.rec_type for r in ArchiveIterator(fh)}
+    assert {"warcinfo", "request", "response", "revisit", "resource screenshot", "resource dom",
+            "metadata items"} <= kinds, kinds
 
 
 def test_every_capture_reads_back_byte_identical_with_one_ranged_read(archived: Archived) -> None:
