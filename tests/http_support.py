@@ -1,13 +1,19 @@
 """Small HTTP servers of a test's own (a site without validators, a signing server): a quiet handler that answers
-in one call, served on 127.0.0.1 at port 0 from a thread."""
+in one call, served on 127.0.0.1 at port 0 from a thread; and the API app on a real socket (``serving_app``),
+for clients that need one (memento_client speaks ``requests``, not ASGI)."""
 
 from __future__ import annotations
 
+import socket
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
 
 
 class QuietHandler(BaseHTTPRequestHandler):
@@ -35,3 +41,24 @@ def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@contextmanager
+def serving_app(make_app: Callable[[str], FastAPI]) -> Iterator[str]:
+    """``make_app(base URL)`` served by uvicorn on 127.0.0.1 (port 0) from a thread; yields the base URL."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    server = uvicorn.Server(uvicorn.Config(make_app(base), log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started:
+            assert thread.is_alive() and time.monotonic() < deadline, "the app did not start"
+            time.sleep(0.02)
+        yield base
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()

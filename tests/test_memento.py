@@ -6,8 +6,6 @@ End to end through pywb (TimeGate → memento in replay): tests/test_retrieval_r
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,7 +13,6 @@ from pathlib import Path
 
 import pytest
 import requests
-import uvicorn
 from fastapi import FastAPI
 from memento_client import MementoClient
 
@@ -25,6 +22,7 @@ from archive.spool import sync
 from archive.storage import LocalStorage
 from scheduler.api import create_app
 from scheduler.settings import Settings
+from tests.http_support import serving_app
 from tests.warc_factory import write_spool_warcs
 
 REPLAY = "http://replay.test"
@@ -37,17 +35,6 @@ class Api:
     datetimes: list[str]   # RFC 1123, of PAGE's mementos, oldest first
 
 
-def serve_in_thread(app: FastAPI, sock: socket.socket) -> tuple[uvicorn.Server, threading.Thread]:
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the API did not start"
-        time.sleep(0.02)
-    return server, thread
-
-
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     root = tmp_path_factory.mktemp("memento")
@@ -57,18 +44,16 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     write_spool_warcs(spool, pages=3, run="20260106T010203Z-d4e5f6", seed=2)   # a second capture of each page
     catalog = open_catalog(f"sqlite:///{root / 'catalog.sqlite'}")
     assert sync(catalog, LocalStorage(root / "store"), spool).ok
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    settings = Settings(data_dir=Path(root), api={"require_token": False, "public_url": base},
-                        replay={"public_url": REPLAY})
-    server, thread = serve_in_thread(create_app(settings, catalog=catalog), sock)
+
+    def make_app(base: str) -> FastAPI:
+        settings = Settings(data_dir=Path(root), api={"require_token": False, "public_url": base},
+                            replay={"public_url": REPLAY})
+        return create_app(settings, catalog=catalog)
+
     try:
-        yield Api(base, [rfc1123(e.moment) for e in mementos(catalog, PAGE)])
+        with serving_app(make_app) as base:
+            yield Api(base, [rfc1123(e.moment) for e in mementos(catalog, PAGE)])
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
         catalog.dispose()
 
 

@@ -8,18 +8,23 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import select
 
 from archive.catalog.models import Capture, WarcFile
 from archive.cdx import query_captures
-from archive.retrieval import read_payload, read_record
+from archive.retrieval import read_payload, read_record, rfc1123
 from crawlers.demo.programmes import expected_programmes
+from scheduler.api import create_app
+from scheduler.settings import Settings
 from tests.archive_tools import chromium_page, http_get, replay_url
 from tests.conftest import ROOT
+from tests.http_support import serving_app
 from tests.servers import S3Server, free_port
 
 if TYPE_CHECKING:
@@ -104,3 +109,28 @@ def test_retrieval_and_replay_from_an_s3_store(archived: Archived, rclone_s3: S3
     assert status == 200 and raw == expected
     config = (tmp_path / "data" / "replay" / "config.yaml").read_text()
     assert f"s3://{bucket}/" in config and rclone_s3.secret_key not in config
+
+
+def test_a_memento_client_goes_from_the_timegate_to_the_memento_in_replay(archived: Archived, tmp_path: Path) -> None:
+    """memento_client (RFC 7089's reference client) asks the API's TimeGate, follows its 302 into pywb and reads
+    the memento there: Memento-Datetime and rel=original from pywb match what the catalog holds."""
+    import requests
+    from memento_client import MementoClient
+
+    url = archived.url(LISTING)
+    first, second = query_captures(archived.catalog, url)
+    with listwatch_replay(tmp_path, local_env(archived)) as base:
+        def make_app(api: str) -> FastAPI:
+            settings = Settings(data_dir=tmp_path, api={"require_token": False, "public_url": api},
+                                replay={"public_url": base.removesuffix("/archive")})
+            return create_app(settings, catalog=archived.catalog, storage=archived.storage)
+
+        with serving_app(make_app) as api:
+            client = MementoClient(timegate_uri=f"{api}/timegate/", check_native_timegate=False)
+            gate = requests.head(f"{api}/timegate/{url}", allow_redirects=False, timeout=30)
+            for entry, wanted in ((first, first.moment - timedelta(days=1)), (second, second.moment)):
+                info = client.get_memento_info(url, wanted.replace(tzinfo=None), req_uri_response=gate)
+                closest = info["mementos"]["closest"]
+                assert closest["uri"] == [replay_url(base, entry.timestamp[:14], url)]
+                assert closest["http_status_code"] == 200
+                assert rfc1123(closest["datetime"].replace(tzinfo=UTC)) == rfc1123(entry.moment)
