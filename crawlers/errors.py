@@ -12,7 +12,7 @@ from scrapy.exceptions import IgnoreRequest
 from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.internet import error as net
 from twisted.python.failure import Failure
-from twisted.web._newclient import ResponseFailed
+from twisted.web._newclient import ParseError, ResponseFailed
 
 from crawlers.fetch_policy import REFUSED, FetchRefused
 
@@ -52,6 +52,9 @@ def describe_failure(failure: Failure) -> tuple[str, str]:
             return "too-large", f"the response inflates past the size limit and was not kept ({text})"
         return "ignored", text or "request dropped by a crawl rule"
     if isinstance(exc, ResponseFailed | scrapy_errors.DownloadFailedError):
+        malformed = _malformed(exc)
+        if malformed:   # e.g. two Content-Length headers that disagree: the body's length cannot be known
+            return "malformed", f"the server's answer is not valid HTTP ({malformed}): none of it is used"
         return "connection", f"the response was cut off: {_reasons(exc)}"
     text = (str(exc) or type(exc).__name__).strip().splitlines()[0]
     if "download max size" in text or "maxsize" in text.lower() or type(exc).__name__ in ("CancelledError",
@@ -60,6 +63,17 @@ def describe_failure(failure: Failure) -> tuple[str, str]:
     if "Timeout" in type(exc).__name__:
         return "timeout", f"timed out: {text}"
     return "error", f"{type(exc).__name__}: {text}"
+
+
+def _malformed(exc: BaseException) -> str:
+    """What Twisted found invalid in the response's status line or headers, or "" when it was not that."""
+    failed = exc if isinstance(exc, ResponseFailed) else exc.__cause__
+    bad = [r.value for r in getattr(failed, "reasons", None) or [] if isinstance(r.value, ParseError | ValueError)]
+    return "; ".join(": ".join(map(_plain, b.args)) if isinstance(b, ParseError) else str(b) for b in bad)[:300]
+
+
+def _plain(value: object) -> str:
+    return value.decode("latin-1") if isinstance(value, bytes) else str(value)
 
 
 def _reasons(exc: BaseException) -> str:
