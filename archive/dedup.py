@@ -47,7 +47,7 @@ from archive.catalog.models import Capture, WarcFile
 from archive.indexer import cdx_timestamp
 from archive.prefetch import Prefetch
 from archive.records import ITEMS_URN
-from archive.storage.base import Storage, StorageError
+from archive.storage.base import Storage
 
 logger = logging.getLogger(__name__)
 
@@ -183,13 +183,22 @@ class DedupIndex:
             self._views[source_id] = view
         return view
 
-    def read_ahead(self, source_id: str) -> int:
-        """Start reading the source's earlier extractions that are only in the store, on threads (a full crawl,
-        which revisits every page, asks at its start; a quick check reads a page or two and does not)."""
+    def read_ahead(self, source_id: str, pages: Iterable[str] | None = None) -> int:
+        """Start reading earlier records that are only in the store, on threads (``archive.prefetch``): every
+        extraction of the source (a full crawl, which revisits every page, asks at its start), or only the
+        extraction and payload of ``pages`` (a quick check's start pages: what it reads first)."""
         if self._prefetch is None:
             return 0
+        view = self.prepare(source_id)
+        # Extractions first (the byte budget goes to them first), then payloads: a page whose extraction cannot
+        # be reused (it had problems, or there is none: attachments) is parsed again from its payload. Both
+        # sit in the same stretches of the same WARCs, so the payloads cost few or no GETs more.
+        records: Iterable[Earlier] = [*view.extractions.values(), *view.validators.values()]
+        if pages is not None:
+            wanted = [(view.extractions.get(ITEMS_URN + url), view.validators.get(url)) for url in pages]
+            records = [e for pair in wanted for e in pair if e is not None]
         spool = str(self.spool_dir) if self.spool_dir is not None else None
-        return self._prefetch.start(source_id, self.prepare(source_id).extractions.values(), spool)
+        return self._prefetch.start(source_id, records, spool)
 
     def by_digest(self, digest: str, source_id: str) -> Earlier | None:
         found = self._this_crawl.get((source_id, digest))
@@ -225,7 +234,13 @@ class DedupIndex:
         except (zlib.error, ValueError) as exc:
             logger.warning("cannot read the earlier extraction %s: %s", earlier.record_id, exc)
             return None
-        return data if isinstance(data, dict) and "same_as" not in data else None
+        if not isinstance(data, dict) or "same_as" in data:
+            return None
+        page = self.prepare(source_id).validators.get(earlier.url.removeprefix(ITEMS_URN))
+        if page is not None and self._prefetch is not None and data.get("role") == "detail" \
+                and not data.get("problems"):  # reused, most likely (a listing page may be read for its paging)
+            self._prefetch.forget(source_id, page)   # so its payload read ahead is not needed: free it
+        return data
 
     def load_payload(self, earlier: Earlier, source_id: str) -> tuple[list[tuple[str, str]], bytes] | None:
         """The earlier response's HTTP headers and payload: from the spool if still there, else the store."""
@@ -262,13 +277,7 @@ class DedupIndex:
                 return fh.read(earlier.length)
             except FileNotFoundError:
                 pass  # uploaded and removed from the spool: read it from the store
-        if self._prefetch is not None:
-            started, member = self._prefetch.take(source_id, earlier)
-            if started:
-                return member
-        if self.storage is not None and earlier.warc_key:
-            try:
-                return self.storage.read_range(earlier.warc_key, earlier.offset, earlier.length)
-            except StorageError as exc:
-                logger.warning("earlier capture %s unavailable: %s", earlier.record_id, exc)
-        return None
+        if self._prefetch is None or not earlier.warc_key:
+            return None
+        started, member = self._prefetch.take(source_id, earlier)
+        return member if started else self._prefetch.read(earlier)

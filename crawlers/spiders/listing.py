@@ -90,8 +90,9 @@ class ListingSpider(Spider):
 
     async def start(self) -> AsyncIterator[Request]:
         self.capture = self.crawler.get_extension(WarcCapture)
-        if self.kind == "full" and self.capture is not None and self.capture.dedup is not None:
-            self.capture.dedup.read_ahead(self.capture.source_id)  # unchanged pages then find them waiting
+        if self.capture is not None and self.capture.dedup is not None:  # unchanged pages then find them waiting
+            pages = None if self.kind == "full" else self.source.start_urls  # a quick check: its first pages only
+            self.capture.dedup.read_ahead(self.capture.source_id, pages)
         for url in self.source.start_urls:
             yield self._listing(url, 1, url)
         for key, url in self.recheck:

@@ -3,7 +3,7 @@
 Run from the repository root (one command; a few minutes on 2 cores)::
 
     .venv/bin/python -m tests.benchmarks.bench_remote_store [--latency-ms 20] [--rounds 2] [--quick 5]
-                                                            [--kb 6] [--store rclone|moto]
+                                                            [--kb 6] [--store rclone|moto] [--ab CHECKOUT]
 
 In production ``archive.spool.sync`` deletes each spool WARC once it is uploaded and verified, so an unchanged
 page's earlier extraction (its ``urn:items:`` metadata record) is read back from the store. Here the store is a
@@ -24,10 +24,12 @@ Same run:
      crawl process, no setting);
    - ``local``: the spool still holds the first crawl's WARCs (copied back from the store) and the store is a
      local directory: the baseline without a network.
-3. ``--quick`` unchanged quick checks in a row, ``remote`` then ``local``, the way the scheduler runs them for a
-   static source: jobs sent to one long-lived crawl host (``python -m scheduler.crawlhost``, its JSON-lines
-   protocol), each timed from the job sent to its ``done`` (crawl, ingest, sync, health check), with the host's
-   CPU seconds per check. The host's first check (start-up, first connections) is not counted.
+   - with ``--ab CHECKOUT`` (e.g. ``/work/main``), also ``remote`` with that checkout's listwatch (imported from
+     there, same virtualenv): a change measured in the same run.
+3. ``--quick`` unchanged quick checks in a row for each variant but ``no read-ahead``, the way the scheduler
+   runs them for a static source: jobs sent to one long-lived crawl host (``python -m scheduler.crawlhost``, its
+   JSON-lines protocol), each timed from the job sent to its ``done`` (crawl, ingest, sync, health check), with
+   the host's CPU seconds per check. The host's first check (start-up, first connections) is not counted.
 
 Per crawl: wall time of the process, the crawl's own seconds (its report's started → finished), CPU seconds of
 the process (start-up, index and sync included), and the store requests by kind during the crawl process
@@ -65,7 +67,7 @@ from tests.store_proxy import StoreProxy
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE_ID = "bench-crawl"
-NO_READ_AHEAD = ("import archive.dedup; archive.dedup.DedupIndex.read_ahead = lambda self, source_id: 0; "
+NO_READ_AHEAD = ("import archive.dedup; archive.dedup.DedupIndex.read_ahead = lambda *_, **__: 0; "
                  "import runpy; runpy.run_module('scheduler', run_name='__main__')")
 
 
@@ -88,12 +90,14 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def crawl(source: Path, env: dict[str, str], kind: str, proxy: StoreProxy, read_ahead: bool = True) -> Measured:
-    """One ``python -m scheduler crawl`` process, measured."""
-    code = ["-m", "scheduler"] if read_ahead else ["-c", NO_READ_AHEAD]
+def crawl(source: Path, env: dict[str, str], kind: str, proxy: StoreProxy, read_ahead: bool = True,
+          code: Path = ROOT) -> Measured:
+    """One ``python -m scheduler crawl`` process (of checkout ``code``), measured."""
+    run = ["-m", "scheduler"] if read_ahead else ["-c", NO_READ_AHEAD]
     before, cpu, started = proxy.counts(), _children_cpu(), time.perf_counter()
-    done = subprocess.run([sys.executable, *code, "crawl", str(source), "--kind", kind, "--json"], cwd=ROOT,
-                          env=env, capture_output=True, text=True, timeout=3600, check=False)
+    done = subprocess.run([sys.executable, *run, "crawl", str(source), "--kind", kind, "--json"], cwd=code,
+                          env={**env, "PYTHONPATH": str(code)}, capture_output=True, text=True, timeout=3600,
+                          check=False)
     wall, cpu = time.perf_counter() - started, _children_cpu() - cpu
     after = proxy.counts()
     try:
@@ -108,11 +112,11 @@ def crawl(source: Path, env: dict[str, str], kind: str, proxy: StoreProxy, read_
 class Host:
     """A crawl host process (``scheduler.crawlhost``) and its JSON-lines protocol, as the host pool drives it."""
 
-    def __init__(self, env: dict[str, str], data_dir: Path) -> None:
+    def __init__(self, env: dict[str, str], data_dir: Path, code: Path = ROOT) -> None:
         read_end, write_end = os.pipe()
-        self.process = subprocess.Popen([sys.executable, "-m", "scheduler.crawlhost"], cwd=ROOT, stdin=subprocess.PIPE,
-                                        env={**env, "LISTWATCH_HOST_FD": str(write_end)}, pass_fds=(write_end,),
-                                        text=True, stderr=subprocess.DEVNULL)
+        self.process = subprocess.Popen([sys.executable, "-m", "scheduler.crawlhost"], cwd=code, stdin=subprocess.PIPE,
+                                        env={**env, "LISTWATCH_HOST_FD": str(write_end), "PYTHONPATH": str(code)},
+                                        pass_fds=(write_end,), text=True, stderr=subprocess.DEVNULL)
         os.close(write_end)
         self.out = os.fdopen(read_end, encoding="utf-8")
         self.catalog = open_catalog(f"sqlite:///{data_dir / 'catalog.sqlite'}")
@@ -173,6 +177,19 @@ def _reads(rows: list[Measured]) -> float:
     return statistics.median(r.requests.get("GET range", 0) for r in rows)
 
 
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    local: bool = False        # spool kept, local store: no network
+    read_ahead: bool = True
+    code: Path = ROOT          # the checkout whose listwatch runs the crawl (``--ab``)
+
+
+def variants(ab: Path | None) -> list[Variant]:
+    found = [Variant("remote"), Variant("remote, no read-ahead", read_ahead=False), Variant("local", local=True)]
+    return found + ([Variant(f"remote, {ab}", code=ab)] if ab is not None else [])
+
+
 def run(args: argparse.Namespace, server: S3Server, site: Site, work: Path) -> None:
     bucket = server.make_bucket()
     source = work / "bench-crawl.yaml"
@@ -184,49 +201,47 @@ def run(args: argparse.Namespace, server: S3Server, site: Site, work: Path) -> N
         first = crawl(source, environment(first_dir, server, bucket, proxy, False), "full", proxy)
         print(f"== Remote store: {args.store} behind {args.latency_ms} ms each way; site {args.kb} KB pages ==")
         print(first.line("first crawl (synced)"))
-        recrawls: dict[str, list[Measured]] = {"remote": [], "remote, no read-ahead": [], "local": []}
+        recrawls: dict[str, list[Measured]] = {v.name: [] for v in variants(args.ab)}
         for r in range(args.rounds):
-            order = list(recrawls) if r % 2 == 0 else list(reversed(recrawls))
-            for variant in order:
-                local = variant == "local"
-                data = copy_state(first_dir, work / f"re-{r}-{order.index(variant)}", server,
-                                  bucket, spool=local)
-                got = crawl(source, environment(data, server, bucket, proxy, local), "full", proxy,
-                            read_ahead=variant != "remote, no read-ahead")
-                recrawls[variant].append(got)
-                print(got.line(f"re-crawl {variant}") + f"  load {os.getloadavg()[0]:.1f}")
+            order = variants(args.ab) if r % 2 == 0 else variants(args.ab)[::-1]
+            for n, variant in enumerate(order):
+                data = copy_state(first_dir, work / f"re-{r}-{n}", server, bucket, spool=variant.local)
+                got = crawl(source, environment(data, server, bucket, proxy, variant.local), "full", proxy,
+                            read_ahead=variant.read_ahead, code=variant.code)
+                recrawls[variant.name].append(got)
+                print(got.line(f"re-crawl {variant.name}") + f"  load {os.getloadavg()[0]:.1f}")
         quick: dict[str, list[Measured]] = {}
-        for variant in ("remote", "local"):
-            local = variant == "local"
-            data = copy_state(first_dir, work / f"quick-{variant}", server, bucket, spool=local)
-            host = Host(environment(data, server, bucket, proxy, local), data)
+        for n, variant in enumerate(v for v in variants(args.ab) if v.read_ahead):
+            data = copy_state(first_dir, work / f"quick-{n}", server, bucket, spool=variant.local)
+            host = Host(environment(data, server, bucket, proxy, variant.local), data, variant.code)
             try:
                 host.check(source, proxy)  # warm-up: imports on first use, first connections
-                quick[variant] = [host.check(source, proxy) for _ in range(args.quick)]
+                quick[variant.name] = [host.check(source, proxy) for _ in range(args.quick)]
             finally:
                 host.stop()
-            for n, got in enumerate(quick[variant]):
-                print(got.line(f"quick check {n + 1} {variant}"))
-        summary(recrawls, quick, len(first.report.get("warc_files") or []))
+            for k, got in enumerate(quick[variant.name]):
+                print(got.line(f"quick check {k + 1} {variant.name}"))
+        summary(recrawls, quick)
 
 
-def summary(recrawls: dict[str, list[Measured]], quick: dict[str, list[Measured]], first_warcs: int) -> None:
-    local, remote, bare = recrawls["local"], recrawls["remote"], recrawls["remote, no read-ahead"]
-    print(f"== Ratios (medians; load {os.getloadavg()[0]:.1f}) ==")
-    for label, rows in (("remote", remote), ("remote, no read-ahead", bare)) if local else ():
-        print(f"  re-crawl {label:22s} / local: crawl time {_median(rows, 'crawl') / _median(local, 'crawl'):.2f}x"
+def _requests(row: Measured) -> int:
+    return sum(v for k, v in row.requests.items() if k != "connections")
+
+
+def summary(recrawls: dict[str, list[Measured]], quick: dict[str, list[Measured]]) -> None:
+    print(f"== Ratios to local (medians; load {os.getloadavg()[0]:.1f}) ==")
+    local = recrawls.pop("local")
+    for name, rows in recrawls.items() if local else ():
+        print(f"  re-crawl {name:24s}: crawl time {_median(rows, 'crawl') / _median(local, 'crawl'):.2f}x"
               f"  wall {_median(rows, 'wall') / _median(local, 'wall'):.2f}x"
               f"  cpu {_median(rows, 'cpu') / _median(local, 'cpu'):.2f}x"
               f"  ranged GETs {_reads(rows):.0f} for {sum(rows[0].report.get('pages_ok', {}).values())} pages")
-    if local:
-        print(f"  read-ahead on / off: crawl time {_median(remote, 'crawl') / _median(bare, 'crawl'):.2f}x")
-    remote_q, local_q = quick["remote"], quick["local"]
-    print(f"  quick check remote / local: wall {_median(remote_q, 'wall') / _median(local_q, 'wall'):.2f}x"
-          f" ({_median(remote_q, 'wall') * 1000:.0f} ms / {_median(local_q, 'wall') * 1000:.0f} ms),"
-          f" cpu {_median(remote_q, 'cpu') / _median(local_q, 'cpu'):.2f}x;"
-          f" ranged GETs per check {_reads(quick['remote']):.0f}, all requests per check "
-          f"{statistics.median(sum(v for k, v in q.requests.items() if k != 'connections') for q in remote_q):.0f}")
-    print(f"  (first crawl wrote {first_warcs} WARC file(s))")
+    local_q = quick.pop("local")
+    for name, rows in quick.items():
+        print(f"  quick check {name:21s}: wall {_median(rows, 'wall') / _median(local_q, 'wall'):.2f}x"
+              f" ({_median(rows, 'wall') * 1000:.0f} ms, local {_median(local_q, 'wall') * 1000:.0f} ms)"
+              f"  cpu {_median(rows, 'cpu') / _median(local_q, 'cpu'):.2f}x"
+              f"  ranged GETs {_reads(rows):.0f}, all requests {statistics.median(map(_requests, rows)):.0f} per check")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -237,6 +252,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", type=int, default=5, help="quick checks in a row per variant (default 5)")
     parser.add_argument("--kb", type=int, default=6, help="page weight in KB (default 6)")
     parser.add_argument("--store", choices=("rclone", "moto"), default="rclone")
+    parser.add_argument("--ab", type=Path, help="also run the remote variant with this checkout's code "
+                        "(e.g. /work/main): a change measured in the same run")
     args = parser.parse_args(argv)
     serving = rclone_server() if args.store == "rclone" else moto_server()
     site = Site(args.kb)
