@@ -38,6 +38,7 @@ from archive.programs.diff import (
     empty_listing,
     evidence_record,
     health_change,
+    report_problems,
     split_items,
     vanish_guard,
 )
@@ -114,6 +115,8 @@ def apply_crawl(catalog: Catalog, *, source_id: str, run_id: str, kind: str, rep
         started = existing.started_at if existing is not None else _parse_time(data.get("started"))
         recent = recent_item_counts(session, source_id, run_id, started)
         completeness = assess(data, kind=kind, items=len(seen), recent=recent, min_ratio=min_ratio)
+        # the listing itself is suspect (far fewer items than usual), not a page of it failing
+        suspect = kind != "quick" and not completeness.complete and not report_problems(data)
         ctx = _Context(session, source_id, run_id, now, backfill)
         known = ctx.known_count()
         for batch in _chunks(seen):
@@ -121,6 +124,9 @@ def apply_crawl(catalog: Catalog, *, source_id: str, run_id: str, kind: str, rep
         empty = empty_listing(data)   # an empty listing shown as such is news, not a broken page
         if completeness.complete and kind != "quick" and not (empty and not seen):
             completeness = vanish_guard(completeness, known=known, vanished=ctx.vanished_count())
+            suspect = not completeness.complete
+        if suspect:
+            completeness = ctx.hold_new(completeness)
         if completeness.complete and kind != "quick":
             evidence = evidence_record(seen) or (empty or {}).get("record")
             ctx.apply_rechecks(rechecks, missing_runs_to_remove, evidence)
@@ -278,6 +284,19 @@ class _Context:
             .execution_options(synchronize_session=False))
         self.session.execute(update(p).where(*counted, p.status == ACTIVE).values(status=MISSING)
                              .execution_options(synchronize_session=False))
+
+    def hold_new(self, completeness: Completeness) -> Completeness:
+        """This run's "new" events kept but never alerted (backfill): a listing that is suspect as a whole (far
+        fewer items than usual, or most known programmes replaced at once) makes its new keys as doubtful as
+        the missing ones (a maintenance page's one stray link, a token in every link renamed each crawl)."""
+        held = self.session.execute(update(Event).where(
+            Event.source_id == self.source_id, Event.run_id == self.run_id, Event.kind == NEW,
+            Event.backfill.is_(False)).values(backfill=True).execution_options(synchronize_session=False))
+        count = held.rowcount or 0  # type: ignore[attr-defined]  # a CursorResult for an UPDATE
+        if not count:
+            return completeness
+        reason = f"the {count} programme(s) new in this listing are recorded but not alerted"
+        return Completeness(completeness.complete, (*completeness.reasons, reason))
 
     def health(self, completeness: Completeness) -> None:
         exists = self.session.scalar(select(Event.id).where(
