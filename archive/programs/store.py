@@ -19,6 +19,7 @@ from archive.catalog.db import Catalog
 from archive.catalog.models import CrawlRun, Event, Program, ProgramVersion, Source
 from archive.catalog.runs import finish, record_report
 from archive.catalog.types import as_utc
+from archive.programs.aliases import with_known_case
 from archive.programs.diff import (
     ACTIVE,
     CHANGED,
@@ -119,6 +120,7 @@ def apply_crawl(catalog: Catalog, *, source_id: str, run_id: str, kind: str, rep
         suspect = kind != "quick" and not completeness.complete and not report_problems(data)
         ctx = _Context(session, source_id, run_id, now, backfill)
         known = ctx.known_count()
+        seen = with_known_case(session, source_id, seen)   # /News/Detail.aspx is /news/detail.aspx
         for batch in _chunks(seen):
             ctx.apply_seen(batch)
         empty = empty_listing(data)   # an empty listing shown as such is news, not a broken page
