@@ -26,7 +26,7 @@ Same run:
      local directory: the baseline without a network.
    - with ``--ab CHECKOUT`` (e.g. ``/work/main``), also ``remote`` with that checkout's listwatch (imported from
      there, same virtualenv): a change measured in the same run.
-3. ``--quick`` unchanged quick checks in a row for each variant but ``no read-ahead``, the way the scheduler
+3. ``--quick`` unchanged quick checks for each variant but ``no read-ahead``, taking turns, the way the scheduler
    runs them for a static source: jobs sent to one long-lived crawl host (``python -m scheduler.crawlhost``, its
    JSON-lines protocol), each timed from the job sent to its ``done`` (crawl, ingest, sync, health check), with
    the host's CPU seconds per check. The host's first check (start-up, first connections) is not counted.
@@ -210,18 +210,32 @@ def run(args: argparse.Namespace, server: S3Server, site: Site, work: Path) -> N
                             read_ahead=variant.read_ahead, code=variant.code)
                 recrawls[variant.name].append(got)
                 print(got.line(f"re-crawl {variant.name}") + f"  load {os.getloadavg()[0]:.1f}")
-        quick: dict[str, list[Measured]] = {}
+        quick = quick_checks(args, first_dir, work, source, server, bucket, proxy)
+        summary(recrawls, quick)
+
+
+def quick_checks(args: argparse.Namespace, first_dir: Path, work: Path, source: Path, server: S3Server, bucket: str,
+                 proxy: StoreProxy) -> dict[str, list[Measured]]:
+    """``--quick`` checks per variant, one host each, taking turns (a check of each variant, in rotating order):
+    the machine's drift over the run touches every variant alike."""
+    hosts: dict[str, Host] = {}
+    try:
         for n, variant in enumerate(v for v in variants(args.ab) if v.read_ahead):
             data = copy_state(first_dir, work / f"quick-{n}", server, bucket, spool=variant.local)
-            host = Host(environment(data, server, bucket, proxy, variant.local), data, variant.code)
-            try:
-                host.check(source, proxy)  # warm-up: imports on first use, first connections
-                quick[variant.name] = [host.check(source, proxy) for _ in range(args.quick)]
-            finally:
-                host.stop()
-            for k, got in enumerate(quick[variant.name]):
-                print(got.line(f"quick check {k + 1} {variant.name}"))
-        summary(recrawls, quick)
+            hosts[variant.name] = Host(environment(data, server, bucket, proxy, variant.local), data, variant.code)
+            hosts[variant.name].check(source, proxy)  # warm-up: imports on first use, first connections
+        quick: dict[str, list[Measured]] = {name: [] for name in hosts}
+        for k in range(args.quick):
+            names = list(hosts)
+            for name in names[k % len(names):] + names[:k % len(names)]:
+                quick[name].append(hosts[name].check(source, proxy))
+    finally:
+        for host in hosts.values():
+            host.stop()
+    for name, rows in quick.items():
+        for k, got in enumerate(rows):
+            print(got.line(f"quick check {k + 1} {name}"))
+    return quick
 
 
 def _requests(row: Measured) -> int:
