@@ -6,6 +6,7 @@ when the store fails."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,10 +14,15 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from archive.catalog import open_catalog
+from archive.spool import sync
+from archive.storage.base import ObjectInfo
+from archive.storage.local import LocalStorage
 from crawlers.demo.site import DemoSite
 from tests.conftest import DEMO_SOURCES, run_listwatch
 from tests.servers import S3Server, rclone_s3  # noqa: F401  (fixture)
 from tests.store_proxy import StoreProxy
+from tests.warc_factory import write_spool_warcs
 
 MOFCOM = DEMO_SOURCES / "mofcom.yaml"
 
@@ -97,3 +103,24 @@ def test_a_store_outage_during_a_recrawl_loses_nothing(
     assert not _spooled(tmp_path), "the next sync uploads what the outage kept"
     stored = {o["Key"].rsplit("/", 1)[-1] for o in rclone_s3.client().list_objects_v2(Bucket=bucket)["Contents"]}
     assert {Path(p).name for p in report["warc_files"]} <= stored
+
+
+class SideBySide(LocalStorage):
+    """A store whose uploads each wait (up to 10 s) for a second upload to be under way at the same time."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.meeting = threading.Barrier(2, timeout=10)
+
+    def put_file(self, key: str, path: Path, *, sha256: str) -> ObjectInfo:
+        self.meeting.wait()
+        return super().put_file(key, path, sha256=sha256)
+
+
+def test_sync_uploads_a_warc_and_its_index_side_by_side(tmp_path: Path) -> None:
+    """Each is several round trips to a remote store; one after the other they were most of a quick check."""
+    files = write_spool_warcs(tmp_path / "spool", pages=3, max_size=10_000_000)
+    catalog = open_catalog(f"sqlite:///{tmp_path / 'catalog.sqlite'}")
+    done = sync(catalog, SideBySide(tmp_path / "store"), tmp_path / "spool")
+    assert done.ok and len(done.verified) == len(files) and len(done.uploaded) == 2 * len(files)
+    assert not _spooled(tmp_path)
