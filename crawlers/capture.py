@@ -34,6 +34,7 @@ from archive.records import (
     sha256_digest,
 )
 from archive.writer import RollingWarcWriter
+from crawlers.fetch_policy import origin_prefix
 from crawlers.secret_headers import redact
 
 logger = logging.getLogger(__name__)
@@ -144,6 +145,9 @@ class WarcCapture:
         self.last_original: Earlier | None = None  # the capture that last revisit refers to (None: a full response)
         self.secret_headers = secret_headers  # request headers whose values are written as [redacted]
         self.write_error: OSError | None = None  # why writing stopped (disk full…), for the run's report
+        # Per origin ("scheme://host:port"), the headers of the last request Scrapy sent there and got an answer
+        # to: what crawlers.revalidate sends its conditional GETs with.
+        self.sent: dict[str, Headers] = {}
         self._closed = False
 
     @classmethod
@@ -298,6 +302,23 @@ class WarcCapture:
         self.write(record)
         return record_id(record)
 
+    def reusable_extraction(self, url: str, role: str | None, rules: str,
+                            earlier: Earlier) -> tuple[str | None, dict[str, Any]] | None:
+        """An unchanged page's last full extraction, made with the same ``rules`` and without problems (a page
+        that had some is extracted again, so this crawl reports them too): (None, data) when it is the one
+        archived with ``earlier``, the capture the revisit refers to (nothing to write), else (its record id,
+        data) for a pointer."""
+        if self.dedup is None:
+            return None
+        found = self.dedup.extraction(url, self.source_id)
+        data = self.dedup.load_extraction(found, self.source_id) if found is not None else None
+        if found is None or data is None or data.get("rules") != rules or data.get("problems") \
+                or data.get("role") != role:
+            return None
+        if data.get("role") == "listing" and not data.get("items"):
+            return None  # an empty listing page may be the documented end of paging: the spider decides again
+        return (None if found.warc_date == earlier.warc_date else found.record_id), data
+
 
 def close_capture(crawler: Crawler) -> bool:
     """Close a finished crawl's capture if its spider's close did not (idempotent): its writer thread ends and
@@ -359,6 +380,8 @@ class WarcCaptureMiddleware:
         if not any(k.lower() == "host" for k, _ in request_headers):
             request_headers.insert(0, ("Host", urlsplit(request.url).netloc))
         ip = str(response.ip_address) if response.ip_address is not None else None
+        if response.status < 400 and request.meta.get("role") in ("listing", "detail"):
+            self.capture.sent[origin_prefix(request.url)] = request_headers
         earlier: Earlier | None = request.meta.get("listwatch_conditional")
         if response.status == 304 and earlier is not None:
             return self._not_modified(request, response, request_headers, earlier, ip)
@@ -423,22 +446,9 @@ class WarcCaptureMiddleware:
         return (None, reused[1]) if reused is not None and reused[0] is None else None
 
     def _earlier_extraction(self, request: Request, earlier: Earlier) -> tuple[str | None, dict[str, Any]] | None:
-        """The unchanged page's last full extraction, made with the same rules and without problems (a page
-        that had some is extracted again, so this crawl reports them too): (None, data) when it is the one
-        archived with ``earlier``, the capture the revisit refers to (nothing to write), else (its record id,
-        data) for a pointer."""
         rules = request.meta.get("listwatch_rules")
-        dedup = self.capture.dedup
-        if rules is None or dedup is None:
-            return None
-        found = dedup.extraction(request.url, self.capture.source_id)
-        data = dedup.load_extraction(found, self.capture.source_id) if found is not None else None
-        if found is None or data is None or data.get("rules") != rules or data.get("problems") \
-                or data.get("role") != request.meta.get("role"):
-            return None
-        if data.get("role") == "listing" and not data.get("items"):
-            return None  # an empty listing page may be the documented end of paging: the spider decides again
-        return (None if found.warc_date == earlier.warc_date else found.record_id), data
+        return None if rules is None else \
+            self.capture.reusable_extraction(request.url, request.meta.get("role"), rules, earlier)
 
 
 def scrapy_headers_from(pairs: Headers) -> ScrapyHeaders:

@@ -82,7 +82,7 @@ def origin(url: str) -> tuple[str, int] | None:
     return host.rstrip("."), port
 
 
-def _literal(host: str) -> IP | None:
+def ip_literal(host: str) -> IP | None:
     try:
         return ipaddress.ip_address(host)
     except ValueError:
@@ -116,7 +116,7 @@ class FetchPolicy:
         hosts = {h for h, _ in starts} | {h for h in extra if not h.startswith("*.")}
         suffixes = tuple(h[1:] for h in extra if h.startswith("*."))
         allowed = [parse_internal(e) for e in source.fetch.internal]
-        origins = {o for o in starts if _literal(o[0]) is not None or o[0] == "localhost"}
+        origins = {o for o in starts if ip_literal(o[0]) is not None or o[0] == "localhost"}
         origins |= {a for a in allowed if isinstance(a, tuple)}
         networks = tuple(a for a in allowed if not isinstance(a, tuple))
         return cls(frozenset(hosts), suffixes, frozenset(origins), networks)
@@ -132,7 +132,7 @@ class FetchPolicy:
         if host not in self.hosts and not any(host.endswith(s) for s in self.suffixes):
             return (f"host {host!r} is not one of this source's hosts ({', '.join(sorted(self.hosts))}); "
                     "add it to the source's fetch.hosts if it should be crawled")
-        literal = _literal(host)
+        literal = ip_literal(host)
         return self.refuse_address(url, literal) if literal is not None else None
 
     def refuse_address(self, url: str, ip: IP) -> str | None:
@@ -156,7 +156,7 @@ class FetchPolicy:
     async def refuse_resolved_address(self, url: str, addresses: Iterable[str] | None = None) -> str | None:
         """The address check alone, for a URL :meth:`refuse_url` has passed."""
         host, port = origin(url) or ("", 0)
-        if _literal(host) is not None:
+        if ip_literal(host) is not None:
             return None
         if addresses is None:
             try:
@@ -165,7 +165,7 @@ class FetchPolicy:
                 return None  # does not resolve: the download fails on its own, with a DNS error
             addresses = [str(info[4][0]) for info in infos]
         for address in addresses:
-            ip = _literal(address.split("%", 1)[0])
+            ip = ip_literal(address.split("%", 1)[0])
             reason = self.refuse_address(url, ip) if ip is not None else None
             if reason is not None:
                 return reason
@@ -204,7 +204,7 @@ class FetchPolicyMiddleware:
         policy = self.policy(spider)
         if policy is None:
             return
-        url, prefix = request.url, _prefix(request.url)
+        url, prefix = request.url, origin_prefix(request.url)
         if (reason := too_long(url)) is not None:    # checked on every URL: the cache below is per origin
             raise FetchRefused(reason)
         if prefix not in self._hosts_ok:
@@ -212,7 +212,7 @@ class FetchPolicyMiddleware:
             if reason is not None:
                 raise FetchRefused(reason)
             self._hosts_ok.add(prefix)
-            if _literal((origin(url) or ("", 0))[0]) is not None:
+            if ip_literal((origin(url) or ("", 0))[0]) is not None:
                 self._literals.add(prefix)
         if request.meta.get("playwright") or prefix in self._literals:
             return  # an IP literal: refuse_url has checked the address itself
@@ -224,10 +224,10 @@ class FetchPolicyMiddleware:
         policy = self.policy(spider)
         if policy is None or response.ip_address is None:
             return response
-        answered = (_prefix(response.url), str(response.ip_address))
+        answered = (origin_prefix(response.url), str(response.ip_address))
         if answered in self._answers_ok:
             return response
-        ip = _literal(answered[1])
+        ip = ip_literal(answered[1])
         if ip is not None:
             reason = policy.refuse_address(response.url, ip)
             if reason is not None:
@@ -236,7 +236,7 @@ class FetchPolicyMiddleware:
         return response
 
 
-def _prefix(url: str) -> str:
+def origin_prefix(url: str) -> str:
     """``scheme://netloc`` as written (up to the first ``/``, ``?`` or ``#`` after ``://``): what
     :meth:`FetchPolicy.refuse_url` reads of a URL, so its verdict can be remembered per prefix."""
     start = url.find("://") + 3
@@ -252,7 +252,7 @@ async def _scrapy_resolve(url: str) -> list[str] | None:
     from twisted.internet import reactor
 
     host = (origin(url) or ("", 0))[0]
-    if not host or _literal(host) is not None:
+    if not host or ip_literal(host) is not None:
         return None
     try:
         address = await maybe_deferred_to_future(reactor.resolve(host))  # type: ignore[arg-type]

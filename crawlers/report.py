@@ -64,6 +64,7 @@ class CrawlReport:
     challenges: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
     detail_gone: int = 0
+    revalidated: int = 0    # detail pages a conditional GET outside Scrapy found unchanged (crawlers.revalidate)
     warc_files: list[str] = field(default_factory=list)
     warc_bytes: int = 0
     items_path: str = ""

@@ -53,6 +53,7 @@ DOWNLOADER_MIDDLEWARES = {
     "crawlers.secret_headers.SourceHeadersMiddleware": 940,
     "crawlers.capture.WarcCaptureMiddleware": 950,
     "crawlers.fetch_policy.FetchPolicyMiddleware": 960,
+    "crawlers.spiders.direct.FailedRequestMiddleware": 990,
 }
 
 # -- listwatch settings ------------------------------------------------------------------------
@@ -65,6 +66,8 @@ LISTWATCH_WARC_MAX_SIZE = 1_000_000_000   # roll over to a new WARC file past th
 LISTWATCH_OPERATOR = ""           # warcinfo operator (who runs this crawler, with contact)
 LISTWATCH_CHROMIUM = "/usr/bin/chromium"  # browser executable for rendered sources
 LISTWATCH_SECRET_HEADERS: list[str] = []  # request header names written to WARCs as [redacted] (names only)
+LISTWATCH_CONDITIONAL_GET = True  # ask with the validators of the last capture (a 304 becomes a revisit)
+LISTWATCH_REVALIDATE = True       # confirm unchanged detail pages outside Scrapy's stack (crawlers.revalidate)
 
 # Chromium flags that keep a headless browser from reaching out to the internet on its own.
 CHROMIUM_ARGS = [

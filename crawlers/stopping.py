@@ -22,6 +22,7 @@ from twisted.python.failure import Failure
 class PromptStop:
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
+        self.reason: str | None = None   # why the crawl is closing, once it is (requests sent past Scrapy stop)
         crawler.signals.connect(self._wrap, signal=signals.engine_started)
 
     @classmethod
@@ -34,6 +35,7 @@ class PromptStop:
         original = engine.close_spider_async
 
         async def close_spider_async(*, reason: str = "cancelled") -> None:
+            self.reason = self.reason or reason
             self.drain(reason)
             await original(reason=reason)
 

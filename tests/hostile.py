@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -31,8 +32,12 @@ class HostileSite:
     def __init__(self) -> None:
         self.pages: dict[str, Page] = {}
         self.hits: collections.Counter[str] = collections.Counter()
-        self.requests: list[dict[str, str]] = []   # the headers of every request, in order
+        self.requests: list[dict[str, str]] = []   # every request's path and headers (lower-case), in order
         self.raws: dict[str, Callable[[BaseHTTPRequestHandler], None]] = {}
+        self.delay = 0.0               # seconds each answer waits (so that concurrent requests overlap)
+        self.most_at_once = 0          # the most requests in progress at one moment
+        self._at_once = 0
+        self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
 
     def page(self, path: str, body: str | bytes, status: int = 200,
@@ -60,8 +65,20 @@ class HostileSite:
             protocol_version = "HTTP/1.1"
 
             def do_GET(self) -> None:
+                with site._lock:
+                    site._at_once += 1
+                    site.most_at_once = max(site.most_at_once, site._at_once)
+                try:
+                    self.answer()
+                finally:
+                    with site._lock:
+                        site._at_once -= 1
+
+            def answer(self) -> None:
                 site.hits[self.path] += 1
-                site.requests.append({k.lower(): v for k, v in self.headers.items()})
+                site.requests.append({"path": self.path, **{k.lower(): v for k, v in self.headers.items()}})
+                if site.delay:
+                    time.sleep(site.delay)
                 if self.path in site.raws:
                     self.close_connection = True
                     # The client may give up (a timeout, a size cap): what the hostile answer wanted.
@@ -69,6 +86,12 @@ class HostileSite:
                         site.raws[self.path](self)
                     return
                 page = site.pages.get(self.path, Page(b"not here", 404, [("Content-Type", "text/plain")]))
+                etag = dict(page.headers).get("ETag")
+                if etag and self.headers.get("If-None-Match") == etag:   # a page given an ETag revalidates
+                    self.send_response(304)
+                    self.send_header("ETag", etag)
+                    self.end_headers()
+                    return
                 self.send_response(page.status)
                 for name, value in page.headers:
                     self.send_header(name, value)

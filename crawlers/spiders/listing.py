@@ -35,8 +35,11 @@ from crawlers.hooks import Hook, load_hook
 from crawlers.items_file import ItemsFile
 from crawlers.listing_end import HOLE, LOOP, hole_message, loop_message, same_page
 from crawlers.pagination import PageRef, expected_page_count, next_pages, reads_page, template_page
+from crawlers.places import Places
 from crawlers.report import EMPTY_LISTING, PAGE_LIMIT, CrawlReport
+from crawlers.revalidate import Revalidator, Unchanged
 from crawlers.sources import Source, load_source
+from crawlers.spiders.direct import DirectDetails
 from crawlers.spiders.problems import PageProblems
 from crawlers.spiders.rendered import abandon, render_meta, settle
 from crawlers.urls import is_fetchable
@@ -64,6 +67,7 @@ class ListingSpider(Spider):
         self.listing_rules = rules_digest(self.source, listing=True)  # a detail rule edit leaves listings alone
         self.items_file: ItemsFile | None = None  # the run's items.jsonl, written here (crawlers.items_file)
         self.listing_urls: set[str] = set()  # every listing page asked for (``crawlers.listing_end``)
+        self.details: DirectDetails | None = None  # detail pages fetched past the scheduler (spiders.direct)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> ListingSpider:
@@ -77,10 +81,11 @@ class ListingSpider(Spider):
         if run_dir:
             spider.items_file = ItemsFile(Path(run_dir) / "items.jsonl")
         crawler.signals.connect(spider._closed, signal=signals.spider_closed)
-        crawler.signals.connect(spider._callback_error, signal=signals.spider_error)
+        crawler.signals.connect(spider._close_probes, signal=signals.spider_closed)
+        crawler.signals.connect(spider.callback_error, signal=signals.spider_error)
         return spider
 
-    def _callback_error(self, failure: Failure, response: Response, spider: Spider) -> None:
+    def callback_error(self, failure: Failure, response: Response, spider: Spider) -> None:
         """A bug or a hook failing on a page: the page counts as failed, so the crawl is incomplete."""
         role = response.meta.get("role", "listing") if response.request is not None else "listing"
         self.report.problem(response.url, role, "extraction-error",
@@ -93,6 +98,9 @@ class ListingSpider(Spider):
         if self.capture is not None and self.capture.dedup is not None:  # unchanged pages then find them waiting
             pages = None if self.kind == "full" else self.source.start_urls  # a quick check: its first pages only
             self.capture.dedup.read_ahead(self.capture.source_id, pages)
+        places = Places(self.crawler)
+        self.details = DirectDetails(self, self.crawler, places,
+                                     Revalidator.for_crawl(self.crawler, self.capture, self.policy, places, self.kind))
         for url in self.source.start_urls:
             yield self._listing(url, 1, url)
         for key, url in self.recheck:
@@ -176,6 +184,7 @@ class ListingSpider(Spider):
             items, following = self._quick(items, following, number)
         for page in following:
             yield self._listing(page.url, page.number, start_url)
+        direct: list[Request] = []
         for item in items:
             detail = self.source.detail
             link = item["fields"].get(detail.link) if detail else None
@@ -183,11 +192,18 @@ class ListingSpider(Spider):
                 request = self._request(link, "detail", self.parse_detail,
                                         detail.render and self.source.render.mode == "browser", item=item)
                 request.meta["listwatch_rules"] = self.rules  # an unchanged page may reuse what these rules gave
-                yield request
+                if self.details is not None and self.details.takes(request):
+                    direct.append(request)
+                else:
+                    yield request
             else:
                 self.report.items += 1
                 if self._handed_over(item):
                     yield item
+        if direct:
+            assert self.details is not None
+            async for out in self.details.fetch(direct, response):
+                yield out
 
     def _quick(self, items: list[dict[str, Any]], following: Iterable[Any],
                number: int) -> tuple[list[dict[str, Any]], list[Any]]:
@@ -201,7 +217,7 @@ class ListingSpider(Spider):
     async def parse_detail(self, response: Response, item: dict[str, Any]) -> AsyncIterator[Any]:
         record = await self._settle(response)
         if "listwatch_reused" in response.meta:
-            for out in self._reused_detail(response, item, record, *response.meta["listwatch_reused"]):
+            for out in self._reused_detail(response.url, item, record, *response.meta["listwatch_reused"]):
                 yield out
             return
         decoded = self._decoded(response)
@@ -228,11 +244,15 @@ class ListingSpider(Spider):
         if self._handed_over(item):
             yield item
 
-    def _reused_detail(self, response: Response, item: dict[str, Any], record: str | None, same_as: str | None,
+    def unchanged_detail(self, url: str, item: dict[str, Any], unchanged: Unchanged) -> Iterator[Any]:
+        """A detail page :mod:`crawlers.revalidate` found not modified (its revisit archived)."""
+        return self._reused_detail(url, item, unchanged.record, unchanged.same_as, unchanged.data)
+
+    def _reused_detail(self, url: str, item: dict[str, Any], record: str | None, same_as: str | None,
                        data: dict[str, Any]) -> Iterator[Any]:
         """An unchanged detail page (304) whose last extraction, by the same rules, is archived: take it. No
         metadata record when that extraction is the one archived with the capture the revisit refers to."""
-        item["detail"] = {"url": response.url, "status": 200, "record": record, "gone": None}  # the page stands
+        item["detail"] = {"url": url, "status": 200, "record": record, "gone": None}  # the page stands
         fields = data.get("fields") or {}
         self.problems.count_misses(fields)
         item["fields"].update(fields)
@@ -240,7 +260,7 @@ class ListingSpider(Spider):
         item["attachments"] = attachments
         self.report.pages_ok["detail"] += 1
         if self.capture is not None and same_as is not None:
-            self.capture.pointer_metadata(response.url, record, {"role": "detail", "key": item["key"]}, same_as)
+            self.capture.pointer_metadata(url, record, {"role": "detail", "key": item["key"]}, same_as)
         for attachment in attachments:
             yield self._attachment(attachment["url"])
         self.report.items += 1
@@ -399,11 +419,17 @@ class ListingSpider(Spider):
         return (kind == "http-404" and rules.kind == "template" and rules.total is None
                 and request.cb_kwargs.get("number", 1) > 1)
 
+    async def _close_probes(self) -> None:
+        if self.details is not None and self.details.revalidator is not None:
+            await self.details.revalidator.close()
+
     def _closed(self, spider: Spider, reason: str) -> None:
         report = self.report
         self.problems.report_misses()
         report.finished = _now()
         report.stop_reason = reason
+        if self.details is not None and self.details.revalidator is not None:
+            report.revalidated = self.details.revalidator.unchanged
         if self.items_file is not None:
             self.items_file.close()
             self.crawler.stats.set_value("item_scraped_count", self.items_file.count)  # as Scrapy counted them

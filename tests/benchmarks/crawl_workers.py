@@ -53,10 +53,15 @@ class Meter:
 
         crawler.signals.connect(lambda **_: self.mark("first"), signal=signals.request_reached_downloader, weak=False)
         crawler.signals.connect(self._response, signal=signals.response_received, weak=False)
-        crawler.signals.connect(lambda **_: self.mark("closed"), signal=signals.spider_closed, weak=False)
+        crawler.signals.connect(lambda **_: self._closed(crawler), signal=signals.spider_closed, weak=False)
 
     def _response(self, **_: Any) -> None:
         self.responses += 1
+
+    def _closed(self, crawler: Any) -> None:
+        self.mark("closed")
+        # Unchanged pages confirmed by crawlers.revalidate are answers Scrapy never saw (no response_received).
+        self.responses += crawler.stats.get_value("listwatch/revalidated", 0)
 
     def result(self, **extra: Any) -> dict[str, Any]:
         first, closed = self.marks["first"], self.marks["closed"]
