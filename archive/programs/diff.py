@@ -228,6 +228,11 @@ def field_changes(old: Mapping[str, Any], new: Mapping[str, Any], *, partial: bo
     return {name: [old.get(name), new.get(name)] for name in sorted(names) if not same(old.get(name), new.get(name))}
 
 
+def loose(link: str) -> str:
+    """A link as compared for sameness: lower case, without a trailing slash (see ``programs.aliases``)."""
+    return link.lower().rstrip("/")
+
+
 def _is_link(text: str) -> bool:
     return text[:8].lower().startswith(("http://", "https://", "/"))
 
@@ -239,8 +244,8 @@ def same(old: Any, new: Any) -> bool:
         return True
     if isinstance(old, str) and isinstance(new, str):
         before, after = without_session(old), without_session(new)
-        # a link written in another case (IIS): the same page (``archive.programs.aliases``)
-        return before == after or (_is_link(old) and _is_link(new) and before.lower() == after.lower())
+        # a link written in another case (IIS) or with a trailing slash: the same page (programs.aliases)
+        return before == after or (_is_link(old) and _is_link(new) and loose(before) == loose(after))
     if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
         return all(same(a, b) for a, b in zip(old, new, strict=True))
     return False
