@@ -149,7 +149,7 @@ def export_wacz(catalog: Catalog, storage: Storage, out: Path, *, source_id: str
     try:
         with zipfile.ZipFile(partial, "w", allowZip64=True) as zf:
             for f in files:
-                resources.append(_stream_member(zf, f"archive/{f.name}", storage, f.key))
+                resources.append(_stream_member(zf, f"archive/{f.name}", storage, f.key, f.size))
             resources.append(_bytes_member(zf, "indexes/index.cdxj", ("\n".join(sorted(index)) + "\n").encode()))
             resources.append(_bytes_member(zf, "pages/pages.jsonl", ("\n".join(pages) + "\n").encode()))
             created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -189,10 +189,17 @@ def _bytes_member(zf: zipfile.ZipFile, path: str, data: bytes) -> dict[str, Any]
     return _resource(path, "sha256:" + hashlib.sha256(data).hexdigest(), len(data))
 
 
-def _stream_member(zf: zipfile.ZipFile, path: str, storage: Storage, key: str) -> dict[str, Any]:
-    """Copy a stored WARC into the ZIP uncompressed (WACZ requires 'store'), hashing it on the way."""
+def _stream_member(zf: zipfile.ZipFile, path: str, storage: Storage, key: str, expected: int) -> dict[str, Any]:
+    """Copy a stored WARC into the ZIP uncompressed (WACZ requires 'store'), hashing it on the way.
+
+    Its size is given ahead (the catalog's), so zipfile writes Zip64 fields only for a member that needs them.
+    Forced Zip64 put them in the local header of every WARC but not in the central directory (zipfile drops
+    them there under 4 GiB), and ReplayWeb.page, which finds a member's bytes from the central directory,
+    then read each WARC 20 bytes early: no page of such an export replayed in it."""
+    info = _info(path, zipfile.ZIP_STORED)
+    info.file_size = expected
     digest, size = hashlib.sha256(), 0
-    with zf.open(_info(path, zipfile.ZIP_STORED), "w", force_zip64=True) as dst:
+    with zf.open(info, "w") as dst:
         for block in storage.iter_bytes(key):
             digest.update(block)
             size += len(block)
