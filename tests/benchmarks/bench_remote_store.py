@@ -32,7 +32,7 @@ Same run:
    the host's CPU seconds per check. The host's first check (start-up, first connections) is not counted.
 
 Per crawl: wall time of the process, the crawl's own seconds (its report's started → finished), CPU seconds of
-the process (start-up, index and sync included), and the store requests by kind during the crawl process
+the process (start-up, index and sync included), its peak RSS, and the store requests by kind during the crawl process
 (``GET range`` are reads of earlier records; ``GET``/``HEAD``/``PUT`` come from the sync's upload and
 read-back). Ratios are remote / local, medians of the rounds. The one-minute load average is printed with them.
 """
@@ -42,7 +42,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -78,35 +77,37 @@ class Measured:
     cpu: float
     requests: dict[str, int]
     report: dict[str, Any] = field(repr=False)
+    rss_mb: float = 0.0   # peak RSS of the crawl process (0: not measured, a crawl host's check)
 
     def line(self, label: str) -> str:
         asked = ", ".join(f"{k} {v}" for k, v in sorted(self.requests.items()) if v)
-        return (f"  {label:28s} wall {self.wall:6.2f} s  crawl {self.crawl:6.2f} s  cpu {self.cpu:6.2f} s  "
+        rss = f"  rss {self.rss_mb:4.0f} MB" if self.rss_mb else ""
+        return (f"  {label:28s} wall {self.wall:6.2f} s  crawl {self.crawl:6.2f} s  cpu {self.cpu:6.2f} s{rss}  "
                 f"items {self.report.get('items')}  status {self.report.get('status')}  store: {asked or '-'}")
-
-
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 def crawl(source: Path, env: dict[str, str], kind: str, proxy: StoreProxy, read_ahead: bool = True,
           code: Path = ROOT) -> Measured:
-    """One ``python -m scheduler crawl`` process (of checkout ``code``), measured."""
+    """One ``python -m scheduler crawl`` process (of checkout ``code``), measured; its own rusage (CPU, peak RSS)
+    from ``wait4``."""
     run = ["-m", "scheduler"] if read_ahead else ["-c", NO_READ_AHEAD]
-    before, cpu, started = proxy.counts(), _children_cpu(), time.perf_counter()
-    done = subprocess.run([sys.executable, *run, "crawl", str(source), "--kind", kind, "--json"], cwd=code,
-                          env={**env, "PYTHONPATH": str(code)}, capture_output=True, text=True, timeout=3600,
-                          check=False)
-    wall, cpu = time.perf_counter() - started, _children_cpu() - cpu
-    after = proxy.counts()
+    before, started = proxy.counts(), time.perf_counter()
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        process = subprocess.Popen([sys.executable, *run, "crawl", str(source), "--kind", kind, "--json"], cwd=code,
+                                   env={**env, "PYTHONPATH": str(code)}, stdout=out, stderr=err, text=True)
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        wall, after = time.perf_counter() - started, proxy.counts()
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
     try:
-        [report] = json.loads(done.stdout)
+        [report] = json.loads(stdout)
     except ValueError:
-        raise SystemExit(f"crawl failed (exit {done.returncode}):\n{done.stderr[-3000:]}") from None
+        raise SystemExit(f"crawl failed (exit {process.returncode}):\n{stderr[-3000:]}") from None
     seconds = (datetime.fromisoformat(report["finished"]) - datetime.fromisoformat(report["started"])).total_seconds()
     requests = {k: after.get(k, 0) - before.get(k, 0) for k in after}
-    return Measured(wall, seconds, cpu, requests, report)
+    return Measured(wall, seconds, usage.ru_utime + usage.ru_stime, requests, report, usage.ru_maxrss / 1024)
 
 
 class Host:
@@ -249,6 +250,7 @@ def summary(recrawls: dict[str, list[Measured]], quick: dict[str, list[Measured]
         print(f"  re-crawl {name:24s}: crawl time {_median(rows, 'crawl') / _median(local, 'crawl'):.2f}x"
               f"  wall {_median(rows, 'wall') / _median(local, 'wall'):.2f}x"
               f"  cpu {_median(rows, 'cpu') / _median(local, 'cpu'):.2f}x"
+              f"  peak RSS {_median(rows, 'rss_mb') / _median(local, 'rss_mb'):.2f}x"
               f"  ranged GETs {_reads(rows):.0f} for {sum(rows[0].report.get('pages_ok', {}).values())} pages")
     local_q = quick.pop("local")
     for name, rows in quick.items():
