@@ -57,8 +57,6 @@ class Unchanged:
     """A detail page the server said is not modified, archived as a revisit."""
 
     record: str                 # the revisit record's id
-    date: str                   # its WARC-Date
-    original: Earlier           # the capture it repeats
     same_as: str | None         # the extraction to point at (None: the one archived with ``original``)
     data: dict[str, Any]        # that extraction
 
@@ -159,7 +157,7 @@ class Revalidator:
                                            status=304, earlier=original, ip_address=peer)
         self.unchanged += 1
         same_as, data = reused
-        return Unchanged(record, self.capture.last_date, original, same_as, data)
+        return Unchanged(record, same_as, data)
 
     async def close(self) -> None:
         if self.session is not None:
