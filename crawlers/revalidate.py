@@ -7,8 +7,9 @@ and whose earlier extraction (same rules, no problems) is archived is asked abou
 (its C parser; aiohttp is Scrapy's own dependency), and a 304 is written as the same ``server-not-modified`` revisit
 + request records the capture middleware writes. **Anything else goes back to Scrapy**: a 200 (the page changed: the
 probe's body is not read, and Scrapy fetches and archives the page), a redirect, an error, a timeout (after a failed
-probe, the origin's pages all go to Scrapy). So every page that says something new is fetched, checked, retried and
-archived by the one path that always did; this one only answers "still the same?".
+probe, or once most of an origin's pages turn out changed, its pages all go to Scrapy). So every page that says
+something new is fetched, checked, retried and archived by the one path that always did; this one only answers
+"still the same?".
 
 What still applies, unchanged:
 - **Where** (the fetch policy): only origins Scrapy has already fetched from in this crawl (so their host check
@@ -47,6 +48,8 @@ from crawlers.fetch_policy import FetchPolicy, ip_literal, origin_prefix
 from crawlers.places import Places
 
 logger = logging.getLogger(__name__)
+
+CHURN = 8   # changed pages of an origin after which, if they outnumber its unchanged ones, probing stops there
 
 # Request headers not taken from Scrapy's last request to the origin: set per page, or by the HTTP client.
 _PER_PAGE = {"host", "cookie", "referer", "if-none-match", "if-modified-since", "content-length"}
@@ -109,7 +112,9 @@ class Revalidator:
         self.session: aiohttp.ClientSession | None = None
         self._robots: dict[str, Any] = {}
         self._middlewares: dict[type, Any] = {}
-        self.refused: set[str] = set()   # origins where a probe failed: their pages go to Scrapy
+        self.refused: set[str] = set()   # origins not probed any more: their pages go to Scrapy
+        self.changed_at: dict[str, int] = {}     # per origin, probes answered otherwise than 304
+        self.unchanged_at: dict[str, int] = {}   # per origin, probes answered 304
         self.probes = 0           # conditional GETs sent here
         self.unchanged = 0        # of them, answered 304 and archived here
 
@@ -150,14 +155,24 @@ class Revalidator:
             return None
         status, peer = answer
         if status != 304:
+            self._changed(prefix)
             return None
         self._count_page()
         netloc = yarl.URL(request.url, encoded=True).raw_authority
         record = self.capture.not_modified(url=request.url, method="GET", request_headers=[("Host", netloc), *headers],
                                            status=304, earlier=original, ip_address=peer)
         self.unchanged += 1
+        self.unchanged_at[prefix] = self.unchanged_at.get(prefix, 0) + 1
         same_as, data = reused
         return Unchanged(record, same_as, data)
+
+    def _changed(self, prefix: str) -> None:
+        """A changed page costs two requests (the probe, then Scrapy's). Where most pages answer so (an ETag new
+        on every request for the same bytes, a site rewritten), probing costs more than it saves: after
+        ``CHURN`` of them, outnumbering the unchanged ones, the origin's pages go straight to Scrapy."""
+        changed = self.changed_at[prefix] = self.changed_at.get(prefix, 0) + 1
+        if changed >= CHURN and changed > self.unchanged_at.get(prefix, 0):
+            self.refused.add(prefix)
 
     async def close(self) -> None:
         if self.session is not None:

@@ -10,7 +10,7 @@ import pytest
 from warcio.archiveiterator import ArchiveIterator
 
 from crawlers.fetch_policy import FetchPolicy
-from crawlers.revalidate import PolicyResolver
+from crawlers.revalidate import CHURN, PolicyResolver
 from crawlers.sources import Source
 from tests.archive_tools import warcio_check
 from tests.conftest import Crawl, crawl_sources
@@ -131,6 +131,25 @@ def test_a_changed_detail_page_is_fetched_and_archived_by_scrapy(tmp_path: Path)
     responses = records(second.warcs, "response")
     assert f"{site.url}/detail/3.html" in responses   # the new page, stored in full
     assert f"{site.url}/detail/4.html" not in responses
+
+
+def test_an_etag_new_on_every_request_stops_the_probes(tmp_path: Path) -> None:
+    """A server whose ETags change on every answer (the same bytes): each probe gets a 200, and each page would
+    cost two requests on every crawl; after a few, the origin's pages go straight to Scrapy."""
+    with HostileSite() as site:
+        build_site(site)
+        source = write_source(tmp_path, site)
+        crawl(source, tmp_path)
+        for n in range(1, DETAILS + 1):   # new validators, same pages
+            detail(site, n, f"Organizer {n}")
+            site.pages[f"/detail/{n}.html"].headers[-1] = ("ETag", f'"{n}-rotated"')
+        site.hits.clear()
+        second = crawl(source, tmp_path)
+
+    assert second.report["complete"] and second.report["revalidated"] == 0
+    detail_requests = sum(n for path, n in site.hits.items() if path.startswith("/detail/"))
+    assert detail_requests <= DETAILS + CHURN + 2, "probing must stop once most pages turn out changed"
+    assert len(second.items) == DETAILS
 
 
 def test_robots_txt_still_decides(tmp_path: Path) -> None:
