@@ -36,7 +36,7 @@ from crawlers.items_file import ItemsFile
 from crawlers.listing_end import HOLE, LOOP, hole_message, loop_message, same_page
 from crawlers.pagination import PageRef, expected_page_count, next_pages, reads_page, template_page
 from crawlers.places import Places
-from crawlers.report import EMPTY_LISTING, PAGE_LIMIT, CrawlReport
+from crawlers.report import EMPTY_LISTING, ITEMS_FILE, PAGE_LIMIT, REPORT_FILE, CrawlReport
 from crawlers.revalidate import Revalidator, Unchanged
 from crawlers.sources import Source, load_source
 from crawlers.spiders.direct import DirectDetails
@@ -79,7 +79,7 @@ class ListingSpider(Spider):
         spider = super().from_crawler(crawler, *args, **kwargs)
         run_dir = crawler.settings.get("LISTWATCH_RUN_DIR")
         if run_dir:
-            spider.items_file = ItemsFile(Path(run_dir) / "items.jsonl")
+            spider.items_file = ItemsFile(Path(run_dir) / ITEMS_FILE)
         crawler.signals.connect(spider._closed, signal=signals.spider_closed)
         crawler.signals.connect(spider._close_probes, signal=signals.spider_closed)
         crawler.signals.connect(spider.callback_error, signal=signals.spider_error)
@@ -438,8 +438,8 @@ class ListingSpider(Spider):
             report.warc_closed(files, self.capture.writer.bytes_written, self.capture.write_error)
         run_dir = self.settings.get("LISTWATCH_RUN_DIR")
         if run_dir:
-            report.items_path = str(Path(run_dir) / "items.jsonl")
-            report.save(Path(run_dir) / "run.json")
+            report.items_path = str(Path(run_dir) / ITEMS_FILE)
+            report.save(Path(run_dir) / REPORT_FILE)
 
 
 def rules_digest(source: Source, *, listing: bool = False) -> str:
