@@ -48,12 +48,13 @@ def hostile() -> Iterator[HostileSite]:
         yield site
 
 
-def signed_in(browser: Browser, web: str) -> Page:
+def signed_in(browser: Browser, web: str, then: str = "/subscriptions", token: str = TOKEN) -> Page:
+    """A fresh browser context signed in to ``listwatch serve`` at ``web`` with ``token``, left at ``then``."""
     page = browser.new_context().new_page()
-    page.goto(f"{web}/login?next=/subscriptions")
-    page.fill("#token", TOKEN)
+    page.goto(f"{web}/login?next={then}")
+    page.fill("#token", token)
     page.keyboard.press("Enter")
-    page.wait_for_url(f"{web}/subscriptions")
+    page.wait_for_url(f"{web}{then}")
     return page
 
 

@@ -24,6 +24,7 @@ from archive.spool import sync
 from archive.storage import LocalStorage
 from tests.archive_tools import free_port
 from tests.hostile import HostileSite
+from tests.test_redteam_replay_host import signed_in
 from tests.warc_factory import write_spool_warcs
 from tests.web_support import running
 
@@ -75,11 +76,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
 
 
 def test_a_replayed_page_cannot_navigate_the_uis_tab(browser: Browser, setup: Setup) -> None:
-    page = browser.new_context().new_page()
-    page.goto(f"{setup.web}/login?next=/capture/{setup.record_id}")
-    page.fill("#token", TOKEN)
-    page.keyboard.press("Enter")
-    page.wait_for_url(f"{setup.web}/capture/{setup.record_id}")
+    page = signed_in(browser, setup.web, f"/capture/{setup.record_id}", TOKEN)
     page.frame_locator("iframe.replay").locator("#go").click()
     deadline = time.monotonic() + 30
     while not (setup.replay.hits["/done"] or setup.replay.hits["/phished"]):
