@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import gzip
 import http.client
-import http.server
 import io
 import json
 import shutil
-import threading
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -42,6 +40,8 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.timeutils import datetime_to_iso_date, datetime_to_timestamp
 from warcio.utils import Digester
 from warcio.warcwriter import WARCWriter
+
+from tests.http_support import QuietHandler, serving
 
 STATIC_TEXT = "Seminar on Archive Integrity for Foreign Officials"
 CHINESE_TEXT = "发展中国家官员研修班"
@@ -87,20 +87,13 @@ SITE: dict[str, tuple[str, bytes]] = {
 CAPTURE_OFFSET = {"/static.html": 0, "/js.html": 0, "/static/app.js": 2, "/api/programmes.json": 5}
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     def do_GET(self) -> None:
         if self.path not in SITE:
             self.send_error(404)
             return
         ctype, body = SITE[self.path]
-        self.send_response(200)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
+        self.answer(200, body, ctype)
 
 
 class SHA256WARCWriter(WARCWriter):
@@ -150,33 +143,25 @@ def _fetch(host: str, port: int, path: str) -> tuple[StatusAndHeaders, StatusAnd
 
 @pytest.fixture(scope="module")
 def captured(tmp_path_factory: pytest.TempPathFactory) -> Captured:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    host, port = "127.0.0.1", int(server.server_address[1])
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     warc = tmp_path_factory.mktemp("warc") / "capture.warc.gz"
     start = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
     timestamps: dict[str, str] = {}
-    try:
-        with open(warc, "wb") as fh:
-            writer = SHA256WARCWriter(fh, gzip=True, warc_version="1.1")
-            writer.write_record(writer.create_warcinfo_record(
-                warc.name, {"software": "listwatch tests (warcio)", "format": "WARC File Format 1.1"}))
-            for path in SITE:
-                req_sh, resp_sh, body = _fetch(host, port, path)
-                when = start + timedelta(seconds=CAPTURE_OFFSET[path])
-                timestamps[path] = datetime_to_timestamp(when)
-                url = f"http://{host}:{port}{path}"
-                resp = writer.create_warc_record(
-                    url, "response", payload=io.BytesIO(body), http_headers=resp_sh,
-                    warc_headers_dict={"WARC-Date": datetime_to_iso_date(when, use_micros=True),
-                                       "WARC-IP-Address": host})
-                req = writer.create_warc_record(url, "request", http_headers=req_sh)
-                writer.write_request_response_pair(req, resp)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with serving(_Handler) as origin, open(warc, "wb") as fh:
+        host, port = "127.0.0.1", int(urlsplit(origin).port or 0)
+        writer = SHA256WARCWriter(fh, gzip=True, warc_version="1.1")
+        writer.write_record(writer.create_warcinfo_record(
+            warc.name, {"software": "listwatch tests (warcio)", "format": "WARC File Format 1.1"}))
+        for path in SITE:
+            req_sh, resp_sh, body = _fetch(host, port, path)
+            when = start + timedelta(seconds=CAPTURE_OFFSET[path])
+            timestamps[path] = datetime_to_timestamp(when)
+            url = f"http://{host}:{port}{path}"
+            resp = writer.create_warc_record(
+                url, "response", payload=io.BytesIO(body), http_headers=resp_sh,
+                warc_headers_dict={"WARC-Date": datetime_to_iso_date(when, use_micros=True),
+                                   "WARC-IP-Address": host})
+            req = writer.create_warc_record(url, "request", http_headers=req_sh)
+            writer.write_request_response_pair(req, resp)
     return Captured(warc=warc, origin=f"http://{host}:{port}", timestamps=timestamps)
 
 
