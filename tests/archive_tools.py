@@ -209,6 +209,12 @@ def wacz_create_and_validate(warc_paths: PathLike | Sequence[PathLike], out_path
 # pywb
 
 
+# How long a server process gets to answer after it starts. A ceiling, reached only when something is wrong (the wait
+# ends as soon as it answers): Python servers took 27-30 s to start at load 14 on this 2-core machine, past the
+# 30 s allowed before.
+STARTUP = 120.0
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -219,8 +225,9 @@ def free_port() -> int:
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-def http_get(url: str, timeout: float = 10) -> tuple[int, dict[str, str], bytes]:
-    """GET `url` directly (no proxy); returns (status, headers, body) for any HTTP status."""
+def http_get(url: str, timeout: float = 60) -> tuple[int, dict[str, str], bytes]:
+    """GET `url` directly (no proxy); returns (status, headers, body) for any HTTP status. (The timeout is a
+    ceiling for a loaded machine: a replay's first answer builds its indexes.)"""
     try:
         with _DIRECT.open(url, timeout=timeout) as resp:
             return resp.status, dict(resp.headers.items()), resp.read()
@@ -235,7 +242,7 @@ def replay_url(base: str, timestamp: str, url: str, modifier: str = "") -> str:
 
 @contextlib.contextmanager
 def pywb_replay(warc_paths: PathLike | Sequence[PathLike], *, framed: bool = False,
-                startup_timeout: float = 30.0) -> Iterator[str]:
+                startup_timeout: float = STARTUP) -> Iterator[str]:
     """Serve WARCs with pywb on a free loopback port; yields the collection's base URL.
 
     Builds a temporary collection (`wb-manager init coll` + `wb-manager add coll WARC...`, which copies and

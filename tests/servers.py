@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.archive_tools import free_port, stop_process
+from tests.archive_tools import STARTUP, free_port, stop_process
 
 if TYPE_CHECKING:
     from archive.storage.s3 import S3Storage
@@ -76,7 +76,7 @@ class S3Server:
     data_dir: Path | None = None    # rclone only
     access_key: str = "listwatch-test-key"
     secret_key: str = "listwatch-test-secret"
-    startup_timeout: float = 30.0
+    startup_timeout: float = STARTUP
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property

@@ -22,7 +22,7 @@ from archive.retrieval import read_payload, read_record, rfc1123
 from crawlers.demo.programmes import expected_programmes
 from scheduler.api import create_app
 from scheduler.settings import Settings
-from tests.archive_tools import chromium_page, http_get, replay_url
+from tests.archive_tools import STARTUP, chromium_page, http_get, replay_url
 from tests.conftest import ROOT
 from tests.http_support import serving_app
 from tests.servers import S3Server, free_port
@@ -47,7 +47,7 @@ def listwatch_replay(tmp: Path, env: dict[str, str]) -> Iterator[str]:
     proc = subprocess.Popen(argv, cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}/archive"
     try:
-        deadline = time.monotonic() + 40
+        deadline = time.monotonic() + STARTUP
         while time.monotonic() < deadline:
             assert proc.poll() is None, (tmp / "replay.log").read_text()
             try:

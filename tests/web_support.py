@@ -24,7 +24,7 @@ import pytest
 
 from archive.catalog import Catalog
 from crawlers.demo.site import DemoSite
-from tests.archive_tools import CHROMIUM_ARGS, chromium_executable, free_port, http_get, stop_process
+from tests.archive_tools import CHROMIUM_ARGS, STARTUP, chromium_executable, free_port, http_get, stop_process
 from tests.conftest import ROOT
 from tests.programs_support import crawl_day, pipeline_catalog
 
@@ -78,7 +78,7 @@ def running(argv: list[str], env: dict[str, str], probe: str, log: Path) -> Iter
     proc = subprocess.Popen([sys.executable, "-m", "scheduler", *argv], cwd=ROOT, env=env, stdout=out,
                             stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + STARTUP
         while True:
             assert proc.poll() is None, log.read_text(errors="replace")
             try:
