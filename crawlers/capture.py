@@ -148,6 +148,7 @@ class WarcCapture:
         # Per origin ("scheme://host:port"), the headers of the last request Scrapy sent there and got an answer
         # to: what crawlers.revalidate sends its conditional GETs with.
         self.sent: dict[str, Headers] = {}
+        self._loaded: dict[str, dict[str, Any] | None] = {}   # extractions read for a page asked about again
         self._closed = False
 
     @classmethod
@@ -302,22 +303,31 @@ class WarcCapture:
         self.write(record)
         return record_id(record)
 
-    def reusable_extraction(self, url: str, role: str | None, rules: str,
-                            earlier: Earlier) -> tuple[str | None, dict[str, Any]] | None:
+    def reusable_extraction(self, url: str, role: str | None, rules: str, earlier: Earlier, *,
+                            again: bool = False) -> tuple[str | None, dict[str, Any]] | None:
         """An unchanged page's last full extraction, made with the same ``rules`` and without problems (a page
         that had some is extracted again, so this crawl reports them too): (None, data) when it is the one
         archived with ``earlier``, the capture the revisit refers to (nothing to write), else (its record id,
-        data) for a pointer."""
+        data) for a pointer. ``again``: the page may be asked about once more (Scrapy's path after a probe that
+        was not answered 304), which then takes what was read here: a record read ahead from the store is
+        handed over once, and reading it twice cost a GET per page."""
         if self.dedup is None:
             return None
         found = self.dedup.extraction(url, self.source_id)
-        data = self.dedup.load_extraction(found, self.source_id) if found is not None else None
-        if found is None or data is None or data.get("rules") != rules or data.get("problems") \
-                or data.get("role") != role:
+        if found is None:
+            return None
+        data = self._loaded.pop(url) if url in self._loaded else self.dedup.load_extraction(found, self.source_id)
+        if again:
+            self._loaded[url] = data
+        if data is None or data.get("rules") != rules or data.get("problems") or data.get("role") != role:
             return None
         if data.get("role") == "listing" and not data.get("items"):
             return None  # an empty listing page may be the documented end of paging: the spider decides again
         return (None if found.warc_date == earlier.warc_date else found.record_id), data
+
+    def settled(self, url: str) -> None:
+        """The page asked about with ``again`` will not be asked about again."""
+        self._loaded.pop(url, None)
 
 
 def close_capture(crawler: Crawler) -> bool:

@@ -161,6 +161,7 @@ class Revalidator:
         netloc = yarl.URL(request.url, encoded=True).raw_authority
         record = self.capture.not_modified(url=request.url, method="GET", request_headers=[("Host", netloc), *headers],
                                            status=304, earlier=original, ip_address=peer)
+        self.capture.settled(request.url)
         self.unchanged += 1
         self.unchanged_at[prefix] = self.unchanged_at.get(prefix, 0) + 1
         same_as, data = reused
@@ -188,7 +189,7 @@ class Revalidator:
         original = self.capture.dedup.validators(request.url, self.capture.source_id)
         if original is None:
             return None
-        reused = self.capture.reusable_extraction(request.url, "detail", rules, original)
+        reused = self.capture.reusable_extraction(request.url, "detail", rules, original, again=True)
         return (original, reused) if reused is not None else None
 
     def _per_page(self, request: Request, original: Earlier) -> list[tuple[str, str]]:
